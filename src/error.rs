@@ -1,0 +1,318 @@
+//! Typed errors that say what went wrong and what to check.
+//!
+//! Every error the transports produce at run time reaches alloy as
+//! [`TransportErrorKind::Custom`](alloy_transport::TransportErrorKind::Custom) wrapping an
+//! [`AmbError`], except HTTP 429 and 5xx answers, which stay alloy's own `HttpError` so that
+//! alloy's `RetryBackoffLayer` retries them. Use [`AmbError::from_transport_error`] to get the
+//! typed error back:
+//!
+//! ```
+//! use alloy_amb::{AmbError, AuthFailure};
+//! # fn handle(err: alloy_transport::TransportError) {
+//! match AmbError::from_transport_error(&err) {
+//!     Some(AmbError::AuthRejected { kind: AuthFailure::SignatureExpired, .. }) => {
+//!         eprintln!("check the clock of this machine");
+//!     }
+//!     Some(other) => eprintln!("{other}"),
+//!     None => eprintln!("{err}"),
+//! }
+//! # }
+//! ```
+//!
+//! No error message contains a secret: URLs are reduced to their host (AMB billing tokens travel
+//! in the query string), and credentials are never formatted.
+
+use std::time::Duration;
+
+use alloy_transport::{TransportError, TransportErrorKind};
+
+/// Why AMB (or an AWS gateway in front of a node) refused a request with HTTP 403.
+///
+/// Classified from the `message` field of the gateway's JSON body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthFailure {
+    /// `Missing Authentication Token`: the request carried no signature (or was sent to a path
+    /// the gateway does not serve).
+    MissingAuthentication,
+    /// `The request signature we calculated does not match ...`: the signature is wrong.
+    InvalidSignature,
+    /// `The security token included in the request is invalid.`: the access key id (or session
+    /// token) is unknown to AWS.
+    UnknownAccessKey,
+    /// `The security token included in the request is expired`: temporary credentials expired.
+    ExpiredToken,
+    /// `Signature expired: ...`: the request time is more than 5 minutes away from AWS's clock.
+    SignatureExpired,
+    /// A billing token was refused (token-based access).
+    InvalidBillingToken,
+    /// Any other 403 answer; the gateway's message is quoted.
+    Other,
+}
+
+impl AuthFailure {
+    /// Classify the `message` of an AWS gateway 403 answer.
+    pub fn classify(message: &str) -> Self {
+        let m = message.to_ascii_lowercase();
+        if m.contains("missing authentication token") {
+            Self::MissingAuthentication
+        } else if m.contains("signature we calculated does not match") {
+            Self::InvalidSignature
+        } else if m.contains("security token included in the request is expired")
+            || m.contains("expiredtoken")
+        {
+            Self::ExpiredToken
+        } else if m.contains("security token included in the request is invalid")
+            || m.contains("unrecognizedclient")
+        {
+            Self::UnknownAccessKey
+        } else if m.contains("signature expired") || m.contains("signature not yet current") {
+            Self::SignatureExpired
+        } else if m.contains("billing") && m.contains("token") {
+            Self::InvalidBillingToken
+        } else {
+            Self::Other
+        }
+    }
+
+    /// What to check for this kind of failure.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Self::MissingAuthentication => {
+                "the request was not signed: check that SigV4 auth is enabled (not billing-token \
+                 mode without a token) and that the endpoint URL and path are right"
+            }
+            Self::InvalidSignature => {
+                "check the AWS secret access key, the signing region and the service name \
+                 (`managedblockchain` for AMB, `execute-api` for API Gateway), and that no proxy \
+                 rewrites the host, path or body"
+            }
+            Self::UnknownAccessKey => {
+                "AWS does not know this access key id or session token: check which credentials \
+                 were loaded (AWS_PROFILE, AWS_ACCESS_KEY_ID) and that the key is active"
+            }
+            Self::ExpiredToken => {
+                "the temporary credentials (session token) have expired: refresh them (aws sso \
+                 login, re-assume the role) or use a credential source that refreshes"
+            }
+            Self::SignatureExpired => {
+                "the request time differs from AWS's clock by more than 5 minutes: synchronise \
+                 this machine's clock (NTP/chrony)"
+            }
+            Self::InvalidBillingToken => {
+                "check the AMB accessor (billing) token: it may be wrong, deleted or for another \
+                 network"
+            }
+            Self::Other => {
+                "check the IAM policy of these credentials (managedblockchain:POST/GET/Invoke) \
+                 and the endpoint"
+            }
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::MissingAuthentication => "missing authentication",
+            Self::InvalidSignature => "invalid signature",
+            Self::UnknownAccessKey => "unknown access key or invalid security token",
+            Self::ExpiredToken => "expired security token",
+            Self::SignatureExpired => "signature expired (clock skew)",
+            Self::InvalidBillingToken => "invalid billing token",
+            Self::Other => "access denied",
+        }
+    }
+}
+
+impl std::fmt::Display for AuthFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// Everything that can go wrong in `alloy-amb`, with a message that says what to check.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AmbError {
+    /// The endpoint URL could not be parsed.
+    #[error("invalid endpoint URL: {reason}")]
+    InvalidUrl {
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The URL scheme does not fit the transport.
+    #[error("unsupported URL scheme `{scheme}`: this transport takes {expected}")]
+    UnsupportedScheme {
+        /// The scheme found.
+        scheme: String,
+        /// The schemes this transport takes.
+        expected: &'static str,
+    },
+
+    /// A cleartext (`http://`, `ws://`) endpoint that is not on loopback.
+    #[error(
+        "refusing cleartext endpoint `{host}`: requests carry credentials (signatures, session \
+         tokens or billing tokens), so only https:// and wss:// are allowed except on loopback \
+         (localhost, 127.0.0.0/8, ::1)"
+    )]
+    InsecureEndpoint {
+        /// The endpoint's host.
+        host: String,
+    },
+
+    /// No signing region could be found.
+    #[error(
+        "no AWS region for signing requests to `{host}`: looked in {looked}; set one with \
+         `.region(..)` on the builder, or AWS_REGION, or `region` in the AWS profile"
+    )]
+    NoRegion {
+        /// The endpoint's host.
+        host: String,
+        /// Where the region was looked for, in order.
+        looked: String,
+    },
+
+    /// Invalid configuration on a builder.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// Credentials could not be loaded.
+    #[error(
+        "could not load AWS credentials: {message}; check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, \
+         AWS_PROFILE and ~/.aws/config, or the instance/task role"
+    )]
+    Credentials {
+        /// The credential source's error, flattened to text.
+        message: String,
+    },
+
+    /// aws-sigv4 refused to sign the request.
+    #[error("could not sign the request: {0}")]
+    Signing(String),
+
+    /// The gateway refused the request with 403.
+    #[error("request to `{host}` refused with HTTP {status}: {kind}: \"{message}\"; {hint}", hint = kind.hint())]
+    AuthRejected {
+        /// The classification of the gateway's message.
+        kind: AuthFailure,
+        /// The HTTP status (403).
+        status: u16,
+        /// The gateway's own message, quoted.
+        message: String,
+        /// The endpoint's host.
+        host: String,
+    },
+
+    /// The endpoint answered with something that is not JSON.
+    #[error(
+        "unexpected HTTP {status} answer from `{host}` that is not JSON; it begins with: {snippet:?}"
+    )]
+    UnexpectedResponse {
+        /// The HTTP status.
+        status: u16,
+        /// The first bytes of the body, lossily decoded.
+        snippet: String,
+        /// The endpoint's host.
+        host: String,
+    },
+
+    /// The request did not complete in time.
+    #[error("request to `{host}` timed out after {after:?}; check the network path to the endpoint or raise the timeout")]
+    Timeout {
+        /// The endpoint's host.
+        host: String,
+        /// The timeout in force.
+        after: Duration,
+    },
+
+    /// The endpoint could not be reached.
+    #[error("could not connect to `{host}`: {reason}; check the endpoint URL, DNS and network access (VPC endpoints, security groups, proxies)")]
+    Connect {
+        /// The endpoint's host.
+        host: String,
+        /// What the network stack said (URL removed).
+        reason: String,
+    },
+
+    /// Any other failure while sending the request or reading the answer.
+    #[error("request to `{host}` failed: {reason}")]
+    Request {
+        /// The endpoint's host.
+        host: String,
+        /// What went wrong (URL removed).
+        reason: String,
+    },
+}
+
+impl AmbError {
+    /// Finds an [`AmbError`] inside an alloy [`TransportError`], if there is one.
+    pub fn from_transport_error(err: &TransportError) -> Option<&AmbError> {
+        match err {
+            TransportError::Transport(
+                TransportErrorKind::Custom(inner) | TransportErrorKind::NonRetryable(inner),
+            ) => inner.downcast_ref::<AmbError>(),
+            _ => None,
+        }
+    }
+
+    /// The 403 classification, when this is an [`AmbError::AuthRejected`].
+    pub fn auth_failure(&self) -> Option<AuthFailure> {
+        match self {
+            Self::AuthRejected { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+}
+
+impl From<AmbError> for TransportError {
+    fn from(err: AmbError) -> Self {
+        TransportErrorKind::custom(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_amb_messages() {
+        let cases = [
+            (
+                "Missing Authentication Token",
+                AuthFailure::MissingAuthentication,
+            ),
+            (
+                "The request signature we calculated does not match the signature you provided. \
+                 Check your AWS Secret Access Key and signing method. Consult the service \
+                 documentation for details.",
+                AuthFailure::InvalidSignature,
+            ),
+            (
+                "The security token included in the request is invalid.",
+                AuthFailure::UnknownAccessKey,
+            ),
+            (
+                "The security token included in the request is expired",
+                AuthFailure::ExpiredToken,
+            ),
+            (
+                "Signature expired: 20240101T000000Z is now earlier than 20240101T001000Z \
+                 (20240101T001500Z - 5 min.)",
+                AuthFailure::SignatureExpired,
+            ),
+            ("User is not authorized to perform: x", AuthFailure::Other),
+        ];
+        for (message, kind) in cases {
+            assert_eq!(AuthFailure::classify(message), kind, "{message}");
+        }
+    }
+
+    #[test]
+    fn round_trips_through_transport_error() {
+        let err: TransportError = AmbError::Config("x".into()).into();
+        assert!(matches!(
+            AmbError::from_transport_error(&err),
+            Some(AmbError::Config(_))
+        ));
+    }
+}

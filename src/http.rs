@@ -1,0 +1,465 @@
+//! [`AmbHttp`]: a SigV4-signed (or billing-token) HTTP transport for alloy.
+
+use std::sync::Arc;
+use std::task;
+use std::time::{Duration, Instant};
+
+use alloy_json_rpc::{RequestPacket, ResponsePacket, SerializedRequest};
+use alloy_transport::{TransportError, TransportErrorKind, TransportFut, TransportResult};
+use alloy_transport_http::reqwest;
+use aws_credential_types::provider::ProvideCredentials;
+use futures::future::try_join_all;
+use tower::Service;
+use tracing::{debug, debug_span, Instrument};
+
+use crate::credentials::AmbCredentials;
+use crate::endpoint::{Endpoint, Scheme};
+use crate::error::{AmbError, AuthFailure};
+use crate::secret::Secret;
+use crate::signer::{Auth, AuthConfig, ToSign};
+
+/// The default per-request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+const CONTENT_TYPE_JSON: &str = "application/json";
+/// How much of an unexpected body is quoted in errors.
+const SNIPPET_LEN: usize = 200;
+
+/// An alloy HTTP transport that signs every JSON-RPC POST with SigV4 (or adds an AMB billing
+/// token).
+///
+/// It is a `tower::Service<RequestPacket>` with alloy's transport error and future types, so it
+/// is an alloy [`Transport`](alloy_transport::Transport). Signing happens inside `call()` over
+/// the exact bytes that are sent, so every retry by alloy's `RetryBackoffLayer` is signed anew
+/// with a fresh `X-Amz-Date`.
+///
+/// ```no_run
+/// use alloy_amb::{AmbHttp, ProviderBuilderExt};
+/// use alloy_provider::{Provider, ProviderBuilder};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let url = "https://nd-xxxx.ethereum.managedblockchain.us-east-1.amazonaws.com";
+/// let provider = ProviderBuilder::new().on_transport(AmbHttp::new(url)?);
+/// println!("{}", provider.get_block_number().await?);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Cloning is cheap; clones share the connection pool and the credential cache.
+#[derive(Clone, Debug)]
+pub struct AmbHttp {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    endpoint: Endpoint,
+    auth: Auth,
+    client: reqwest::Client,
+    split_batches: bool,
+    timeout: Duration,
+}
+
+impl AmbHttp {
+    /// A transport for `url` with the defaults: SigV4 for `managedblockchain` (or token mode if
+    /// the URL has `?billingtoken=`), the region from the AMB host name or the AWS region chain,
+    /// credentials from the standard AWS chain, a 10 s timeout, batches split.
+    pub fn new(url: impl AsRef<str>) -> Result<Self, AmbError> {
+        Self::builder(url).build()
+    }
+
+    /// A builder for `url`, to set region, service, credentials, token, timeout...
+    pub fn builder(url: impl AsRef<str>) -> AmbHttpBuilder {
+        AmbHttpBuilder {
+            url: url.as_ref().to_owned(),
+            auth: AuthConfig::default(),
+            timeout: DEFAULT_TIMEOUT,
+            split_batches: true,
+            client: None,
+        }
+    }
+
+    /// The endpoint (without billing token).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.inner.endpoint
+    }
+
+    /// The signing region, if it is already known (it is looked up in the AWS profile on first
+    /// use when neither the builder, the host name nor the environment gives one).
+    pub fn region(&self) -> Option<&str> {
+        match &self.inner.auth {
+            Auth::SigV4 { region, .. } => region.known().map(|(r, _)| r),
+            Auth::BillingToken(_) => None,
+        }
+    }
+
+    /// The credentials this transport signs with (`None` in billing-token mode).
+    pub fn credentials(&self) -> Option<&AmbCredentials> {
+        match &self.inner.auth {
+            Auth::SigV4 { credentials, .. } => Some(credentials),
+            Auth::BillingToken(_) => None,
+        }
+    }
+
+    async fn send_packet(self, packet: RequestPacket) -> TransportResult<ResponsePacket> {
+        match packet {
+            RequestPacket::Single(req) => self.send_single(req).await,
+            RequestPacket::Batch(reqs) if self.inner.split_batches => {
+                // AMB rejects JSON-RPC batches: send each call on its own, concurrently, and
+                // answer with a batch in the original order.
+                let calls = reqs.into_iter().map(|req| self.clone().send_single(req));
+                let answers = try_join_all(calls).await?;
+                let mut out = Vec::with_capacity(answers.len());
+                for answer in answers {
+                    match answer {
+                        ResponsePacket::Single(r) => out.push(r),
+                        ResponsePacket::Batch(rs) => out.extend(rs),
+                    }
+                }
+                Ok(ResponsePacket::Batch(out))
+            }
+            RequestPacket::Batch(reqs) => {
+                let headers = RequestPacket::Batch(reqs.clone()).headers();
+                let body = RequestPacket::Batch(reqs)
+                    .serialize()
+                    .map_err(TransportError::ser_err)?;
+                let body = bytes_of(body);
+                self.post(body, headers, "batch").await
+            }
+        }
+    }
+
+    async fn send_single(self, req: SerializedRequest) -> TransportResult<ResponsePacket> {
+        let headers = req.headers().cloned().unwrap_or_default();
+        let method = req.method().to_owned();
+        let id = req.id().to_string();
+        let span = debug_span!("amb_request", method = %method, id = %id, status = tracing::field::Empty, latency_ms = tracing::field::Empty);
+        let body = bytes_of(req.take_request());
+        self.post(body, headers, &method).instrument(span).await
+    }
+
+    async fn post(
+        self,
+        body: bytes::Bytes,
+        extra_headers: http::HeaderMap,
+        method: &str,
+    ) -> TransportResult<ResponsePacket> {
+        let inner = &self.inner;
+        let started = Instant::now();
+        let auth = inner
+            .auth
+            .authorize(
+                &inner.endpoint,
+                ToSign {
+                    method: "POST",
+                    headers: &[("content-type", CONTENT_TYPE_JSON)],
+                    body: &body,
+                },
+            )
+            .await?;
+        let mut request = inner
+            .client
+            .post(auth.url)
+            .timeout(inner.timeout)
+            .headers(extra_headers)
+            .header(http::header::HOST, inner.endpoint.authority())
+            .header(http::header::CONTENT_TYPE, CONTENT_TYPE_JSON);
+        for (name, value) in auth.headers {
+            request = request.header(name, value);
+        }
+        let host = inner.endpoint.host();
+        let resp = request
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.network_error(e))?;
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+            .map(Duration::from_secs);
+        let bytes = resp.bytes().await.map_err(|e| self.network_error(e));
+        let span = tracing::Span::current();
+        span.record("status", status.as_u16());
+        span.record("latency_ms", started.elapsed().as_millis() as u64);
+        debug!(%method, status = status.as_u16(), latency_ms = started.elapsed().as_millis() as u64, "AMB response");
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(e) if status.is_server_error() || status.as_u16() == 429 => {
+                return Err(TransportErrorKind::http_error_with_retry_after(
+                    status.as_u16(),
+                    format!("<failed to read response body: {e}>"),
+                    retry_after,
+                ))
+            }
+            Err(e) => return Err(e),
+        };
+        let status = status.as_u16();
+        match status {
+            200..=299 => match serde_json::from_slice::<ResponsePacket>(&bytes) {
+                Ok(packet) => Ok(packet),
+                Err(e) if looks_like_json(&bytes) => Err(TransportError::deser_err(
+                    e,
+                    String::from_utf8_lossy(&bytes),
+                )),
+                Err(_) => Err(self.unexpected(status, &bytes)),
+            },
+            403 => Err(AmbError::AuthRejected {
+                kind: classify_403(&bytes, inner.auth.is_token()),
+                status,
+                message: gateway_message(&bytes),
+                host: host.to_owned(),
+            }
+            .into()),
+            429 | 500..=599 => Err(TransportErrorKind::http_error_with_retry_after(
+                status,
+                String::from_utf8_lossy(&bytes).into_owned(),
+                retry_after,
+            )),
+            _ => match parse_packet(&bytes) {
+                // A JSON-RPC error answer with a non-2xx status: hand it to alloy as is.
+                Some(packet) => Ok(packet),
+                None if looks_like_json(&bytes) => Err(TransportErrorKind::http_error(
+                    status,
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                )),
+                None => Err(self.unexpected(status, &bytes)),
+            },
+        }
+    }
+
+    fn unexpected(&self, status: u16, body: &[u8]) -> TransportError {
+        let end = body.len().min(SNIPPET_LEN);
+        AmbError::UnexpectedResponse {
+            status,
+            snippet: String::from_utf8_lossy(&body[..end]).into_owned(),
+            host: self.inner.endpoint.host().to_owned(),
+        }
+        .into()
+    }
+
+    fn network_error(&self, err: reqwest::Error) -> TransportError {
+        let host = self.inner.endpoint.host().to_owned();
+        // The URL may hold a billing token: never let it into the message.
+        let err = err.without_url();
+        let amb = if err.is_timeout() {
+            AmbError::Timeout {
+                host,
+                after: self.inner.timeout,
+            }
+        } else if err.is_connect() {
+            AmbError::Connect {
+                host,
+                reason: crate::credentials::flatten(&err),
+            }
+        } else {
+            AmbError::Request {
+                host,
+                reason: crate::credentials::flatten(&err),
+            }
+        };
+        amb.into()
+    }
+}
+
+fn bytes_of(raw: Box<serde_json::value::RawValue>) -> bytes::Bytes {
+    let s: Box<str> = raw.into();
+    bytes::Bytes::from(String::from(s))
+}
+
+fn parse_packet(bytes: &[u8]) -> Option<ResponsePacket> {
+    serde_json::from_slice(bytes).ok()
+}
+
+fn looks_like_json(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+}
+
+/// The `message` (or `Message`) of an AWS gateway error body, or the body itself.
+fn gateway_message(bytes: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(alias = "Message")]
+        message: String,
+    }
+    match serde_json::from_slice::<Body>(bytes) {
+        Ok(b) => b.message,
+        Err(_) => {
+            let end = bytes.len().min(SNIPPET_LEN);
+            String::from_utf8_lossy(&bytes[..end]).trim().to_owned()
+        }
+    }
+}
+
+fn classify_403(bytes: &[u8], token_mode: bool) -> AuthFailure {
+    match AuthFailure::classify(&gateway_message(bytes)) {
+        AuthFailure::Other | AuthFailure::MissingAuthentication if token_mode => {
+            AuthFailure::InvalidBillingToken
+        }
+        kind => kind,
+    }
+}
+
+impl Service<RequestPacket> for AmbHttp {
+    type Response = ResponsePacket;
+    type Error = TransportError;
+    type Future = TransportFut<'static>;
+
+    #[inline]
+    fn poll_ready(&mut self, _cx: &mut task::Context<'_>) -> task::Poll<Result<(), Self::Error>> {
+        task::Poll::Ready(Ok(()))
+    }
+
+    #[inline]
+    fn call(&mut self, req: RequestPacket) -> Self::Future {
+        Box::pin(self.clone().send_packet(req))
+    }
+}
+
+/// Builds an [`AmbHttp`]. Obtained from [`AmbHttp::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct AmbHttpBuilder {
+    url: String,
+    auth: AuthConfig,
+    timeout: Duration,
+    split_batches: bool,
+    client: Option<reqwest::Client>,
+}
+
+impl AmbHttpBuilder {
+    /// The signing region; wins over the region in an AMB host name and the environment.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.auth.region = Some(region.into());
+        self
+    }
+
+    /// The SigV4 service name: `managedblockchain` (default), `execute-api` for API Gateway
+    /// with IAM auth, `vpc-lattice-svcs` for VPC Lattice.
+    pub fn service(mut self, service: impl Into<String>) -> Self {
+        self.auth.service = Some(service.into());
+        self
+    }
+
+    /// Sign with these credentials instead of the standard AWS chain: static
+    /// [`Credentials`](aws_credential_types::Credentials), any `aws-config` provider, or your
+    /// own [`ProvideCredentials`].
+    pub fn credentials_provider(mut self, provider: impl ProvideCredentials + 'static) -> Self {
+        self.auth.credentials = Some(AmbCredentials::from_provider(provider));
+        self
+    }
+
+    /// Sign with an [`AmbCredentials`] (shares its cache with other transports).
+    pub fn credentials(mut self, credentials: AmbCredentials) -> Self {
+        self.auth.credentials = Some(credentials);
+        self
+    }
+
+    /// Use AMB token-based access with this accessor (billing) token instead of SigV4.
+    pub fn billing_token(mut self, token: impl Into<String>) -> Self {
+        self.auth.billing_token = Some(Secret::new(token.into()));
+        self
+    }
+
+    /// Per-request timeout (default 10 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Whether to split JSON-RPC batches into concurrent single calls (default `true`, since AMB
+    /// rejects batches). Turn off for endpoints that accept batches.
+    pub fn split_batches(mut self, split: bool) -> Self {
+        self.split_batches = split;
+        self
+    }
+
+    /// Use this `reqwest` client (connection pool, proxy, TLS settings).
+    pub fn client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Validates the configuration and builds the transport.
+    pub fn build(self) -> Result<AmbHttp, AmbError> {
+        let mut endpoint = Endpoint::parse(&self.url)?;
+        if endpoint.scheme() != Scheme::Http {
+            return Err(AmbError::UnsupportedScheme {
+                scheme: endpoint.url().scheme().to_owned(),
+                expected: "https:// (http:// on loopback); use AmbWsConnect for wss://",
+            });
+        }
+        if self.timeout.is_zero() {
+            return Err(AmbError::Config(
+                "the timeout must be more than zero".into(),
+            ));
+        }
+        let auth = self.auth.build(&mut endpoint)?;
+        let client = match self.client {
+            Some(c) => c,
+            None => reqwest::Client::builder()
+                .build()
+                .map_err(|e| AmbError::Config(format!("could not build the HTTP client: {e}")))?,
+        };
+        Ok(AmbHttp {
+            inner: Arc::new(Inner {
+                endpoint,
+                auth,
+                client,
+                split_batches: self.split_batches,
+                timeout: self.timeout,
+            }),
+        })
+    }
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("region", &self.region)
+            .field("service", &self.service)
+            .field("credentials", &self.credentials)
+            .field("billing_token", &self.billing_token)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_billing_token() {
+        let t = AmbHttp::new("https://mainnet.polygon.managedblockchain.us-east-1.amazonaws.com/?billingtoken=SECRETTOKEN").unwrap();
+        assert!(!format!("{t:?}").contains("SECRETTOKEN"));
+        let b = AmbHttp::builder("https://x.example").billing_token("OTHERSECRET");
+        assert!(!format!("{b:?}").contains("OTHERSECRET"));
+    }
+
+    #[test]
+    fn refuses_wss_and_zero_timeout() {
+        assert!(matches!(
+            AmbHttp::new("wss://nd-a.wss.ethereum.managedblockchain.us-east-1.amazonaws.com"),
+            Err(AmbError::UnsupportedScheme { .. })
+        ));
+        assert!(matches!(
+            AmbHttp::builder("https://a.example")
+                .region("us-east-1")
+                .timeout(Duration::ZERO)
+                .build(),
+            Err(AmbError::Config(_))
+        ));
+    }
+
+    #[test]
+    fn token_and_credentials_conflict() {
+        let r = AmbHttp::builder("https://a.example/?billingtoken=t")
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "a", "b", None, None, "x",
+            ))
+            .build();
+        assert!(matches!(r, Err(AmbError::Config(_))));
+    }
+}

@@ -1,0 +1,20 @@
+#![doc = include_str!("../docs/crate.md")]
+#![warn(missing_docs)]
+#![deny(unsafe_code)]
+
+pub mod credentials;
+pub mod endpoint;
+pub mod error;
+#[cfg(feature = "http")]
+pub mod http;
+mod provider_ext;
+mod secret;
+pub mod signer;
+
+pub use credentials::AmbCredentials;
+pub use endpoint::Endpoint;
+pub use error::{AmbError, AuthFailure};
+#[cfg(feature = "http")]
+pub use http::{AmbHttp, AmbHttpBuilder};
+pub use provider_ext::ProviderBuilderExt;
+pub use signer::{RegionSource, AMB_SERVICE};
