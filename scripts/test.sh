@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The project's test command (README: "Run all the tests"). Installs anvil for the end-to-end
+# tests if it is missing, then runs every test: unit, integration, SigV4 vectors, doc tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${ANVIL_BIN:-}" ]; then
+  if [ ! -x node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil ]; then
+    npm install --no-save --no-package-lock --no-audit --no-fund @foundry-rs/anvil@1.7.1
+  fi
+  export ANVIL_BIN="$PWD/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+fi
+cargo test --all-features "$@"

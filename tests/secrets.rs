@@ -1,0 +1,118 @@
+//! Secrets (secret key, session token, signatures, billing token) never appear in logs at any
+//! level, nor in `Debug`/`Display` of transports, builders, credentials or errors.
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use alloy_amb::{AmbCredentials, AmbHttp, ProviderBuilderExt};
+use alloy_provider::{Provider, ProviderBuilder};
+use aws_credential_types::Credentials;
+use support::fake_amb::{FakeAmb, REGION};
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+const AKID: &str = "ASIASECRETSTEST00001";
+const SECRET: &str = "SuperSecretAccessKeyValue0000000000000000";
+const SESSION: &str = "SessionTokenValueThatMustNeverBeLogged";
+const BILLING: &str = "BillingTokenThatMustNeverBeLogged";
+
+#[tokio::test]
+async fn secrets_never_reach_logs_or_debug() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+
+    let fake = FakeAmb::start().await;
+    fake.add_key(AKID, SECRET, Some(SESSION));
+    fake.add_billing_token(BILLING);
+    let creds = AmbCredentials::from_provider(Credentials::new(
+        AKID,
+        SECRET,
+        Some(SESSION.into()),
+        None,
+        "test",
+    ));
+    let builder = AmbHttp::builder(fake.url())
+        .region(REGION)
+        .credentials(creds.clone());
+    let builder_dbg = format!("{builder:?}");
+    let signed = builder.build().unwrap();
+    let provider = ProviderBuilder::new().on_transport(signed.clone());
+    provider.get_chain_id().await.unwrap();
+    provider.get_block_number().await.unwrap();
+
+    let token_url = format!("{}?billingtoken={BILLING}", fake.url());
+    let token = AmbHttp::new(&token_url).unwrap();
+    ProviderBuilder::new()
+        .on_transport(token.clone())
+        .get_chain_id()
+        .await
+        .unwrap();
+
+    // A refused request and a refused token produce errors; format them too.
+    let bad = AmbHttp::builder(fake.url())
+        .region(REGION)
+        .credentials_provider(Credentials::new(
+            AKID,
+            "wrong",
+            Some(SESSION.into()),
+            None,
+            "t",
+        ))
+        .build()
+        .unwrap();
+    let err1 = ProviderBuilder::new()
+        .on_transport(bad)
+        .get_chain_id()
+        .await
+        .unwrap_err();
+    let bad_token = AmbHttp::new(format!("{}?billingtoken={BILLING}x", fake.url())).unwrap();
+    let err2 = ProviderBuilder::new()
+        .on_transport(bad_token.clone())
+        .get_chain_id()
+        .await
+        .unwrap_err();
+
+    let signatures: Vec<String> = fake
+        .received()
+        .iter()
+        .filter_map(|r| r.header("authorization").map(str::to_owned))
+        .map(|a| a.rsplit("Signature=").next().unwrap().to_owned())
+        .collect();
+    assert_eq!(signatures.len(), 3);
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    // Logging did happen, with the request span's fields.
+    assert!(logs.contains("amb_request"), "{logs}");
+    assert!(logs.contains("eth_chainId"), "{logs}");
+    assert!(logs.contains("status=200"), "{logs}");
+
+    let everything = format!(
+        "{logs}\n{builder_dbg}\n{signed:?}\n{token:?}\n{bad_token:?}\n{creds:?}\n{err1}\n{err1:?}\n{err2}\n{err2:?}\n{:?}\n{}",
+        signed.endpoint(),
+        token.endpoint(),
+    );
+    for secret in [SECRET, SESSION, BILLING] {
+        assert!(!everything.contains(secret), "{secret} leaked");
+    }
+    for sig in &signatures {
+        assert!(!everything.contains(sig.as_str()), "signature {sig} leaked");
+    }
+}

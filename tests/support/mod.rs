@@ -1,0 +1,21 @@
+//! Test support: the fake AMB gateway, its deterministic chain, its independent SigV4 verifier,
+//! and a real node (anvil) for end-to-end tests.
+#![allow(dead_code)]
+
+pub mod anvil;
+pub mod chain;
+pub mod fake_amb;
+pub mod sigv4;
+
+use aws_credential_types::Credentials;
+
+/// Static credentials the fake knows.
+pub fn fake_credentials() -> Credentials {
+    Credentials::new(
+        fake_amb::ACCESS_KEY,
+        fake_amb::SECRET_KEY,
+        None,
+        None,
+        "test",
+    )
+}
