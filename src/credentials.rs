@@ -1,7 +1,7 @@
 //! AWS credentials for signing: any source, cached until shortly before expiry.
 //!
 //! [`AmbCredentials`] is what the transports take. It wraps any
-//! [`ProvideCredentials`](aws_credential_types::provider::ProvideCredentials) (static keys, a
+//! [`ProvideCredentials`] (static keys, a
 //! profile, IMDS, an assumed role, your own type) or the standard AWS chain from `aws-config`,
 //! and caches what it returns with `aws-smithy-runtime`'s [`ExpiringCache`], which also makes
 //! concurrent loads single-flight: in steady state, signing a request fetches nothing.

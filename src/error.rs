@@ -1,7 +1,7 @@
 //! Typed errors that say what went wrong and what to check.
 //!
 //! Every error the transports produce at run time reaches alloy as
-//! [`TransportErrorKind::Custom`](alloy_transport::TransportErrorKind::Custom) wrapping an
+//! [`TransportErrorKind::Custom`] wrapping an
 //! [`AmbError`], except HTTP 429 and 5xx answers, which stay alloy's own `HttpError` so that
 //! alloy's `RetryBackoffLayer` retries them. Use [`AmbError::from_transport_error`] to get the
 //! typed error back:

@@ -1,6 +1,8 @@
 #![doc = include_str!("../docs/crate.md")]
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
+// Without a transport feature the shared signing core has no user.
+#![cfg_attr(not(feature = "http"), allow(dead_code))]
 
 pub mod credentials;
 pub mod endpoint;
@@ -18,3 +20,8 @@ pub use error::{AmbError, AuthFailure};
 pub use http::{AmbHttp, AmbHttpBuilder};
 pub use provider_ext::ProviderBuilderExt;
 pub use signer::{RegionSource, AMB_SERVICE};
+
+/// The README's examples, compiled as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

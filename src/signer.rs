@@ -1,6 +1,6 @@
 //! The one signing path shared by the HTTP and WebSocket transports.
 //!
-//! [`Auth`] is resolved from a builder's configuration: SigV4 (service name configurable, region
+//! The auth mode is resolved from a builder's configuration: SigV4 (service name configurable, region
 //! from the endpoint, the builder or the AWS region chain, credentials from [`AmbCredentials`]) or
 //! AMB token-based access (a `billingtoken` on the URL, nothing signed). Signing itself is
 //! `aws-sigv4`'s `sign()`, over exactly the bytes that go on the wire.
