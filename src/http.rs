@@ -431,6 +431,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn is_an_alloy_transport() {
+        fn assert_transport<T: alloy_transport::Transport + Clone + Send + Sync + 'static>() {}
+        assert_transport::<AmbHttp>();
+    }
+
+    #[test]
     fn debug_never_shows_the_billing_token() {
         let t = AmbHttp::new("https://mainnet.polygon.managedblockchain.us-east-1.amazonaws.com/?billingtoken=SECRETTOKEN").unwrap();
         assert!(!format!("{t:?}").contains("SECRETTOKEN"));

@@ -488,12 +488,3 @@ async fn credentials_are_fetched_once_in_steady_state() {
     assert_eq!(creds.fetch_count(), 1);
     assert_eq!(fake.accepted().len(), 50);
 }
-
-#[tokio::test]
-async fn fake_dates_are_formatted_like_aws() {
-    assert_eq!(fake_amb::fmt_amz(1_440_938_160), "20150830T123600Z");
-    assert_eq!(
-        fake_amb::httpdate(1_440_938_160),
-        "Sun, 30 Aug 2015 12:36:00 GMT"
-    );
-}

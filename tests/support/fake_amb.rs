@@ -26,6 +26,8 @@ pub const MSG_BAD_SIGNATURE: &str = "The request signature we calculated does no
 pub const MSG_UNKNOWN_KEY: &str = "The security token included in the request is invalid.";
 pub const MSG_EXPIRED_TOKEN: &str = "The security token included in the request is expired";
 pub const MSG_BAD_BILLING_TOKEN: &str = "The billing token is invalid.";
+pub const MSG_UNSIGNED_HOST: &str =
+    "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.";
 pub const MSG_BATCH: &str = "Batch requests are not supported";
 
 #[derive(Clone, Debug)]
@@ -248,6 +250,9 @@ impl Gateway {
         let auth = match sigv4::parse_auth(req) {
             Ok(a) => a,
             Err(sigv4::VerifyError::Missing) => return Err(MSG_MISSING.into()),
+            Err(sigv4::VerifyError::Malformed(m)) if m.contains("must include host") => {
+                return Err(MSG_UNSIGNED_HOST.into())
+            }
             Err(sigv4::VerifyError::Malformed(m)) => {
                 return Err(format!("Authorization header is malformed: {m}"))
             }
@@ -281,9 +286,7 @@ impl Gateway {
             ));
         }
         if !auth.signed_headers.iter().any(|h| h == "host") {
-            return Err(
-                "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
-            );
+            return Err(MSG_UNSIGNED_HOST.into());
         }
         let now = self.now();
         let t = sigv4::parse_amz_date(&auth.amz_date)
