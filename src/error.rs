@@ -255,11 +255,54 @@ impl AmbError {
         }
     }
 
+    /// Builds [`AmbError::AuthRejected`] from a gateway refusal (HTTP 403 answer or refused
+    /// WebSocket upgrade): classifies AWS's JSON `{"message": ...}` (or quotes the body).
+    /// In billing-token mode an unclassified refusal is a bad token.
+    pub(crate) fn from_gateway_refusal(
+        status: u16,
+        body: &[u8],
+        host: &str,
+        token_mode: bool,
+    ) -> Self {
+        let message = gateway_message(body);
+        let kind = match AuthFailure::classify(&message) {
+            AuthFailure::Other | AuthFailure::MissingAuthentication if token_mode => {
+                AuthFailure::InvalidBillingToken
+            }
+            kind => kind,
+        };
+        Self::AuthRejected {
+            kind,
+            status,
+            message,
+            host: host.to_owned(),
+        }
+    }
+
     /// The 403 classification, when this is an [`AmbError::AuthRejected`].
     pub fn auth_failure(&self) -> Option<AuthFailure> {
         match self {
             Self::AuthRejected { kind, .. } => Some(*kind),
             _ => None,
+        }
+    }
+}
+
+/// How much of an unexpected body is quoted in errors.
+pub(crate) const SNIPPET_LEN: usize = 200;
+
+/// The `message` (or `Message`) of an AWS gateway error body, or the start of the body itself.
+fn gateway_message(bytes: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(alias = "Message")]
+        message: String,
+    }
+    match serde_json::from_slice::<Body>(bytes) {
+        Ok(b) => b.message,
+        Err(_) => {
+            let end = bytes.len().min(SNIPPET_LEN);
+            String::from_utf8_lossy(&bytes[..end]).trim().to_owned()
         }
     }
 }

@@ -14,7 +14,7 @@ use tracing::{debug, debug_span, Instrument};
 
 use crate::credentials::AmbCredentials;
 use crate::endpoint::{Endpoint, Scheme};
-use crate::error::{AmbError, AuthFailure};
+use crate::error::AmbError;
 use crate::secret::Secret;
 use crate::signer::{Auth, AuthConfig, ToSign};
 
@@ -22,8 +22,7 @@ use crate::signer::{Auth, AuthConfig, ToSign};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 const CONTENT_TYPE_JSON: &str = "application/json";
-/// How much of an unexpected body is quoted in errors.
-const SNIPPET_LEN: usize = 200;
+use crate::error::SNIPPET_LEN;
 
 /// An alloy HTTP transport that signs every JSON-RPC POST with SigV4 (or adds an AMB billing
 /// token).
@@ -206,13 +205,9 @@ impl AmbHttp {
                 )),
                 Err(_) => Err(self.unexpected(status, &bytes)),
             },
-            403 => Err(AmbError::AuthRejected {
-                kind: classify_403(&bytes, inner.auth.is_token()),
-                status,
-                message: gateway_message(&bytes),
-                host: host.to_owned(),
-            }
-            .into()),
+            403 => Err(
+                AmbError::from_gateway_refusal(status, &bytes, host, inner.auth.is_token()).into(),
+            ),
             429 | 500..=599 => Err(TransportErrorKind::http_error_with_retry_after(
                 status,
                 String::from_utf8_lossy(&bytes).into_owned(),
@@ -275,31 +270,6 @@ fn parse_packet(bytes: &[u8]) -> Option<ResponsePacket> {
 
 fn looks_like_json(bytes: &[u8]) -> bool {
     serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
-}
-
-/// The `message` (or `Message`) of an AWS gateway error body, or the body itself.
-fn gateway_message(bytes: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct Body {
-        #[serde(alias = "Message")]
-        message: String,
-    }
-    match serde_json::from_slice::<Body>(bytes) {
-        Ok(b) => b.message,
-        Err(_) => {
-            let end = bytes.len().min(SNIPPET_LEN);
-            String::from_utf8_lossy(&bytes[..end]).trim().to_owned()
-        }
-    }
-}
-
-fn classify_403(bytes: &[u8], token_mode: bool) -> AuthFailure {
-    match AuthFailure::classify(&gateway_message(bytes)) {
-        AuthFailure::Other | AuthFailure::MissingAuthentication if token_mode => {
-            AuthFailure::InvalidBillingToken
-        }
-        kind => kind,
-    }
 }
 
 impl Service<RequestPacket> for AmbHttp {

@@ -35,6 +35,8 @@ struct Key {
     secret: String,
     session_token: Option<String>,
     expired: bool,
+    /// Unix seconds (real clock) from which the key is refused as expired.
+    expires_at: Option<u64>,
 }
 
 /// One request as the fake received it, with its verdict.
@@ -95,6 +97,7 @@ impl FakeAmb {
                 secret: SECRET_KEY.into(),
                 session_token: None,
                 expired: false,
+                expires_at: None,
             },
         );
         let server = MockServer::start().await;
@@ -117,6 +120,26 @@ impl FakeAmb {
                 secret: secret.into(),
                 session_token: session_token.map(Into::into),
                 expired: false,
+                expires_at: None,
+            },
+        );
+    }
+
+    /// Registers temporary credentials that AMB refuses as expired from `expires_at` on.
+    pub fn add_temporary_key(
+        &self,
+        akid: &str,
+        secret: &str,
+        session_token: &str,
+        expires_at: SystemTime,
+    ) {
+        self.state.keys.lock().unwrap().insert(
+            akid.into(),
+            Key {
+                secret: secret.into(),
+                session_token: Some(session_token.into()),
+                expired: false,
+                expires_at: Some(expires_at.duration_since(UNIX_EPOCH).unwrap().as_secs()),
             },
         );
     }
@@ -269,7 +292,11 @@ impl Gateway {
         if key.session_token.is_some() && key.session_token != auth.session_token {
             return Err(MSG_UNKNOWN_KEY.into());
         }
-        if key.expired {
+        let real_now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        if key.expired || key.expires_at.is_some_and(|at| real_now >= at) {
             return Err(MSG_EXPIRED_TOKEN.into());
         }
         let region = self.0.region.lock().unwrap().clone();
