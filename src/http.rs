@@ -16,7 +16,7 @@ use crate::credentials::AmbCredentials;
 use crate::endpoint::{Endpoint, Scheme};
 use crate::error::AmbError;
 use crate::secret::Secret;
-use crate::signer::{Auth, AuthConfig, ToSign};
+use crate::signer::{Auth, AuthConfig, Authorization, ToSign};
 
 /// The default per-request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -86,18 +86,12 @@ impl AmbHttp {
     /// The signing region, if it is already known (it is looked up in the AWS profile on first
     /// use when neither the builder, the host name nor the environment gives one).
     pub fn region(&self) -> Option<&str> {
-        match &self.inner.auth {
-            Auth::SigV4 { region, .. } => region.known().map(|(r, _)| r),
-            Auth::BillingToken(_) => None,
-        }
+        self.inner.auth.known_region()
     }
 
     /// The credentials this transport signs with (`None` in billing-token mode).
     pub fn credentials(&self) -> Option<&AmbCredentials> {
-        match &self.inner.auth {
-            Auth::SigV4 { credentials, .. } => Some(credentials),
-            Auth::BillingToken(_) => None,
-        }
+        self.inner.auth.credentials()
     }
 
     async fn send_packet(self, packet: RequestPacket) -> TransportResult<ResponsePacket> {
@@ -145,57 +139,103 @@ impl AmbHttp {
     ) -> TransportResult<ResponsePacket> {
         let inner = &self.inner;
         let started = Instant::now();
-        let auth = inner
-            .auth
-            .authorize(
-                &inner.endpoint,
-                ToSign {
-                    method: "POST",
-                    headers: &[("content-type", CONTENT_TYPE_JSON)],
-                    body: &body,
-                },
-            )
-            .await?;
+        let mut retried = false;
+        loop {
+            let auth = inner
+                .auth
+                .authorize(
+                    &inner.endpoint,
+                    ToSign {
+                        method: "POST",
+                        headers: &[("content-type", CONTENT_TYPE_JSON)],
+                        body: &body,
+                    },
+                )
+                .await?;
+            let (status, retry_after, bytes) = self
+                .send_signed(&auth, body.clone(), extra_headers.clone())
+                .await;
+            let span = tracing::Span::current();
+            span.record("status", status);
+            span.record("latency_ms", started.elapsed().as_millis() as u64);
+            debug!(%method, status, latency_ms = started.elapsed().as_millis() as u64, "AMB response");
+            if status == 403 {
+                let bytes = bytes?;
+                let refusal = AmbError::from_gateway_refusal(
+                    status,
+                    &bytes,
+                    inner.endpoint.host(),
+                    inner.auth.is_token(),
+                );
+                let kind = refusal.auth_failure();
+                let recoverable = match kind {
+                    Some(kind) if !retried => inner.auth.recover(kind, &auth).await,
+                    _ => false,
+                };
+                if recoverable {
+                    // Clock skew (now learned) or rotated credentials (now dropped): sign once
+                    // more, never more than once.
+                    debug!(%method, reason = ?kind, "signing again after a 403");
+                    retried = true;
+                    continue;
+                }
+                return Err(refusal.into());
+            }
+            return self.answer(status, retry_after, bytes);
+        }
+    }
+
+    /// Sends one signed attempt; returns the status, `Retry-After`, and the body (or the
+    /// network error). Learns the gateway's clock from `Date`.
+    async fn send_signed(
+        &self,
+        auth: &Authorization,
+        body: bytes::Bytes,
+        extra_headers: http::HeaderMap,
+    ) -> (u16, Option<Duration>, TransportResult<bytes::Bytes>) {
+        let inner = &self.inner;
         let mut request = inner
             .client
-            .post(auth.url)
+            .post(auth.url.clone())
             .timeout(inner.timeout)
             .headers(extra_headers)
             .header(http::header::HOST, inner.endpoint.authority())
             .header(http::header::CONTENT_TYPE, CONTENT_TYPE_JSON);
-        for (name, value) in auth.headers {
-            request = request.header(name, value);
+        for (name, value) in &auth.headers {
+            request = request.header(*name, value);
         }
-        let host = inner.endpoint.host();
-        let resp = request
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| self.network_error(e))?;
-        let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
+        let resp = match request.body(body).send().await {
+            Ok(r) => r,
+            Err(e) => return (0, None, Err(self.network_error(e))),
+        };
+        let status = resp.status().as_u16();
+        let header = |name| resp.headers().get(name).and_then(|v| v.to_str().ok());
+        inner.auth.observe_date(header(http::header::DATE));
+        let retry_after = header(http::header::RETRY_AFTER)
             .and_then(|v| v.trim().parse().ok())
             .map(Duration::from_secs);
-        let bytes = resp.bytes().await.map_err(|e| self.network_error(e));
-        let span = tracing::Span::current();
-        span.record("status", status.as_u16());
-        span.record("latency_ms", started.elapsed().as_millis() as u64);
-        debug!(%method, status = status.as_u16(), latency_ms = started.elapsed().as_millis() as u64, "AMB response");
-        let bytes = match bytes {
-            Ok(b) => b,
-            Err(e) if status.is_server_error() || status.as_u16() == 429 => {
-                return Err(TransportErrorKind::http_error_with_retry_after(
-                    status.as_u16(),
+        let bytes = match resp.bytes().await {
+            Ok(b) => Ok(b),
+            Err(e) if status >= 500 || status == 429 => {
+                Err(TransportErrorKind::http_error_with_retry_after(
+                    status,
                     format!("<failed to read response body: {e}>"),
                     retry_after,
                 ))
             }
-            Err(e) => return Err(e),
+            Err(e) => Err(self.network_error(e)),
         };
-        let status = status.as_u16();
+        (status, retry_after, bytes)
+    }
+
+    /// Turns a non-403 answer into alloy's result.
+    fn answer(
+        &self,
+        status: u16,
+        retry_after: Option<Duration>,
+        bytes: TransportResult<bytes::Bytes>,
+    ) -> TransportResult<ResponsePacket> {
+        let bytes = bytes?;
         match status {
             200..=299 => match serde_json::from_slice::<ResponsePacket>(&bytes) {
                 Ok(packet) => Ok(packet),
@@ -205,9 +245,6 @@ impl AmbHttp {
                 )),
                 Err(_) => Err(self.unexpected(status, &bytes)),
             },
-            403 => Err(
-                AmbError::from_gateway_refusal(status, &bytes, host, inner.auth.is_token()).into(),
-            ),
             429 | 500..=599 => Err(TransportErrorKind::http_error_with_retry_after(
                 status,
                 String::from_utf8_lossy(&bytes).into_owned(),

@@ -6,18 +6,21 @@
 //! `aws-sigv4`'s `sign()`, over exactly the bytes that go on the wire.
 
 use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
+use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
+use aws_smithy_types::date_time::Format;
 use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::credentials::AmbCredentials;
 use crate::endpoint::Endpoint;
-use crate::error::AmbError;
+use crate::error::{AmbError, AuthFailure};
 use crate::secret::Secret;
 
 /// The SigV4 service name of Amazon Managed Blockchain.
@@ -102,12 +105,17 @@ impl Region {
 /// How requests are authorised.
 #[derive(Clone)]
 pub(crate) enum Auth {
-    SigV4 {
-        service: Arc<str>,
-        region: Region,
-        credentials: AmbCredentials,
-    },
+    SigV4(Arc<SigV4>),
     BillingToken(Secret),
+}
+
+/// SigV4 settings and state shared by every clone of a transport.
+pub(crate) struct SigV4 {
+    pub(crate) service: Arc<str>,
+    pub(crate) region: Region,
+    pub(crate) credentials: AmbCredentials,
+    /// The gateway's clock minus ours, in milliseconds, learned from `Date` headers.
+    skew_ms: AtomicI64,
 }
 
 /// What to add to a request so that the gateway accepts it.
@@ -116,6 +124,8 @@ pub(crate) struct Authorization {
     pub(crate) url: Url,
     /// Headers to add (`x-amz-date`, `authorization`, `x-amz-security-token`).
     pub(crate) headers: Vec<(&'static str, String)>,
+    /// The credentials the request was signed with.
+    pub(crate) credentials: Option<Credentials>,
 }
 
 /// The parts of a request that are signed.
@@ -137,32 +147,111 @@ impl Auth {
             Self::BillingToken(token) => Ok(Authorization {
                 url: endpoint.wire_url(Some(token)),
                 headers: Vec::new(),
+                credentials: None,
             }),
-            Self::SigV4 {
-                service,
-                region,
-                credentials,
-            } => {
-                let region = region.get(endpoint).await?;
-                let creds = credentials.credentials().await?;
-                let identity: Identity = creds.into();
+            Self::SigV4(sig) => {
+                let region = sig.region.get(endpoint).await?;
+                let creds = sig.credentials.credentials().await?;
+                let identity: Identity = creds.clone().into();
                 let url = endpoint.wire_url(None);
                 let headers = sign_headers(
                     &identity,
                     &region,
-                    service,
-                    SystemTime::now(),
+                    &sig.service,
+                    sig.signing_time(),
                     endpoint.authority(),
                     &url,
                     &req,
                 )?;
-                Ok(Authorization { url, headers })
+                Ok(Authorization {
+                    url,
+                    headers,
+                    credentials: Some(creds),
+                })
             }
+        }
+    }
+
+    /// The signing region, if already known (`None` in token mode).
+    pub(crate) fn known_region(&self) -> Option<&str> {
+        match self {
+            Self::SigV4(sig) => sig.region.known().map(|(r, _)| r),
+            Self::BillingToken(_) => None,
+        }
+    }
+
+    /// The credentials requests are signed with (`None` in token mode).
+    pub(crate) fn credentials(&self) -> Option<&AmbCredentials> {
+        match self {
+            Self::SigV4(sig) => Some(&sig.credentials),
+            Self::BillingToken(_) => None,
         }
     }
 
     pub(crate) fn is_token(&self) -> bool {
         matches!(self, Self::BillingToken(_))
+    }
+
+    /// Learns the gateway's clock from the `Date` header of any of its answers.
+    pub(crate) fn observe_date(&self, date: Option<&str>) {
+        if let (Self::SigV4(sig), Some(date)) = (self, date) {
+            sig.observe_date(date);
+        }
+    }
+
+    /// After a 403, decides whether signing again can succeed: a clock-skew refusal (the skew
+    /// was learned from that answer's `Date`), or expired/unknown credentials (dropped from the
+    /// cache so that signing again fetches fresh ones). The caller retries at most once.
+    pub(crate) async fn recover(&self, failure: AuthFailure, used: &Authorization) -> bool {
+        let Self::SigV4(sig) = self else {
+            return false;
+        };
+        match failure {
+            AuthFailure::SignatureExpired => true,
+            AuthFailure::ExpiredToken | AuthFailure::UnknownAccessKey => {
+                if let Some(creds) = &used.credentials {
+                    sig.credentials.invalidate(creds).await;
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+impl SigV4 {
+    /// Now on the gateway's clock, as far as we know it.
+    fn signing_time(&self) -> SystemTime {
+        let skew = self.skew_ms.load(Ordering::Relaxed);
+        let now = SystemTime::now();
+        if skew >= 0 {
+            now + Duration::from_millis(skew as u64)
+        } else {
+            now - Duration::from_millis(skew.unsigned_abs())
+        }
+    }
+
+    fn observe_date(&self, date: &str) {
+        let Ok(server) = aws_smithy_types::DateTime::from_str(date.trim(), Format::HttpDate) else {
+            return;
+        };
+        let now = aws_smithy_types::DateTime::from(SystemTime::now());
+        let skew_ms = (server.as_secs_f64() - now.as_secs_f64()) * 1000.0;
+        // `Date` has one-second resolution: only a skew beyond that is worth correcting.
+        let skew_ms = if skew_ms.abs() < 1500.0 {
+            0
+        } else {
+            skew_ms as i64
+        };
+        let old = self.skew_ms.swap(skew_ms, Ordering::Relaxed);
+        if (old - skew_ms).abs() >= 1500 {
+            tracing::debug!(skew_ms, "gateway clock skew updated from its Date header");
+        }
+    }
+
+    /// The skew in force (gateway minus local clock).
+    pub(crate) fn skew(&self) -> i64 {
+        self.skew_ms.load(Ordering::Relaxed)
     }
 }
 
@@ -207,15 +296,12 @@ fn sign_headers(
 impl fmt::Debug for Auth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::SigV4 {
-                service,
-                region,
-                credentials,
-            } => f
+            Self::SigV4(sig) => f
                 .debug_struct("SigV4")
-                .field("service", service)
-                .field("region", &region.known().map(|(r, _)| r))
-                .field("credentials", credentials)
+                .field("service", &sig.service)
+                .field("region", &sig.region.known().map(|(r, _)| r))
+                .field("credentials", &sig.credentials)
+                .field("skew_ms", &sig.skew())
                 .finish(),
             Self::BillingToken(t) => f.debug_tuple("BillingToken").field(t).finish(),
         }
@@ -255,10 +341,11 @@ impl AuthConfig {
             Some(c) => c,
             None => AmbCredentials::default_chain_in(region.known().map(|(r, _)| r.to_owned())),
         };
-        Ok(Auth::SigV4 {
+        Ok(Auth::SigV4(Arc::new(SigV4 {
             service: service.into(),
             region,
             credentials,
-        })
+            skew_ms: AtomicI64::new(0),
+        })))
     }
 }

@@ -219,7 +219,7 @@ async fn wrong_secret_is_an_invalid_signature() {
 }
 
 #[tokio::test]
-async fn unknown_key_expired_token_and_skew_are_told_apart() {
+async fn unknown_key_expired_token_and_skew_are_told_apart_and_retried_once() {
     let fake = FakeAmb::start().await;
     let with = |akid: &str, token: Option<&str>| {
         AmbHttp::builder(fake.url())
@@ -234,11 +234,20 @@ async fn unknown_key_expired_token_and_skew_are_told_apart() {
             .build()
             .unwrap()
     };
-    let err = block_number_err(with("AKIDUNKNOWN000000000", None)).await;
+    // Unknown key: credentials are dropped and fetched again once, then the error surfaces.
+    let t = with("AKIDUNKNOWN000000000", None);
+    let creds = t.credentials().unwrap().clone();
+    let err = block_number_err(t).await;
     assert_eq!(
         amb_err(&err).auth_failure(),
         Some(AuthFailure::UnknownAccessKey)
     );
+    assert_eq!(
+        fake.received().len(),
+        2,
+        "one forced refresh, one retry, no loop"
+    );
+    assert_eq!(creds.fetch_count(), 2);
 
     fake.add_key("ASIAEXPIRED000000001", "s3cr3t", Some("tok"));
     fake.expire_key("ASIAEXPIRED000000001");
@@ -247,12 +256,35 @@ async fn unknown_key_expired_token_and_skew_are_told_apart() {
         amb_err(&err).auth_failure(),
         Some(AuthFailure::ExpiredToken)
     );
+    assert_eq!(fake.received().len(), 4);
 
-    fake.set_clock_offset(15 * 60);
+    // A gateway that keeps saying "signature expired": one re-signed retry, then the error.
+    let expired = r#"{"message":"Signature expired: 20240101T000000Z is now earlier than 20240101T001000Z (20240101T001500Z - 5 min.)"}"#;
+    fake.script(vec![(403, expired, None), (403, expired, None)]);
     let err = block_number_err(transport(&fake)).await;
     let amb = amb_err(&err);
     assert_eq!(amb.auth_failure(), Some(AuthFailure::SignatureExpired));
     assert!(amb.to_string().contains("clock"), "{amb}");
+    assert_eq!(fake.received().len(), 6);
+}
+
+#[tokio::test]
+async fn a_gateway_clock_15_minutes_off_is_learned_and_the_retry_succeeds() {
+    for offset in [15 * 60, -15 * 60] {
+        let fake = FakeAmb::start().await;
+        fake.set_clock_offset(offset);
+        let provider = ProviderBuilder::new().on_transport(transport(&fake));
+        assert_eq!(provider.get_block_number().await.unwrap(), GENESIS_HEAD);
+        let received = fake.received();
+        assert_eq!(received.len(), 2);
+        let first = received[0].rejected.as_deref().unwrap();
+        assert!(first.starts_with("Signature "), "{first}");
+        assert_eq!(received[1].rejected, None);
+        // The skew is remembered: the next call is signed right the first time.
+        assert_eq!(provider.get_chain_id().await.unwrap(), CHAIN_ID);
+        assert_eq!(fake.received().len(), 3);
+        assert_eq!(fake.received()[2].rejected, None);
+    }
 }
 
 #[tokio::test]
