@@ -175,6 +175,7 @@ impl AssumeRole {
 type ProviderFuture = Pin<Box<dyn Future<Output = SharedCredentialsProvider> + Send>>;
 type MakeProvider = Arc<dyn Fn() -> ProviderFuture + Send + Sync>;
 
+#[derive(Clone)]
 enum Source {
     Ready(SharedCredentialsProvider),
     /// Built on first use (the default chain and AssumeRole need async set-up).
@@ -341,7 +342,15 @@ impl AmbCredentials {
         Self::lazy("profile", move || {
             let name = name.clone();
             async move {
-                let conf = provider_config(None).await;
+                // The region for the profile's own STS/SSO calls: that profile's region, else the
+                // rest of the region chain, else us-east-1 (STS's global region).
+                let region = aws_config::default_provider::region::DefaultRegionChain::builder()
+                    .profile_name(&name)
+                    .build()
+                    .region()
+                    .await
+                    .unwrap_or_else(|| Region::from_static("us-east-1"));
+                let conf = ProviderConfig::without_region().with_region(Some(region));
                 SharedCredentialsProvider::new(
                     aws_config::profile::ProfileFileCredentialsProvider::builder()
                         .configure(&conf)
@@ -423,6 +432,27 @@ impl AmbCredentials {
                 SharedCredentialsProvider::new(builder.build().await)
             }
         })
+    }
+
+    /// The same source with another refresh policy (and an empty cache of its own).
+    pub fn with_refresh_policy(self, policy: RefreshPolicy) -> Self {
+        self.rebuild(|b| b.refresh_policy(policy))
+    }
+
+    /// The same source measured on another clock (and an empty cache of its own). For tests.
+    pub fn with_time_source(self, time: impl TimeSource + 'static) -> Self {
+        self.rebuild(|b| b.time_source(time))
+    }
+
+    fn rebuild(self, f: impl FnOnce(AmbCredentialsBuilder) -> AmbCredentialsBuilder) -> Self {
+        let inner = &self.inner;
+        f(AmbCredentialsBuilder {
+            name: inner.name.clone(),
+            source: inner.source.clone(),
+            policy: inner.policy,
+            time: inner.time.clone(),
+        })
+        .build()
     }
 
     /// The source's name (`environment`, `profile`, `imds`, `assume role`, ...).

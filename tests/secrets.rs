@@ -103,6 +103,14 @@ async fn secrets_never_reach_logs_or_debug() {
     assert!(logs.contains("amb_request"), "{logs}");
     assert!(logs.contains("eth_chainId"), "{logs}");
     assert!(logs.contains("status=200"), "{logs}");
+    // One debug event per credential fetch: source name, masked key id, new expiry.
+    let fetch = logs
+        .lines()
+        .find(|l| l.contains("fetched AWS credentials"))
+        .expect("no fetch event");
+    assert!(fetch.contains("source=custom"), "{fetch}");
+    assert!(fetch.contains("ASIA…0001"), "{fetch}");
+    assert!(!fetch.contains(AKID), "{fetch}");
 
     let everything = format!(
         "{logs}\n{builder_dbg}\n{signed:?}\n{token:?}\n{bad_token:?}\n{creds:?}\n{err1}\n{err1:?}\n{err2}\n{err2:?}\n{:?}\n{}",

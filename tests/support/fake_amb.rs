@@ -125,6 +125,11 @@ impl FakeAmb {
         );
     }
 
+    /// A handle that other fakes (IMDS, STS) use to register the keys they issue.
+    pub fn registry(&self) -> KeyRegistry {
+        KeyRegistry(self.state.clone())
+    }
+
     /// Registers temporary credentials that AMB refuses as expired from `expires_at` on.
     pub fn add_temporary_key(
         &self,
@@ -133,15 +138,8 @@ impl FakeAmb {
         session_token: &str,
         expires_at: SystemTime,
     ) {
-        self.state.keys.lock().unwrap().insert(
-            akid.into(),
-            Key {
-                secret: secret.into(),
-                session_token: Some(session_token.into()),
-                expired: false,
-                expires_at: Some(expires_at.duration_since(UNIX_EPOCH).unwrap().as_secs()),
-            },
-        );
+        self.registry()
+            .add_temporary_key(akid, secret, session_token, expires_at);
     }
 
     /// Marks the temporary credentials of `akid` as expired.
@@ -212,6 +210,32 @@ impl FakeAmb {
             .into_iter()
             .filter(|r| r.rejected.is_none())
             .collect()
+    }
+}
+
+/// Registers issued keys with a [`FakeAmb`], from another fake's thread.
+#[derive(Clone)]
+pub struct KeyRegistry(Arc<State>);
+
+impl KeyRegistry {
+    /// Registers temporary credentials valid until `expires_at`.
+    pub fn add_temporary_key(&self, akid: &str, secret: &str, token: &str, expires_at: SystemTime) {
+        self.0.keys.lock().unwrap().insert(
+            akid.into(),
+            Key {
+                secret: secret.into(),
+                session_token: Some(token.into()),
+                expired: false,
+                expires_at: Some(expires_at.duration_since(UNIX_EPOCH).unwrap().as_secs()),
+            },
+        );
+    }
+
+    /// Marks a key expired (the source rotated it).
+    pub fn expire_key(&self, akid: &str) {
+        if let Some(k) = self.0.keys.lock().unwrap().get_mut(akid) {
+            k.expired = true;
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod anvil;
 pub mod chain;
 pub mod fake_amb;
+pub mod fake_sources;
 pub mod sigv4;
 
 use aws_credential_types::Credentials;

@@ -1,0 +1,298 @@
+//! Real credential sources from aws-config against fakes on loopback: environment, profiles
+//! (files, `source_profile` + `role_arn`, `credential_process`), IMDSv2, STS AssumeRole, and
+//! the fake AMB accepting only currently valid issued keys.
+//!
+//! These tests change the process environment, so they take [`ENV`] one at a time.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use alloy_amb::credentials::{AmbCredentials, AssumeRole, RefreshPolicy};
+use alloy_amb::{AmbError, AmbHttp, ProviderBuilderExt};
+use alloy_provider::{Provider, ProviderBuilder};
+use support::fake_amb::{FakeAmb, REGION};
+use support::fake_sources::{FakeImds, FakeSts};
+use tokio::sync::Mutex;
+
+static ENV: Mutex<()> = Mutex::const_new(());
+
+const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/amb";
+
+/// A clean AWS environment: no keys, no profile, IMDS off, config files in a temp dir.
+struct CleanEnv {
+    dir: PathBuf,
+}
+
+impl CleanEnv {
+    fn new(config: &str, credentials: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "alloy-amb-creds-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config"), config).unwrap();
+        std::fs::write(dir.join("credentials"), credentials).unwrap();
+        for var in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_ROLE_ARN",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "AWS_ENDPOINT_URL_STS",
+        ] {
+            std::env::remove_var(var);
+        }
+        std::env::set_var("AWS_CONFIG_FILE", dir.join("config"));
+        std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", dir.join("credentials"));
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+        std::env::set_var("NO_PROXY", "127.0.0.1,localhost");
+        Self { dir }
+    }
+}
+
+impl Drop for CleanEnv {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn transport(fake: &FakeAmb, creds: AmbCredentials) -> AmbHttp {
+    AmbHttp::builder(fake.url())
+        .region(REGION)
+        .credentials(creds)
+        .build()
+        .unwrap()
+}
+
+async fn key(creds: &AmbCredentials) -> String {
+    creds
+        .credentials()
+        .await
+        .unwrap()
+        .access_key_id()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn nothing_found_lists_every_source_and_why() {
+    let _env = ENV.lock().await;
+    let _clean = CleanEnv::new("", "");
+    let err = AmbCredentials::default_chain()
+        .credentials()
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    for source in ["environment:", "profile:", "web identity:", "ecs:", "imds:"] {
+        assert!(text.contains(source), "{source} missing from: {text}");
+    }
+    assert!(text.contains("AWS_EC2_METADATA_DISABLED"), "{text}");
+    assert!(matches!(err, AmbError::Credentials { .. }));
+}
+
+#[tokio::test]
+async fn environment_wins_over_profiles_and_named_profiles_work() {
+    let _env = ENV.lock().await;
+    let _clean = CleanEnv::new(
+        "[default]\nregion = us-east-1\n[profile proc]\ncredential_process = printf '%s' '{\"Version\": 1, \"AccessKeyId\": \"AKIDPROCESS000000000\", \"SecretAccessKey\": \"procsecret\"}'\n",
+        "[default]\naws_access_key_id = AKIDPROFILEDEFAULT00\naws_secret_access_key = d\n[other]\naws_access_key_id = AKIDPROFILEOTHER0000\naws_secret_access_key = o\n",
+    );
+    assert_eq!(
+        key(&AmbCredentials::default_chain()).await,
+        "AKIDPROFILEDEFAULT00"
+    );
+    assert_eq!(
+        key(&AmbCredentials::profile("other")).await,
+        "AKIDPROFILEOTHER0000"
+    );
+    assert_eq!(
+        key(&AmbCredentials::profile("proc")).await,
+        "AKIDPROCESS000000000"
+    );
+    std::env::set_var("AWS_PROFILE", "other");
+    assert_eq!(
+        key(&AmbCredentials::default_chain()).await,
+        "AKIDPROFILEOTHER0000"
+    );
+
+    std::env::set_var("AWS_ACCESS_KEY_ID", "AKIDFROMENVIRONMENT0");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "envsecret");
+    assert_eq!(
+        key(&AmbCredentials::default_chain()).await,
+        "AKIDFROMENVIRONMENT0"
+    );
+    assert_eq!(
+        key(&AmbCredentials::from_env()).await,
+        "AKIDFROMENVIRONMENT0"
+    );
+    // A named profile is still that profile.
+    assert_eq!(
+        key(&AmbCredentials::profile("other")).await,
+        "AKIDPROFILEOTHER0000"
+    );
+
+    let err = AmbCredentials::profile("nope")
+        .credentials()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+}
+
+#[tokio::test]
+async fn profile_role_chain_assumes_the_role_through_sts() {
+    let _env = ENV.lock().await;
+    let fake = FakeAmb::start().await;
+    let sts = FakeSts::start(fake.registry(), Duration::from_secs(3600)).await;
+    let _clean = CleanEnv::new(
+        &format!("[profile chained]\nrole_arn = {ROLE_ARN}\nsource_profile = base\nrole_session_name = chained-session\nregion = us-east-1\n"),
+        "[base]\naws_access_key_id = AKIDBASEPROFILE00000\naws_secret_access_key = b\n",
+    );
+    std::env::set_var("AWS_ENDPOINT_URL_STS", sts.url());
+    let creds = AmbCredentials::profile("chained");
+    let provider = ProviderBuilder::new().on_transport(transport(&fake, creds));
+    provider.get_block_number().await.unwrap();
+    let issued = sts.issued();
+    assert_eq!(issued.len(), 1);
+    let received = fake.received();
+    assert_eq!(received[0].rejected, None);
+    assert!(received[0]
+        .header("authorization")
+        .unwrap()
+        .contains(&issued[0].access_key_id));
+    let body = &sts.requests()[0];
+    assert!(body.contains("RoleSessionName=chained-session"), "{body}");
+}
+
+#[tokio::test]
+async fn assume_role_on_any_base_with_session_name_external_id_and_duration() {
+    let _env = ENV.lock().await;
+    let _clean = CleanEnv::new("", "");
+    let fake = FakeAmb::start().await;
+    let sts = FakeSts::start(fake.registry(), Duration::from_secs(900)).await;
+    let base = AmbCredentials::from_static("AKIDBASE000000000000", "basesecret", None);
+    let role = AssumeRole::new(ROLE_ARN)
+        .session_name("amb-indexer")
+        .external_id("ext-123")
+        .duration(Duration::from_secs(900))
+        .region(REGION)
+        .sts_endpoint(sts.url());
+    let creds = AmbCredentials::assume_role(role.clone(), base.clone());
+    let provider = ProviderBuilder::new().on_transport(transport(&fake, creds.clone()));
+    for _ in 0..5 {
+        provider.get_block_number().await.unwrap();
+    }
+    assert_eq!(creds.fetch_count(), 1);
+    assert_eq!(sts.issued().len(), 1);
+    assert!(fake.received().iter().all(|r| r.rejected.is_none()));
+    let body = &sts.requests()[0];
+    for part in [
+        "Action=AssumeRole",
+        "RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Famb",
+        "RoleSessionName=amb-indexer",
+        "ExternalId=ext-123",
+        "DurationSeconds=900",
+    ] {
+        assert!(body.contains(part), "{part} not in {body}");
+    }
+
+    // STS says no: its own message, no panic, nothing sent to AMB.
+    sts.deny(true);
+    let denied = AmbCredentials::assume_role(role, base);
+    let err = denied.credentials().await.unwrap_err().to_string();
+    assert!(
+        err.contains("AccessDenied") || err.contains("not authorized"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn imds_unreachable_is_its_own_error() {
+    let _env = ENV.lock().await;
+    let _clean = CleanEnv::new("", "");
+    std::env::remove_var("AWS_EC2_METADATA_DISABLED");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let client = aws_config::imds::Client::builder()
+        .endpoint(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .build();
+    let err = AmbCredentials::imds_with_client(client)
+        .credentials()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("imds"), "{err}");
+    assert!(!err.contains("AWS_EC2_METADATA_DISABLED"), "{err}");
+}
+
+#[tokio::test]
+async fn forced_refresh_after_the_source_rotated_retries_once() {
+    let _env = ENV.lock().await;
+    let _clean = CleanEnv::new("", "");
+    std::env::remove_var("AWS_EC2_METADATA_DISABLED");
+    let fake = FakeAmb::start().await;
+    let imds = FakeImds::start(fake.registry(), Duration::from_secs(3600)).await;
+    let creds = AmbCredentials::imds_with_client(imds.client());
+    let provider = ProviderBuilder::new().on_transport(transport(&fake, creds.clone()));
+    provider.get_block_number().await.unwrap();
+    // The instance role rotated: AMB now calls the cached key expired.
+    fake.registry().expire_key(&imds.issued()[0].access_key_id);
+    provider.get_block_number().await.unwrap();
+    let received = fake.received();
+    assert_eq!(received.len(), 3);
+    assert_eq!(received[0].rejected, None);
+    assert_eq!(
+        received[1].rejected.as_deref(),
+        Some(support::fake_amb::MSG_EXPIRED_TOKEN)
+    );
+    assert_eq!(received[2].rejected, None);
+    assert_eq!(creds.fetch_count(), 2);
+    assert_eq!(imds.issued().len(), 2);
+}
+
+#[tokio::test]
+async fn imds_credentials_rotate_under_load_with_no_failed_call() {
+    let _env = ENV.lock().await;
+    let _clean = CleanEnv::new("", "");
+    std::env::remove_var("AWS_EC2_METADATA_DISABLED");
+    let fake = FakeAmb::start().await;
+    // Keys live 4 s; refresh starts 2 s before expiry, callers wait from 1 s before.
+    let imds = FakeImds::start(fake.registry(), Duration::from_secs(4)).await;
+    let creds = AmbCredentials::imds_with_client(imds.client()).with_refresh_policy(
+        RefreshPolicy::new(Duration::from_secs(2), Duration::from_secs(1))
+            .with_retry_interval(Duration::from_millis(100)),
+    );
+    let provider = ProviderBuilder::new().on_transport(transport(&fake, creds.clone()));
+    let started = Instant::now();
+    let mut calls = 0u64;
+    // Run until the key has rotated 4 times (an upper bound of 60 s guards a broken build).
+    while imds.issued().len() < 5 && started.elapsed() < Duration::from_secs(60) {
+        let round = (0..50).map(|_| provider.get_block_number());
+        for r in futures::future::join_all(round).await {
+            r.expect("a call failed during rotation");
+            calls += 1;
+        }
+    }
+    let issued = imds.issued().len() as u64;
+    assert!(issued >= 5, "only {issued} keys issued");
+    let rejected: Vec<_> = fake
+        .received()
+        .into_iter()
+        .filter(|r| r.rejected.is_some())
+        .collect();
+    assert!(rejected.is_empty(), "{rejected:#?}");
+    assert_eq!(creds.fetch_count(), issued);
+    println!(
+        "rotation run: {calls} calls, {issued} credential fetches, 0 failures, {} ms",
+        started.elapsed().as_millis()
+    );
+}
