@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use alloy_amb::credentials::{AmbCredentials, AssumeRole, RefreshPolicy};
 use alloy_amb::{AmbError, AmbHttp, ProviderBuilderExt};
 use alloy_provider::{Provider, ProviderBuilder};
+use support::current_key as key;
 use support::fake_amb::{FakeAmb, REGION};
 use support::fake_sources::{FakeImds, FakeSts};
 use tokio::sync::Mutex;
@@ -70,15 +71,6 @@ fn transport(fake: &FakeAmb, creds: AmbCredentials) -> AmbHttp {
         .credentials(creds)
         .build()
         .unwrap()
-}
-
-async fn key(creds: &AmbCredentials) -> String {
-    creds
-        .credentials()
-        .await
-        .unwrap()
-        .access_key_id()
-        .to_owned()
 }
 
 #[tokio::test]

@@ -46,6 +46,16 @@ struct State {
 }
 
 impl State {
+    fn new(registry: KeyRegistry, lifetime: Duration, prefix: &'static str) -> Arc<Self> {
+        Arc::new(Self {
+            lifetime: Mutex::new(lifetime),
+            issued: Mutex::new(Vec::new()),
+            counter: AtomicU64::new(0),
+            registry,
+            prefix,
+        })
+    }
+
     /// Issues a new key valid for the configured lifetime and registers it with the fake AMB.
     fn issue(&self) -> Issued {
         let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
@@ -127,13 +137,7 @@ impl Respond for Imds {
 impl FakeImds {
     /// A fake IMDS issuing keys that live `lifetime`, registered with `registry`.
     pub async fn start(registry: KeyRegistry, lifetime: Duration) -> Self {
-        let state = Arc::new(State {
-            lifetime: Mutex::new(lifetime),
-            issued: Mutex::new(Vec::new()),
-            counter: AtomicU64::new(0),
-            registry,
-            prefix: "ASIAIMDS",
-        });
+        let state = State::new(registry, lifetime, "ASIAIMDS");
         let server = MockServer::start().await;
         Mock::given(wiremock::matchers::any())
             .respond_with(Imds(state.clone()))
@@ -227,13 +231,7 @@ impl Respond for Sts {
 
 impl FakeSts {
     pub async fn start(registry: KeyRegistry, lifetime: Duration) -> Self {
-        let state = Arc::new(State {
-            lifetime: Mutex::new(lifetime),
-            issued: Mutex::new(Vec::new()),
-            counter: AtomicU64::new(0),
-            registry,
-            prefix: "ASIASTS0",
-        });
+        let state = State::new(registry, lifetime, "ASIASTS0");
         let requests = Arc::new(Mutex::new(Vec::new()));
         let deny = Arc::new(Mutex::new(false));
         let server = MockServer::start().await;

@@ -20,3 +20,13 @@ pub fn fake_credentials() -> Credentials {
         "test",
     )
 }
+
+/// The access key id `creds` currently hands out.
+pub async fn current_key(creds: &alloy_amb::AmbCredentials) -> String {
+    creds
+        .credentials()
+        .await
+        .unwrap()
+        .access_key_id()
+        .to_owned()
+}
