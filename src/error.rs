@@ -242,6 +242,94 @@ pub enum AmbError {
         /// What went wrong (URL removed).
         reason: String,
     },
+
+    /// The WebSocket upgrade was answered with an HTTP status other than 101 (switching
+    /// protocols) and other than 403 (a 403 is [`AmbError::AuthRejected`]).
+    #[error(
+        "WebSocket upgrade to `{host}` refused with HTTP {status}: {snippet:?}; check the \
+         endpoint URL (an AMB node's WebSocket endpoint is \
+         wss://nd-<id>.wss.ethereum.managedblockchain.<region>.amazonaws.com/); on 429 or 5xx \
+         the subscription is reopened with backoff"
+    )]
+    WsUpgradeRejected {
+        /// The HTTP status of the answer.
+        status: u16,
+        /// The first bytes of the answer's body, lossily decoded.
+        snippet: String,
+        /// The endpoint's host.
+        host: String,
+    },
+
+    /// The server closed the WebSocket with close code 1003 (unsupported data). The AMB gateway
+    /// does this when it receives a binary frame.
+    #[error(
+        "`{host}` closed the WebSocket with code 1003 (unsupported data{reason}): the AMB \
+         gateway accepts text frames only and closes the connection on a binary frame; \
+         alloy-amb sends every request as a text frame, so look for a proxy or middleware that \
+         re-frames messages as binary; the subscription is reopened"
+    )]
+    WsUnsupportedData {
+        /// The endpoint's host.
+        host: String,
+        /// The close reason the server gave, as `: <reason>`, or empty.
+        reason: String,
+    },
+
+    /// The WebSocket closed or broke for another reason (the gateway dropped it, the network
+    /// failed, the server sent a close frame). The subscription is reopened.
+    #[error("the WebSocket to `{host}` closed: {detail}; the subscription is reopened")]
+    WsClosed {
+        /// The endpoint's host.
+        host: String,
+        /// The close code, when the server sent a close frame.
+        code: Option<u16>,
+        /// What happened.
+        detail: String,
+    },
+
+    /// A keepalive ping got no pong before the next ping was due: the connection is considered
+    /// dead and is reopened.
+    #[error(
+        "`{host}` did not answer a WebSocket ping within {after:?}: the connection is \
+         considered dead and is reopened; raise `keepalive_interval` on a slow network"
+    )]
+    WsKeepaliveTimeout {
+        /// The endpoint's host.
+        host: String,
+        /// The keepalive interval in force.
+        after: Duration,
+    },
+
+    /// A request is larger than the WebSocket message quota (AMB: 512 KB); it was not sent.
+    #[error(
+        "request `{method}` of {size} bytes exceeds the {limit}-byte WebSocket message quota \
+         (AMB allows 512 KB per WebSocket message) and was not sent: make this call over HTTP \
+         with `AmbHttp`, which has no such limit on requests"
+    )]
+    WsRequestTooLarge {
+        /// The JSON-RPC method of the request.
+        method: String,
+        /// The size of the request in bytes.
+        size: usize,
+        /// The quota in force (`max_message_size`).
+        limit: usize,
+    },
+
+    /// The gateway refused to send an answer over the WebSocket because it is larger than its
+    /// message quota (AMB: "message response is too large", 512 KB).
+    #[error(
+        "`{host}` could not return the answer to `{method}` over the WebSocket: \"{message}\" \
+         (AMB's 512 KB WebSocket message quota): make this call over HTTP with `AmbHttp` \
+         (answers up to about 5.9 MB), or ask for less (e.g. a smaller eth_getLogs block range)"
+    )]
+    WsResponseTooLarge {
+        /// The endpoint's host.
+        host: String,
+        /// The JSON-RPC method whose answer was too large.
+        method: String,
+        /// The gateway's own message, quoted.
+        message: String,
+    },
 }
 
 impl AmbError {

@@ -12,6 +12,8 @@ pub mod http;
 mod provider_ext;
 mod secret;
 pub mod signer;
+#[cfg(feature = "ws")]
+pub mod ws;
 
 pub use credentials::AmbCredentials;
 pub use endpoint::Endpoint;
@@ -20,6 +22,8 @@ pub use error::{AmbError, AuthFailure};
 pub use http::{AmbHttp, AmbHttpBuilder};
 pub use provider_ext::ProviderBuilderExt;
 pub use signer::{RegionSource, AMB_SERVICE};
+#[cfg(feature = "ws")]
+pub use ws::{AmbWsConnect, AmbWsConnectBuilder};
 
 /// The README's examples, compiled as doc tests so they stay true.
 #[cfg(doctest)]

@@ -1,0 +1,324 @@
+//! The loop that runs one open WebSocket for alloy's pub/sub service.
+//!
+//! alloy-transport-ws's `WsBackend` cannot be reused for this: its socket and interface are
+//! private to that crate, so its loop cannot be extended, and AMB needs what that loop lacks:
+//! - requests over the 512 KB message quota are answered with a typed error instead of being
+//!   sent (the gateway would drop them);
+//! - AMB's "message response is too large" becomes a typed error for the request it answers;
+//! - a close with code 1003 (the gateway's answer to a binary frame) is explained;
+//! - every reason for losing the connection reaches alloy's reconnect loop as an [`AmbError`].
+//!
+//! Everything is sent as text frames; pings go out every keepalive interval, and a ping still
+//! unanswered when the next one is due ends the connection (alloy then reconnects).
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use alloy_json_rpc::{Id, PubSubItem, Response, ResponsePayload};
+use alloy_pubsub::ConnectionInterface;
+use futures::{SinkExt, StreamExt};
+use serde_json::value::RawValue;
+use tokio::time::{interval_at, Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tracing::{debug, trace, warn};
+
+use super::handshake::Socket;
+use super::quota;
+use crate::error::AmbError;
+
+/// How long a closing handshake may take when the connection is shut down on purpose.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// At most this many unanswered requests are remembered (to attribute gateway messages).
+const MAX_OUTSTANDING: usize = 4096;
+
+pub(crate) struct Backend {
+    socket: Socket,
+    interface: ConnectionInterface,
+    keepalive: Duration,
+    max_message_size: usize,
+    host: String,
+    /// Requests sent and not answered yet, oldest first: `(id, method)`.
+    outstanding: VecDeque<(Id, String)>,
+}
+
+/// Why the loop stopped.
+enum Stop {
+    /// The frontend (alloy's pub/sub service) let go of this connection: stop quietly.
+    Released,
+    /// The connection was lost: alloy reconnects.
+    Lost(AmbError),
+}
+
+impl From<AmbError> for Stop {
+    fn from(err: AmbError) -> Self {
+        Self::Lost(err)
+    }
+}
+
+impl Backend {
+    pub(crate) fn new(
+        socket: Socket,
+        interface: ConnectionInterface,
+        keepalive: Duration,
+        max_message_size: usize,
+        host: String,
+    ) -> Self {
+        Self {
+            socket,
+            interface,
+            keepalive,
+            max_message_size,
+            host,
+            outstanding: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn spawn(self) {
+        tokio::spawn(self.run());
+    }
+
+    async fn run(mut self) {
+        match self.serve().await {
+            Stop::Released => debug!(host = %self.host, "WebSocket closed"),
+            Stop::Lost(err) => {
+                warn!(host = %self.host, error = %err, "AMB WebSocket connection lost");
+                self.interface.close_with_transport_error(err.into());
+            }
+        }
+    }
+
+    /// Runs until the frontend lets go or the connection is lost.
+    async fn serve(&mut self) -> Stop {
+        match self.serve_inner().await {
+            Ok(never) => match never {},
+            Err(stop) => stop,
+        }
+    }
+
+    async fn serve_inner(&mut self) -> Result<std::convert::Infallible, Stop> {
+        let mut ping = interval_at(Instant::now() + self.keepalive, self.keepalive);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut awaiting_pong = false;
+        loop {
+            tokio::select! {
+                biased;
+                request = self.interface.recv_from_frontend() => match request {
+                    Some(request) => self.send_request(request).await?,
+                    None => {
+                        let _ = tokio::time::timeout(CLOSE_GRACE, self.socket.close(None)).await;
+                        return Err(Stop::Released);
+                    }
+                },
+                _ = ping.tick() => {
+                    if awaiting_pong {
+                        return Err(AmbError::WsKeepaliveTimeout {
+                            host: self.host.clone(),
+                            after: self.keepalive,
+                        }
+                        .into());
+                    }
+                    self.write(Message::Ping(Default::default())).await?;
+                    awaiting_pong = true;
+                }
+                frame = self.socket.next() => match frame {
+                    Some(Ok(Message::Text(text))) => self.receive(text.as_str())?,
+                    Some(Ok(Message::Pong(_))) => awaiting_pong = false,
+                    Some(Ok(Message::Ping(_) | Message::Frame(_))) => {}
+                    Some(Ok(Message::Binary(bytes))) => {
+                        warn!(host = %self.host, len = bytes.len(), "ignoring a binary WebSocket message (JSON-RPC is text)");
+                    }
+                    Some(Ok(Message::Close(frame))) => return Err(self.closed(frame).into()),
+                    Some(Err(err)) => return Err(self.broken(err).into()),
+                    None => {
+                        return Err(AmbError::WsClosed {
+                            host: self.host.clone(),
+                            code: None,
+                            detail: "the connection ended without a close frame".into(),
+                        }
+                        .into())
+                    }
+                },
+            }
+        }
+    }
+
+    /// Sends a request as a text frame, or answers it with an error when it is over the quota.
+    async fn send_request(&mut self, request: Box<RawValue>) -> Result<(), Stop> {
+        let text = request.get();
+        let head = serde_json::from_str::<Head>(text).ok();
+        if text.len() > self.max_message_size {
+            let err = AmbError::WsRequestTooLarge {
+                method: head.as_ref().map(|h| h.method.clone()).unwrap_or_default(),
+                size: text.len(),
+                limit: self.max_message_size,
+            };
+            warn!(host = %self.host, error = %err, "request not sent");
+            return match head.and_then(|h| h.id) {
+                Some(id) => self.answer_with(id, &err),
+                None => Ok(()),
+            };
+        }
+        if let Some(Head {
+            id: Some(id),
+            method,
+        }) = head
+        {
+            if self.outstanding.len() == MAX_OUTSTANDING {
+                self.outstanding.pop_front();
+            }
+            self.outstanding.push_back((id, method));
+        }
+        trace!(host = %self.host, len = text.len(), "sending request");
+        self.write(Message::text(text.to_owned())).await
+    }
+
+    async fn write(&mut self, message: Message) -> Result<(), Stop> {
+        let result = self.socket.send(message).await;
+        result.map_err(|e| self.broken(e).into())
+    }
+
+    /// Handles a text frame from the server.
+    fn receive(&mut self, text: &str) -> Result<(), Stop> {
+        match serde_json::from_str::<PubSubItem>(text) {
+            Ok(PubSubItem::Response(response)) if response.id != Id::None => {
+                let method = self.answered(&response.id);
+                let response = match response.payload {
+                    ResponsePayload::Failure(e) if quota::says_too_large(&e.message) => {
+                        let err = self.too_large(method, &e.message);
+                        let payload = quota::to_payload(&err).unwrap_or(e);
+                        Response {
+                            id: response.id,
+                            payload: ResponsePayload::Failure(payload),
+                        }
+                    }
+                    _ => response,
+                };
+                self.forward(PubSubItem::Response(response))
+            }
+            // An error with a null id: the gateway answering a request it could not serve.
+            Ok(PubSubItem::Response(Response {
+                payload: ResponsePayload::Failure(e),
+                ..
+            })) => self.gateway_message(&e.message),
+            Ok(item) => self.forward(item),
+            Err(not_rpc) => match serde_json::from_str::<GatewayMessage>(text) {
+                Ok(gateway) => self.gateway_message(&gateway.message),
+                Err(_) => {
+                    warn!(host = %self.host, error = %not_rpc, "ignoring a WebSocket message that is not JSON-RPC");
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    /// A message from the gateway (`{"message": ...}`) that names no request: it answers the
+    /// oldest request still waiting.
+    fn gateway_message(&mut self, message: &str) -> Result<(), Stop> {
+        let Some((id, method)) = self.outstanding.pop_front() else {
+            warn!(host = %self.host, %message, "gateway message with no request waiting (a notification may have been dropped)");
+            return Ok(());
+        };
+        if quota::says_too_large(message) {
+            let err = self.too_large(method, message);
+            warn!(host = %self.host, error = %err, "answer refused by the gateway");
+            return self.answer_with(id, &err);
+        }
+        warn!(host = %self.host, %method, %message, "gateway error instead of an answer");
+        self.forward(PubSubItem::Response(Response {
+            id,
+            payload: ResponsePayload::Failure(alloy_json_rpc::ErrorPayload {
+                code: quota::RESPONSE_TOO_LARGE_CODE,
+                message: format!("the gateway answered `{method}` with: {message}").into(),
+                data: None,
+            }),
+        }))
+    }
+
+    fn too_large(&self, method: String, message: &str) -> AmbError {
+        AmbError::WsResponseTooLarge {
+            host: self.host.clone(),
+            method,
+            message: message.to_owned(),
+        }
+    }
+
+    /// Forgets an answered request; returns its method.
+    fn answered(&mut self, id: &Id) -> String {
+        match self.outstanding.iter().position(|(i, _)| i == id) {
+            Some(at) => self
+                .outstanding
+                .remove(at)
+                .map(|(_, m)| m)
+                .unwrap_or_default(),
+            None => String::new(),
+        }
+    }
+
+    fn answer_with(&mut self, id: Id, err: &AmbError) -> Result<(), Stop> {
+        let payload = quota::to_payload(err).expect("a quota error");
+        self.forward(PubSubItem::Response(Response {
+            id,
+            payload: ResponsePayload::Failure(payload),
+        }))
+    }
+
+    fn forward(&self, item: PubSubItem) -> Result<(), Stop> {
+        self.interface
+            .send_to_frontend(item)
+            .map_err(|_| Stop::Released)
+    }
+
+    fn closed(&self, frame: Option<CloseFrame>) -> AmbError {
+        let host = self.host.clone();
+        match frame {
+            Some(f) if f.code == CloseCode::Unsupported => AmbError::WsUnsupportedData {
+                host,
+                reason: if f.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", f.reason.as_str())
+                },
+            },
+            Some(f) => AmbError::WsClosed {
+                host,
+                code: Some(f.code.into()),
+                detail: format!(
+                    "the server closed it with code {}: {:?}",
+                    u16::from(f.code),
+                    f.reason.as_str()
+                ),
+            },
+            None => AmbError::WsClosed {
+                host,
+                code: None,
+                detail: "the server closed it without a code".into(),
+            },
+        }
+    }
+
+    fn broken(&self, err: tungstenite::Error) -> AmbError {
+        AmbError::WsClosed {
+            host: self.host.clone(),
+            code: None,
+            detail: format!("the connection broke: {err}"),
+        }
+    }
+}
+
+/// The id and method of an outgoing request.
+#[derive(serde::Deserialize)]
+struct Head {
+    #[serde(default)]
+    id: Option<Id>,
+    #[serde(default)]
+    method: String,
+}
+
+/// What an AWS gateway sends instead of an answer: `{"message": "...", ...}`.
+#[derive(serde::Deserialize)]
+struct GatewayMessage {
+    #[serde(alias = "Message")]
+    message: String,
+}

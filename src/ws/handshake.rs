@@ -1,0 +1,304 @@
+//! Opening the WebSocket: TCP, TLS (rustls with the webpki roots), and the HTTP/1.1 upgrade.
+//!
+//! The upgrade request is written here rather than by tungstenite's client handshake, which logs
+//! the whole request (the `Authorization` signature, the session token and a billing token in
+//! the URL) at TRACE level through the `log` crate. Only the framing of the open connection is
+//! tungstenite's.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::handshake::client::generate_key;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+use url::{Host, Position, Url};
+
+use crate::endpoint::Endpoint;
+use crate::error::{AmbError, SNIPPET_LEN};
+
+/// A byte stream the WebSocket runs over: plain TCP on loopback, TLS elsewhere.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// An open WebSocket.
+pub(crate) type Socket = WebSocketStream<Box<dyn Io>>;
+
+/// The most a server may send as upgrade response headers.
+const MAX_HEAD: usize = 16 * 1024;
+/// The most of a refusal's body that is read (it is only classified and quoted).
+const MAX_REFUSAL_BODY: usize = 64 * 1024;
+
+/// The TLS client configuration: aws-lc-rs (already used by the AWS SDK) and the Mozilla roots
+/// from `webpki-roots`, built once.
+pub(crate) fn tls_config() -> Result<Arc<ClientConfig>, AmbError> {
+    static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+    if let Some(config) = CONFIG.get() {
+        return Ok(config.clone());
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let config = ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| AmbError::Config(format!("could not set up TLS: {e}")))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(CONFIG.get_or_init(|| Arc::new(config)).clone())
+}
+
+/// What the upgrade needs besides the endpoint.
+pub(crate) struct Upgrade<'a> {
+    /// The URL to request (with `billingtoken` in token mode).
+    pub(crate) url: &'a Url,
+    /// The signing headers (`authorization`, `x-amz-date`, `x-amz-security-token`).
+    pub(crate) headers: &'a [(&'static str, String)],
+    pub(crate) tls: Option<&'a Arc<ClientConfig>>,
+    pub(crate) token_mode: bool,
+    pub(crate) timeout: Duration,
+}
+
+/// Connects to `endpoint` and upgrades to a WebSocket, within `up.timeout`. Also returns the
+/// `Date` header of the server's answer, if there was one (the gateway's clock).
+pub(crate) async fn open(
+    endpoint: &Endpoint,
+    up: Upgrade<'_>,
+) -> (Option<String>, Result<Socket, AmbError>) {
+    let mut date = None;
+    let opened = tokio::time::timeout(up.timeout, open_inner(endpoint, &up, &mut date)).await;
+    let opened = opened.unwrap_or_else(|_| {
+        Err(AmbError::Timeout {
+            host: endpoint.host().to_owned(),
+            after: up.timeout,
+        })
+    });
+    (date, opened)
+}
+
+async fn open_inner(
+    endpoint: &Endpoint,
+    up: &Upgrade<'_>,
+    date: &mut Option<String>,
+) -> Result<Socket, AmbError> {
+    let host = endpoint.host();
+    let connect_err = |reason: String| AmbError::Connect {
+        host: host.to_owned(),
+        reason,
+    };
+    let port = up
+        .url
+        .port_or_known_default()
+        .ok_or_else(|| connect_err("the URL has no port".into()))?;
+    let (tcp, server_name) = match up.url.host() {
+        Some(Host::Domain(domain)) => (
+            TcpStream::connect((domain, port)).await,
+            ServerName::try_from(domain.to_owned()).ok(),
+        ),
+        Some(Host::Ipv4(ip)) => (
+            TcpStream::connect(SocketAddr::from((ip, port))).await,
+            Some(ServerName::IpAddress(ip.into())),
+        ),
+        Some(Host::Ipv6(ip)) => (
+            TcpStream::connect(SocketAddr::from((ip, port))).await,
+            Some(ServerName::IpAddress(ip.into())),
+        ),
+        None => return Err(connect_err("the URL has no host".into())),
+    };
+    let tcp = tcp.map_err(|e| connect_err(e.to_string()))?;
+    let _ = tcp.set_nodelay(true);
+    let mut io: Box<dyn Io> = match up.tls {
+        Some(config) => {
+            let name = server_name
+                .ok_or_else(|| connect_err("the host is not a valid TLS server name".into()))?;
+            let tls = tokio_rustls::TlsConnector::from(config.clone())
+                .connect(name, tcp)
+                .await
+                .map_err(|e| connect_err(format!("TLS handshake failed: {e}")))?;
+            Box::new(tls)
+        }
+        None => Box::new(tcp),
+    };
+
+    let key = generate_key();
+    let request = upgrade_request(endpoint.authority(), up.url, &key, up.headers);
+    let lost = |e: std::io::Error| AmbError::Request {
+        host: host.to_owned(),
+        reason: format!("the connection failed during the WebSocket upgrade: {e}"),
+    };
+    io.write_all(request.as_bytes()).await.map_err(lost)?;
+    io.flush().await.map_err(lost)?;
+
+    let mut buf = Vec::with_capacity(1024);
+    let (status, head_len, headers) = loop {
+        let mut chunk = [0u8; 2048];
+        let n = io.read(&mut chunk).await.map_err(lost)?;
+        if n == 0 {
+            return Err(AmbError::Request {
+                host: host.to_owned(),
+                reason: "the server closed the connection during the WebSocket upgrade".into(),
+            });
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(head) = parse_head(&buf, host)? {
+            break head;
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(AmbError::Request {
+                host: host.to_owned(),
+                reason: "the WebSocket upgrade response headers are too long".into(),
+            });
+        }
+    };
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    *date = header("date").map(str::to_owned);
+
+    if status != 101 {
+        let length = header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
+        let mut body = buf.split_off(head_len);
+        read_body(&mut io, &mut body, length).await;
+        return Err(if status == 403 {
+            AmbError::from_gateway_refusal(status, &body, host, up.token_mode)
+        } else {
+            let end = body.len().min(SNIPPET_LEN);
+            AmbError::WsUpgradeRejected {
+                status,
+                snippet: String::from_utf8_lossy(&body[..end]).trim().to_owned(),
+                host: host.to_owned(),
+            }
+        });
+    }
+
+    let upgrade_ok = header("upgrade").is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
+        && header("connection").is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        });
+    let accept_ok = header("sec-websocket-accept")
+        .is_some_and(|v| v.trim() == derive_accept_key(key.as_bytes()));
+    if !(upgrade_ok && accept_ok) {
+        return Err(AmbError::Request {
+            host: host.to_owned(),
+            reason: "the server answered 101 but not with a valid WebSocket upgrade (Upgrade, \
+                     Connection or Sec-WebSocket-Accept is wrong); is a proxy in the way?"
+                .into(),
+        });
+    }
+    // Frames the server sent right after its answer are already in `buf`.
+    let rest = buf.split_off(head_len);
+    Ok(WebSocketStream::from_partially_read(
+        io,
+        rest,
+        Role::Client,
+        Some(WebSocketConfig::default()),
+    )
+    .await)
+}
+
+/// The upgrade request. `Host` is exactly the authority that was signed.
+fn upgrade_request(
+    authority: &str,
+    url: &Url,
+    key: &str,
+    auth_headers: &[(&'static str, String)],
+) -> String {
+    let target = &url[Position::BeforePath..Position::AfterQuery];
+    let target = if target.is_empty() { "/" } else { target };
+    let mut request = format!(
+        "GET {target} HTTP/1.1\r\nHost: {authority}\r\nConnection: Upgrade\r\nUpgrade: \
+         websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\nUser-Agent: \
+         alloy-amb/{}\r\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for (name, value) in auth_headers {
+        request.push_str(name);
+        request.push_str(": ");
+        request.push_str(value);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    request
+}
+
+type Head = (u16, usize, Vec<(String, String)>);
+
+/// Parses the response head once it is complete: status, head length and headers.
+fn parse_head(buf: &[u8], host: &str) -> Result<Option<Head>, AmbError> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    match response.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => {
+            let status = response.code.unwrap_or(0);
+            let headers = response
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_owned(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
+                .collect();
+            Ok(Some((status, len, headers)))
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(e) => Err(AmbError::Request {
+            host: host.to_owned(),
+            reason: format!("the WebSocket upgrade response is not valid HTTP: {e}"),
+        }),
+    }
+}
+
+/// Reads (at most [`MAX_REFUSAL_BODY`] of) a refusal's body: `length` bytes, or to the end of
+/// the connection. A failure to read leaves what was read.
+async fn read_body(io: &mut Box<dyn Io>, body: &mut Vec<u8>, length: Option<usize>) {
+    let want = length.unwrap_or(MAX_REFUSAL_BODY).min(MAX_REFUSAL_BODY);
+    let mut chunk = [0u8; 4096];
+    while body.len() < want {
+        match io.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => body.extend_from_slice(&chunk[..n]),
+        }
+    }
+    body.truncate(want);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_has_the_signed_host_and_target() {
+        let url = Url::parse("wss://h.example/path?a=1&billingtoken=t").unwrap();
+        let req = upgrade_request(
+            "h.example",
+            &url,
+            "KEY==",
+            &[("x-amz-date", "20240101T000000Z".into())],
+        );
+        assert!(req.starts_with("GET /path?a=1&billingtoken=t HTTP/1.1\r\nHost: h.example\r\n"));
+        assert!(req.contains("\r\nx-amz-date: 20240101T000000Z\r\n"));
+        assert!(req.contains("\r\nSec-WebSocket-Key: KEY==\r\n"));
+        assert!(req.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn parses_heads() {
+        let head = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\n{}";
+        let (status, len, headers) = parse_head(head, "h").unwrap().unwrap();
+        assert_eq!((status, len), (403, head.len() - 2));
+        assert_eq!(headers[0], ("Content-Length".into(), "2".into()));
+        assert!(parse_head(b"HTTP/1.1 101 Switch", "h").unwrap().is_none());
+        assert!(parse_head(b"nonsense\r\n\r\n", "h").is_err());
+    }
+}

@@ -1,0 +1,439 @@
+//! [`AmbWsConnect`]: SigV4-signed (or billing-token) WebSocket pub/sub for alloy.
+//!
+//! ```no_run
+//! use alloy_amb::AmbWsConnect;
+//! use alloy_provider::{Provider, ProviderBuilder};
+//! use alloy_rpc_types_eth::Filter;
+//! use futures::StreamExt;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let url = "wss://nd-xxxx.wss.ethereum.managedblockchain.us-east-1.amazonaws.com";
+//! let provider = ProviderBuilder::new().connect_pubsub_with(AmbWsConnect::new(url)?).await?;
+//! let mut logs = provider.subscribe_logs(&Filter::new()).await?.into_stream();
+//! while let Some(log) = logs.next().await {
+//!     println!("{log:?}");
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! - The upgrade request is signed (SigV4 over `host`, `x-amz-date` and the session token, in
+//!   headers) on every connect and every reconnect, with the credentials current at that moment
+//!   and a fresh `X-Amz-Date`; in token mode the billing token goes on the URL instead.
+//! - alloy's pub/sub service reconnects when the connection is lost (the gateway drops it, a
+//!   ping goes unanswered) and re-sends `eth_subscribe`; the caller's streams go on.
+//! - Requests leave as text frames; requests over the 512 KB message quota are refused before
+//!   they are sent, and "message response is too large" answers become typed errors
+//!   ([`quota_error`]).
+
+mod backend;
+mod handshake;
+mod quota;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy_pubsub::{ConnectionHandle, PubSubConnect};
+use alloy_transport::TransportResult;
+use aws_credential_types::provider::ProvideCredentials;
+use tracing::{debug, debug_span, Instrument};
+
+pub use quota::{
+    quota_error, DEFAULT_MAX_MESSAGE_SIZE, REQUEST_TOO_LARGE_CODE, RESPONSE_TOO_LARGE_CODE,
+};
+
+use crate::credentials::AmbCredentials;
+use crate::endpoint::{Endpoint, Scheme};
+use crate::error::AmbError;
+use crate::secret::Secret;
+use crate::signer::{Auth, AuthConfig, ToSign};
+
+/// The default interval between keepalive pings.
+pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// The default time allowed to open a connection (TCP, TLS and the upgrade).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default number of reconnect attempts after the connection is lost.
+pub const DEFAULT_MAX_RETRIES: u32 = 10;
+/// The default base interval between reconnect attempts (alloy backs off exponentially from it,
+/// up to 30 s).
+pub const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(3);
+
+/// Connects alloy's pub/sub to an AMB node's WebSocket endpoint, signing the upgrade with SigV4
+/// (or adding an AMB billing token). It is an [`alloy_pubsub::PubSubConnect`]:
+///
+/// ```no_run
+/// use alloy_amb::AmbWsConnect;
+/// use alloy_provider::{Provider, ProviderBuilder};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let url = "wss://nd-xxxx.wss.ethereum.managedblockchain.us-east-1.amazonaws.com";
+/// let provider = ProviderBuilder::new().connect_pubsub_with(AmbWsConnect::new(url)?).await?;
+/// let mut heads = provider.subscribe_blocks().await?;
+/// println!("{}", heads.recv().await?.number);
+/// # Ok(()) }
+/// ```
+///
+/// It shares endpoint parsing, auth modes, credentials and the signer with
+/// [`AmbHttp`](crate::AmbHttp). Cloning is cheap; clones share the credential cache. `Debug`
+/// never shows the billing token or credentials.
+#[derive(Clone)]
+pub struct AmbWsConnect {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    endpoint: Endpoint,
+    auth: Auth,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    max_retries: u32,
+    retry_interval: Duration,
+    keepalive_interval: Duration,
+    max_message_size: usize,
+    connect_timeout: Duration,
+}
+
+impl AmbWsConnect {
+    /// A connector for `url` (`wss://`, or `ws://` on loopback) with the defaults: SigV4 for
+    /// `managedblockchain` (or token mode if the URL has `?billingtoken=`), the region from the
+    /// AMB host name or the AWS region chain, credentials from the standard AWS chain, 10
+    /// reconnect attempts 3 s apart (backing off), a ping every 10 s, the 512 KB message quota.
+    pub fn new(url: impl AsRef<str>) -> Result<Self, AmbError> {
+        Self::builder(url).build()
+    }
+
+    /// A builder for `url`, to set region, service, credentials, token, reconnects, keepalive...
+    pub fn builder(url: impl AsRef<str>) -> AmbWsConnectBuilder {
+        AmbWsConnectBuilder {
+            endpoint: Endpoint::parse(url.as_ref()),
+            auth: AuthConfig::default(),
+            max_retries: DEFAULT_MAX_RETRIES,
+            retry_interval: DEFAULT_RETRY_INTERVAL,
+            keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+
+    /// The endpoint (without billing token).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.inner.endpoint
+    }
+
+    /// The signing region, if it is already known (it is looked up in the AWS profile on first
+    /// use when neither the builder, the host name nor the environment gives one).
+    pub fn region(&self) -> Option<&str> {
+        self.inner.auth.known_region()
+    }
+
+    /// The credentials the upgrade is signed with (`None` in billing-token mode).
+    pub fn credentials(&self) -> Option<&AmbCredentials> {
+        self.inner.auth.credentials()
+    }
+
+    /// Signs the upgrade now, opens the WebSocket and starts its loop.
+    async fn open(&self) -> TransportResult<ConnectionHandle> {
+        let inner = &self.inner;
+        let started = Instant::now();
+        let mut retried = false;
+        let socket = loop {
+            let auth = inner
+                .auth
+                .authorize(
+                    &inner.endpoint,
+                    ToSign {
+                        method: "GET",
+                        headers: &[],
+                        body: b"",
+                    },
+                )
+                .await?;
+            let (date, opened) = handshake::open(
+                &inner.endpoint,
+                handshake::Upgrade {
+                    url: &auth.url,
+                    headers: &auth.headers,
+                    tls: inner.tls.as_ref(),
+                    token_mode: inner.auth.is_token(),
+                    timeout: inner.connect_timeout,
+                },
+            )
+            .await;
+            inner.auth.observe_date(date.as_deref());
+            match opened {
+                Ok(socket) => break socket,
+                Err(err) => {
+                    let recoverable = match err.auth_failure() {
+                        Some(kind) if !retried => inner.auth.recover(kind, &auth).await,
+                        _ => false,
+                    };
+                    if !recoverable {
+                        return Err(err.into());
+                    }
+                    // Clock skew (now learned) or rotated credentials (now dropped): sign once
+                    // more, never more than once.
+                    debug!(reason = ?err.auth_failure(), "signing the upgrade again after a 403");
+                    retried = true;
+                }
+            }
+        };
+        let (handle, interface) = ConnectionHandle::new();
+        backend::Backend::new(
+            socket,
+            interface,
+            inner.keepalive_interval,
+            inner.max_message_size,
+            inner.endpoint.host().to_owned(),
+        )
+        .spawn();
+        debug!(
+            latency_ms = started.elapsed().as_millis() as u64,
+            "AMB WebSocket open"
+        );
+        Ok(handle
+            .with_max_retries(inner.max_retries)
+            .with_retry_interval(inner.retry_interval))
+    }
+}
+
+impl PubSubConnect for AmbWsConnect {
+    fn is_local(&self) -> bool {
+        self.inner.endpoint.is_loopback()
+    }
+
+    async fn connect(&self) -> TransportResult<ConnectionHandle> {
+        let span =
+            debug_span!("amb_ws_connect", host = %self.inner.endpoint.host(), reconnect = false);
+        self.open().instrument(span).await
+    }
+
+    async fn try_reconnect(&self) -> TransportResult<ConnectionHandle> {
+        let span =
+            debug_span!("amb_ws_connect", host = %self.inner.endpoint.host(), reconnect = true);
+        self.open().instrument(span).await
+    }
+}
+
+impl fmt::Debug for AmbWsConnect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("AmbWsConnect")
+            .field("endpoint", &inner.endpoint)
+            .field("auth", &inner.auth)
+            .field("max_retries", &inner.max_retries)
+            .field("retry_interval", &inner.retry_interval)
+            .field("keepalive_interval", &inner.keepalive_interval)
+            .field("max_message_size", &inner.max_message_size)
+            .field("connect_timeout", &inner.connect_timeout)
+            .finish()
+    }
+}
+
+/// Builds an [`AmbWsConnect`]. Obtained from [`AmbWsConnect::builder`].
+#[must_use]
+pub struct AmbWsConnectBuilder {
+    /// Parsed when the builder is made, so that `Debug` never shows a billing token.
+    endpoint: Result<Endpoint, AmbError>,
+    auth: AuthConfig,
+    max_retries: u32,
+    retry_interval: Duration,
+    keepalive_interval: Duration,
+    max_message_size: usize,
+    connect_timeout: Duration,
+}
+
+impl AmbWsConnectBuilder {
+    /// The signing region; wins over the region in an AMB host name and the environment.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.auth.region = Some(region.into());
+        self
+    }
+
+    /// The SigV4 service name: `managedblockchain` (default), `execute-api` for API Gateway
+    /// with IAM auth, `vpc-lattice-svcs` for VPC Lattice.
+    pub fn service(mut self, service: impl Into<String>) -> Self {
+        self.auth.service = Some(service.into());
+        self
+    }
+
+    /// Sign with these credentials instead of the standard AWS chain: static
+    /// [`Credentials`](aws_credential_types::Credentials), any `aws-config` provider, or your
+    /// own [`ProvideCredentials`].
+    pub fn credentials_provider(mut self, provider: impl ProvideCredentials + 'static) -> Self {
+        self.auth.credentials = Some(AmbCredentials::from_provider(provider));
+        self
+    }
+
+    /// Sign with an [`AmbCredentials`] (shares its cache with other transports, e.g. an
+    /// [`AmbHttp`](crate::AmbHttp) to the same node).
+    pub fn credentials(mut self, credentials: AmbCredentials) -> Self {
+        self.auth.credentials = Some(credentials);
+        self
+    }
+
+    /// Use AMB token-based access with this accessor (billing) token instead of SigV4.
+    pub fn billing_token(mut self, token: impl Into<String>) -> Self {
+        self.auth.billing_token = Some(Secret::new(token.into()));
+        self
+    }
+
+    /// How many reconnect attempts alloy makes after the connection is lost before it gives up
+    /// and ends the subscriptions (default 10).
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// The base interval between reconnect attempts (default 3 s); alloy doubles it after each
+    /// failed attempt, up to 30 s. The first attempt is immediate.
+    pub fn retry_interval(mut self, interval: Duration) -> Self {
+        self.retry_interval = interval;
+        self
+    }
+
+    /// How often a ping is sent (default 10 s). A ping still unanswered when the next one is due
+    /// ends the connection, and alloy reconnects.
+    pub fn keepalive_interval(mut self, interval: Duration) -> Self {
+        self.keepalive_interval = interval;
+        self
+    }
+
+    /// The largest request sent, in bytes (default 512 KB, AMB's WebSocket message quota).
+    /// Larger requests are answered with [`AmbError::WsRequestTooLarge`] without being sent.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// The time allowed to open a connection: TCP, TLS and the upgrade (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Validates the configuration and builds the connector. Nothing is connected yet.
+    pub fn build(self) -> Result<AmbWsConnect, AmbError> {
+        let mut endpoint = self.endpoint?;
+        if endpoint.scheme() != Scheme::Ws {
+            return Err(AmbError::UnsupportedScheme {
+                scheme: endpoint.url().scheme().to_owned(),
+                expected: "wss:// (ws:// on loopback); use AmbHttp for https://",
+            });
+        }
+        for (name, zero) in [
+            ("keepalive_interval", self.keepalive_interval.is_zero()),
+            ("connect_timeout", self.connect_timeout.is_zero()),
+            ("max_message_size", self.max_message_size == 0),
+        ] {
+            if zero {
+                return Err(AmbError::Config(format!("{name} must be more than zero")));
+            }
+        }
+        let auth = self.auth.build(&mut endpoint)?;
+        let tls = match endpoint.url().scheme() {
+            "wss" => Some(handshake::tls_config()?),
+            _ => None,
+        };
+        Ok(AmbWsConnect {
+            inner: Arc::new(Inner {
+                endpoint,
+                auth,
+                tls,
+                max_retries: self.max_retries,
+                retry_interval: self.retry_interval,
+                keepalive_interval: self.keepalive_interval,
+                max_message_size: self.max_message_size,
+                connect_timeout: self.connect_timeout,
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for AmbWsConnectBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AmbWsConnectBuilder")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.auth.region)
+            .field("service", &self.auth.service)
+            .field("credentials", &self.auth.credentials)
+            .field("billing_token", &self.auth.billing_token)
+            .field("max_retries", &self.max_retries)
+            .field("retry_interval", &self.retry_interval)
+            .field("keepalive_interval", &self.keepalive_interval)
+            .field("max_message_size", &self.max_message_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN_URL: &str =
+        "wss://mainnet.ethereum.managedblockchain.us-east-1.amazonaws.com/?billingtoken=SECRETTOKEN";
+
+    #[test]
+    fn debug_never_shows_the_billing_token() {
+        let c = AmbWsConnect::new(TOKEN_URL).unwrap();
+        assert!(c.region().is_none() && c.credentials().is_none());
+        assert!(!format!("{c:?}").contains("SECRETTOKEN"));
+        let b = AmbWsConnect::builder(TOKEN_URL);
+        assert!(!format!("{b:?}").contains("SECRETTOKEN"), "{b:?}");
+        let b = AmbWsConnect::builder("wss://x.example").billing_token("OTHERSECRET");
+        assert!(!format!("{b:?}").contains("OTHERSECRET"));
+        let err = AmbWsConnect::new("wss://[bad?billingtoken=SECRETTOKEN").unwrap_err();
+        assert!(!format!("{err} {err:?}").contains("SECRETTOKEN"));
+    }
+
+    #[test]
+    fn region_comes_from_the_wss_host() {
+        let c = AmbWsConnect::builder(
+            "wss://nd-abc.wss.ethereum.managedblockchain.eu-west-2.amazonaws.com/",
+        )
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "a", "b", None, None, "x",
+        ))
+        .build()
+        .unwrap();
+        assert_eq!(c.region(), Some("eu-west-2"));
+        assert!(!c.is_local());
+        assert!(c.inner.tls.is_some());
+    }
+
+    #[test]
+    fn refuses_https_cleartext_and_zero_settings() {
+        assert!(matches!(
+            AmbWsConnect::new("https://nd-a.ethereum.managedblockchain.us-east-1.amazonaws.com"),
+            Err(AmbError::UnsupportedScheme { .. })
+        ));
+        assert!(matches!(
+            AmbWsConnect::new("ws://example.com/"),
+            Err(AmbError::InsecureEndpoint { .. })
+        ));
+        let zeroes: [fn(AmbWsConnectBuilder) -> AmbWsConnectBuilder; 3] = [
+            |b| b.keepalive_interval(Duration::ZERO),
+            |b| b.connect_timeout(Duration::ZERO),
+            |b| b.max_message_size(0),
+        ];
+        for zero in zeroes {
+            let b = AmbWsConnect::builder("ws://127.0.0.1:1/").region("us-east-1");
+            assert!(matches!(zero(b).build(), Err(AmbError::Config(_))));
+        }
+    }
+
+    #[test]
+    fn token_and_credentials_conflict() {
+        let r = AmbWsConnect::builder("wss://a.example/?billingtoken=t")
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "a", "b", None, None, "x",
+            ))
+            .build();
+        assert!(matches!(r, Err(AmbError::Config(_))));
+    }
+
+    #[test]
+    fn is_a_pubsub_connector() {
+        fn assert_connect<T: PubSubConnect + Clone + fmt::Debug>() {}
+        assert_connect::<AmbWsConnect>();
+    }
+}
