@@ -11,6 +11,8 @@ pub mod error;
 pub mod http;
 mod provider_ext;
 mod secret;
+#[doc(hidden)]
+pub mod sign_fast;
 pub mod signer;
 #[cfg(feature = "ws")]
 pub mod ws;

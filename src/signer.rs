@@ -2,8 +2,10 @@
 //!
 //! The auth mode is resolved from a builder's configuration: SigV4 (service name configurable, region
 //! from the endpoint, the builder or the AWS region chain, credentials from [`AmbCredentials`]) or
-//! AMB token-based access (a `billingtoken` on the URL, nothing signed). Signing itself is
-//! `aws-sigv4`'s `sign()`, over exactly the bytes that go on the wire.
+//! AMB token-based access (a `billingtoken` on the URL, nothing signed). Signing produces what
+//! `aws-sigv4`'s `sign()` produces, over exactly the bytes that go on the wire: through
+//! [`crate::sign_fast`] (the derived key cached per transport, proven byte-identical to `sign()`),
+//! else `sign()` itself.
 
 use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -11,8 +13,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use aws_smithy_types::date_time::Format;
 use tokio::sync::OnceCell;
@@ -22,6 +22,7 @@ use crate::credentials::AmbCredentials;
 use crate::endpoint::Endpoint;
 use crate::error::{AmbError, AuthFailure};
 use crate::secret::Secret;
+use crate::sign_fast::{self, SigningKeyCache};
 
 /// The SigV4 service name of Amazon Managed Blockchain.
 pub const AMB_SERVICE: &str = "managedblockchain";
@@ -116,6 +117,8 @@ pub(crate) struct SigV4 {
     pub(crate) credentials: AmbCredentials,
     /// The gateway's clock minus ours, in milliseconds, learned from `Date` headers.
     skew_ms: AtomicI64,
+    /// The derived signing key (changes once a day, or with the credentials).
+    keys: SigningKeyCache,
 }
 
 /// What to add to a request so that the gateway accepts it.
@@ -155,6 +158,7 @@ impl Auth {
                 let identity: Identity = creds.clone().into();
                 let url = endpoint.wire_url(None);
                 let headers = sign_headers(
+                    &sig.keys,
                     &identity,
                     &region,
                     &sig.service,
@@ -255,8 +259,10 @@ impl SigV4 {
     }
 }
 
-/// Signs with aws-sigv4 and returns the headers to add to the request.
+/// Signs and returns the headers to add to the request.
+#[allow(clippy::too_many_arguments)]
 fn sign_headers(
+    keys: &SigningKeyCache,
     identity: &Identity,
     region: &str,
     service: &str,
@@ -265,32 +271,14 @@ fn sign_headers(
     url: &Url,
     req: &ToSign<'_>,
 ) -> Result<Vec<(&'static str, String)>, AmbError> {
-    let settings = SigningSettings::default();
-    let params = v4::SigningParams::builder()
-        .identity(identity)
-        .region(region)
-        .name(service)
-        .time(time)
-        .settings(settings)
-        .build()
-        .map_err(|e| AmbError::Signing(e.to_string()))?
-        .into();
-    let headers = std::iter::once(("host", authority)).chain(req.headers.iter().copied());
-    let signable = SignableRequest::new(
-        req.method,
-        url.as_str(),
-        headers,
-        SignableBody::Bytes(req.body),
-    )
-    .map_err(|e| AmbError::Signing(e.to_string()))?;
-    let (instructions, _signature) = sign(signable, &params)
-        .map_err(|e| AmbError::Signing(e.to_string()))?
-        .into_parts();
-    let (headers, _params) = instructions.into_parts();
-    Ok(headers
-        .into_iter()
-        .map(|h| (h.name(), h.value().to_owned()))
-        .collect())
+    let req = sign_fast::Request {
+        method: req.method,
+        authority,
+        url,
+        headers: req.headers,
+        body: req.body,
+    };
+    sign_fast::sign(keys, identity, region, service, time, &req)
 }
 
 impl fmt::Debug for Auth {
@@ -346,6 +334,7 @@ impl AuthConfig {
             region,
             credentials,
             skew_ms: AtomicI64::new(0),
+            keys: SigningKeyCache::new(),
         })))
     }
 }

@@ -1,0 +1,648 @@
+//! The SigV4 fast path: the same signature as aws-sigv4's `sign()`, without its per-call work.
+//!
+//! aws-sigv4's `sign()` derives the signing key anew on every call (four HMACs over the secret,
+//! the date, the region and the service) and builds the canonical request, the string to sign
+//! and their pieces as owned strings. For the requests this crate sends (a POST of a JSON body,
+//! or the WebSocket upgrade GET, to a normalised endpoint URL) the fast path:
+//!
+//! - caches the derived signing key per (date, region, service, access key id, secret) in the
+//!   transport ([`SigningKeyCache`]), derived with aws-sigv4's own `generate_signing_key`;
+//! - streams the canonical request straight into SHA-256 (no string is built);
+//! - signs the string to sign (built on the stack) with aws-sigv4's `calculate_signature`.
+//!
+//! The cryptography is aws-sigv4's (key derivation, HMAC) and `sha2`, the crate and version
+//! aws-sigv4 itself hashes with. Anything whose canonical form aws-sigv4 would compute in a way
+//! this module does not reproduce exactly (paths with `.` or `//` segments, query strings with
+//! characters other than unreserved ones, `+` and `%XX` escapes of ASCII, unusual headers or
+//! session tokens, times before 1970) returns `None`, and the caller signs with aws-sigv4's
+//! `sign()` instead. `tests/sign_differential.rs` checks that both give byte-identical headers.
+//!
+//! Nothing here logs, and nothing holding key material implements a revealing `Debug`.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+use sha2_sigv4::{Digest, Sha256};
+use url::Url;
+
+use crate::error::AmbError;
+
+/// The parts of a request that are signed.
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    /// The HTTP method, e.g. `POST`.
+    pub method: &'a str,
+    /// `host[:port]`, the value of the signed `host` header.
+    pub authority: &'a str,
+    /// The URL sent to (its path and query are signed).
+    pub url: &'a Url,
+    /// Signed headers besides `host`, e.g. `content-type`.
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The exact body bytes.
+    pub body: &'a [u8],
+}
+
+/// The headers aws-sigv4's `sign()` returns for header signing, in its order: `x-amz-date`,
+/// `authorization`, then `x-amz-security-token` with temporary credentials.
+pub type SignedHeaders = Vec<(&'static str, String)>;
+
+/// The derived SigV4 signing key of the last (date, region, service, credentials) signed with.
+///
+/// Shared by every clone of a transport. `Debug` shows how many keys were derived, never a key.
+#[derive(Default)]
+pub struct SigningKeyCache {
+    slot: RwLock<Option<CachedKey>>,
+    derivations: AtomicU64,
+}
+
+struct CachedKey {
+    date: [u8; 8],
+    region: Box<str>,
+    service: Box<str>,
+    /// The credentials the key was derived from (an `Arc` clone: no new copy of the secret).
+    credentials: Credentials,
+    key: [u8; 32],
+}
+
+impl SigningKeyCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many signing keys were derived (cache misses) so far.
+    pub fn derivations(&self) -> u64 {
+        self.derivations.load(Ordering::Relaxed)
+    }
+
+    /// The signing key for this scope: cached, or derived with aws-sigv4's
+    /// `generate_signing_key` and cached.
+    fn key(
+        &self,
+        date: &[u8; 8],
+        time: SystemTime,
+        region: &str,
+        service: &str,
+        creds: &Credentials,
+    ) -> Option<[u8; 32]> {
+        let matches = |c: &CachedKey| {
+            &c.date == date
+                && &*c.region == region
+                && &*c.service == service
+                && c.credentials.access_key_id() == creds.access_key_id()
+                && c.credentials.secret_access_key() == creds.secret_access_key()
+        };
+        if let Some(cached) = self
+            .slot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .filter(|c| matches(c))
+        {
+            return Some(cached.key);
+        }
+        let derived = v4::generate_signing_key(creds.secret_access_key(), time, region, service);
+        let key: [u8; 32] = derived.as_ref().try_into().ok()?;
+        self.derivations.fetch_add(1, Ordering::Relaxed);
+        *self.slot.write().unwrap_or_else(|e| e.into_inner()) = Some(CachedKey {
+            date: *date,
+            region: region.into(),
+            service: service.into(),
+            credentials: creds.clone(),
+            key,
+        });
+        Some(key)
+    }
+}
+
+impl fmt::Debug for SigningKeyCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKeyCache")
+            .field("derivations", &self.derivations())
+            .finish_non_exhaustive()
+    }
+}
+
+const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// Extra headers the fast path signs at most (besides `host`, `x-amz-date`, the token).
+const MAX_EXTRA_HEADERS: usize = 8;
+/// Longer URLs go to aws-sigv4 (`http::Uri` refuses very long ones).
+const MAX_URL_LEN: usize = 8 * 1024;
+
+/// Signs `req` like aws-sigv4's `sign()` with `SigningSettings::default()` (header signing,
+/// double percent-encoding, path normalisation, session token signed) would, or returns `None`
+/// when the request is one the fast path does not handle (the caller then uses aws-sigv4).
+pub fn try_sign(
+    cache: &SigningKeyCache,
+    creds: &Credentials,
+    region: &str,
+    service: &str,
+    time: SystemTime,
+    req: &Request<'_>,
+) -> Option<SignedHeaders> {
+    let date_time = format_date_time(time)?;
+    let date: &[u8; 8] = date_time[..8].try_into().ok()?;
+    let token = match creds.session_token() {
+        Some(t) if t.is_empty() || !t.bytes().all(is_visible) => return None,
+        t => t,
+    };
+    if !is_simple_method(req.method) || !is_simple_value(req.authority) {
+        return None;
+    }
+    check_url(req.url)?;
+    let path = req.url.path();
+    let query = req.url.query().unwrap_or_default();
+
+    // The signed headers, sorted by name: `host`, the extra ones, `x-amz-date`, the token.
+    let mut headers: [(&str, &str); MAX_EXTRA_HEADERS + 3] = [("", ""); MAX_EXTRA_HEADERS + 3];
+    if req.headers.len() > MAX_EXTRA_HEADERS {
+        return None;
+    }
+    let date_time_str = std::str::from_utf8(&date_time).ok()?;
+    let mut n = 0;
+    headers[n] = ("host", req.authority);
+    n += 1;
+    for &(name, value) in req.headers {
+        if !is_simple_header_name(name) || !is_simple_value(value) {
+            return None;
+        }
+        headers[n] = (name, value);
+        n += 1;
+    }
+    headers[n] = ("x-amz-date", date_time_str);
+    n += 1;
+    if let Some(token) = token {
+        headers[n] = ("x-amz-security-token", token);
+        n += 1;
+    }
+    let headers = &mut headers[..n];
+    headers.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    if headers.windows(2).any(|w| w[0].0 == w[1].0) {
+        return None;
+    }
+
+    // The canonical request, hashed as it is written.
+    let mut creq = Sha256::new();
+    creq.update(req.method.as_bytes());
+    creq.update(b"\n");
+    write_canonical_path(&mut creq, path);
+    creq.update(b"\n");
+    write_canonical_query(&mut creq, query);
+    creq.update(b"\n");
+    for (name, value) in headers.iter() {
+        creq.update(name.as_bytes());
+        creq.update(b":");
+        creq.update(value.as_bytes());
+        creq.update(b"\n");
+    }
+    creq.update(b"\n");
+    // `authorization` holds the signed header list, which the canonical request also needs.
+    let akid = creds.access_key_id();
+    let mut authorization =
+        String::with_capacity(ALGORITHM.len() + akid.len() + region.len() + service.len() + 200);
+    authorization.push_str(ALGORITHM);
+    authorization.push_str(" Credential=");
+    authorization.push_str(akid);
+    authorization.push('/');
+    let scope_start = authorization.len();
+    authorization.push_str(std::str::from_utf8(date).ok()?);
+    authorization.push('/');
+    authorization.push_str(region);
+    authorization.push('/');
+    authorization.push_str(service);
+    authorization.push_str("/aws4_request");
+    let scope_end = authorization.len();
+    authorization.push_str(", SignedHeaders=");
+    let signed_start = authorization.len();
+    for (i, (name, _)) in headers.iter().enumerate() {
+        if i > 0 {
+            authorization.push(';');
+        }
+        authorization.push_str(name);
+    }
+    creq.update(&authorization.as_bytes()[signed_start..]);
+    creq.update(b"\n");
+    creq.update(hex32(&Sha256::digest(req.body).into()));
+    let creq_hash = hex32(&creq.finalize().into());
+
+    // The string to sign: algorithm, time, scope, canonical request hash.
+    let scope = &authorization.as_bytes()[scope_start..scope_end];
+    let mut sts = StackBuf::<512>::new();
+    sts.push(ALGORITHM.as_bytes())?;
+    sts.push(b"\n")?;
+    sts.push(&date_time)?;
+    sts.push(b"\n")?;
+    sts.push(scope)?;
+    sts.push(b"\n")?;
+    sts.push(&creq_hash)?;
+
+    let key = cache.key(date, time, region, service, creds)?;
+    let signature = v4::calculate_signature(key, sts.as_slice());
+    authorization.push_str(", Signature=");
+    authorization.push_str(&signature);
+
+    let mut out = Vec::with_capacity(3);
+    out.push(("x-amz-date", date_time_str.to_owned()));
+    out.push(("authorization", authorization));
+    if let Some(token) = token {
+        out.push(("x-amz-security-token", token.to_owned()));
+    }
+    Some(out)
+}
+
+/// Signs `req`: with the fast path when it applies, else with aws-sigv4's `sign()`. This is what
+/// the transports call.
+pub fn sign(
+    cache: &SigningKeyCache,
+    identity: &Identity,
+    region: &str,
+    service: &str,
+    time: SystemTime,
+    req: &Request<'_>,
+) -> Result<SignedHeaders, AmbError> {
+    if let Some(creds) = identity.data::<Credentials>() {
+        if let Some(headers) = try_sign(cache, creds, region, service, time, req) {
+            return Ok(headers);
+        }
+    }
+    sign_with_aws_sigv4(identity, region, service, time, req)
+}
+
+/// Signs `req` with aws-sigv4's `sign()` and `SigningSettings::default()`: the reference the
+/// fast path must match, and the fallback for what it does not handle.
+pub fn sign_with_aws_sigv4(
+    identity: &Identity,
+    region: &str,
+    service: &str,
+    time: SystemTime,
+    req: &Request<'_>,
+) -> Result<SignedHeaders, AmbError> {
+    let settings = SigningSettings::default();
+    let params = v4::SigningParams::builder()
+        .identity(identity)
+        .region(region)
+        .name(service)
+        .time(time)
+        .settings(settings)
+        .build()
+        .map_err(|e| AmbError::Signing(e.to_string()))?
+        .into();
+    let headers = std::iter::once(("host", req.authority)).chain(req.headers.iter().copied());
+    let signable = SignableRequest::new(
+        req.method,
+        req.url.as_str(),
+        headers,
+        SignableBody::Bytes(req.body),
+    )
+    .map_err(|e| AmbError::Signing(e.to_string()))?;
+    let (instructions, _signature) = aws_sigv4::http_request::sign(signable, &params)
+        .map_err(|e| AmbError::Signing(e.to_string()))?
+        .into_parts();
+    let (headers, _params) = instructions.into_parts();
+    Ok(headers
+        .into_iter()
+        .map(|h| (h.name(), h.value().to_owned()))
+        .collect())
+}
+
+/// `YYYYMMDDTHHMMSSZ` in UTC, as aws-sigv4 formats it; `None` before 1970 or after 9999.
+fn format_date_time(time: SystemTime) -> Option<[u8; 16]> {
+    let secs = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    if year > 9999 {
+        return None;
+    }
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let mut out = *b"00000000T000000Z";
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(4, 2, month);
+    put(6, 2, day);
+    put(9, 2, h);
+    put(11, 2, m);
+    put(13, 2, s);
+    Some(out)
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+fn is_visible(b: u8) -> bool {
+    (0x21..=0x7e).contains(&b)
+}
+
+fn is_simple_method(m: &str) -> bool {
+    !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+/// A header value aws-sigv4 would leave as is: visible ASCII, single inner spaces.
+fn is_simple_value(v: &str) -> bool {
+    let b = v.as_bytes();
+    !b.is_empty()
+        && b.iter().all(|&c| is_visible(c) || c == b' ')
+        && b[0] != b' '
+        && b[b.len() - 1] != b' '
+        && !v.contains("  ")
+}
+
+/// A lower-case header name that aws-sigv4 signs as given (not `host`, not one it adds or
+/// excludes from signing).
+fn is_simple_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !matches!(
+            name,
+            "host"
+                | "authorization"
+                | "user-agent"
+                | "x-amzn-trace-id"
+                | "transfer-encoding"
+                | "x-amz-date"
+                | "x-amz-security-token"
+                | "x-amz-content-sha256"
+        )
+}
+
+fn is_hex(b: u8) -> bool {
+    b.is_ascii_hexdigit()
+}
+
+/// Whether the URL's path and query are in the subset whose canonical form this module
+/// reproduces exactly (and which `http::Uri` parses as the `url` crate wrote it).
+fn check_url(url: &Url) -> Option<()> {
+    let s = url.as_str();
+    if s.len() > MAX_URL_LEN
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || !url.has_authority()
+    {
+        return None;
+    }
+    let host = url.host_str()?;
+    if host.is_empty()
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'[' | b']' | b':'))
+    {
+        return None;
+    }
+    // Path: absolute, no dot segments or empty segments (aws-sigv4 would normalise them),
+    // unreserved characters but `.`, `/`, sub-delims, `:`, `@`, and well-formed `%XX`.
+    let path = url.path().as_bytes();
+    if path.first() != Some(&b'/') || path.contains(&b'.') || url.path().contains("//") {
+        return None;
+    }
+    let mut i = 0;
+    while i < path.len() {
+        match path[i] {
+            b'%' => {
+                if !(is_hex(*path.get(i + 1)?) && is_hex(*path.get(i + 2)?)) {
+                    return None;
+                }
+                i += 3;
+                continue;
+            }
+            b if is_unreserved(b) || b == b'/' || is_path_delim(b) => {}
+            _ => return None,
+        }
+        i += 1;
+    }
+    // Query: unreserved characters, `&`, `=`, `+` and `%XX` escapes of ASCII.
+    let query = url.query().unwrap_or_default().as_bytes();
+    let mut i = 0;
+    while i < query.len() {
+        match query[i] {
+            b'%' => {
+                let hi = *query.get(i + 1)?;
+                let lo = *query.get(i + 2)?;
+                if !(is_hex(hi) && is_hex(lo)) || hex_val(hi) >= 8 {
+                    return None;
+                }
+                i += 3;
+                continue;
+            }
+            b if is_unreserved(b) || matches!(b, b'&' | b'=' | b'+') => {}
+            _ => return None,
+        }
+        i += 1;
+    }
+    Some(())
+}
+
+fn is_path_delim(b: u8) -> bool {
+    matches!(
+        b,
+        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'@'
+    )
+}
+
+fn hex_val(b: u8) -> u8 {
+    match b {
+        b'0'..=b'9' => b - b'0',
+        b'a'..=b'f' => b - b'a' + 10,
+        _ => b - b'A' + 10,
+    }
+}
+
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
+
+/// Writes `b` percent-encoded (`%XX`, upper case) or as is, as aws-smithy's encoders do.
+fn put_encoded(h: &mut Sha256, b: u8, keep: bool) {
+    if keep {
+        h.update([b]);
+    } else {
+        h.update([
+            b'%',
+            HEX_UPPER[usize::from(b >> 4)],
+            HEX_UPPER[usize::from(b & 15)],
+        ]);
+    }
+}
+
+/// The path, percent-encoded again (aws-sigv4's double encoding: all but unreserved and `/`).
+fn write_canonical_path(h: &mut Sha256, path: &str) {
+    let bytes = path.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !(is_unreserved(b) || b == b'/') {
+            h.update(&bytes[start..i]);
+            put_encoded(h, b, false);
+            start = i + 1;
+        }
+    }
+    h.update(&bytes[start..]);
+}
+
+/// The query: pairs decoded as `application/x-www-form-urlencoded`, each key and value
+/// percent-encoded (all but unreserved), sorted by key then value, joined with `&` and `=`.
+fn write_canonical_query(h: &mut Sha256, query: &str) {
+    if query.is_empty() {
+        return;
+    }
+    let mut pairs: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (reencode(k), reencode(v))
+        })
+        .collect();
+    pairs.sort();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            h.update(b"&");
+        }
+        h.update(k.as_bytes());
+        h.update(b"=");
+        h.update(v.as_bytes());
+    }
+}
+
+/// Form-decodes (`+` is a space, `%XX` a byte; checked to be ASCII) and percent-encodes again.
+fn reencode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(b.len() + 8);
+    let mut i = 0;
+    while i < b.len() {
+        let c = match b[i] {
+            b'+' => b' ',
+            b'%' => match (b.get(i + 1), b.get(i + 2)) {
+                (Some(&hi), Some(&lo)) if is_hex(hi) && is_hex(lo) => {
+                    i += 2;
+                    hex_val(hi) << 4 | hex_val(lo)
+                }
+                // Not an escape: form decoding keeps the `%` (`check_url` excludes this).
+                _ => b'%',
+            },
+            c => c,
+        };
+        if is_unreserved(c) {
+            out.push(char::from(c));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX_UPPER[usize::from(c >> 4)]));
+            out.push(char::from(HEX_UPPER[usize::from(c & 15)]));
+        }
+        i += 1;
+    }
+    out
+}
+
+fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    for (i, b) in bytes.iter().enumerate() {
+        out[2 * i] = HEX_LOWER[usize::from(b >> 4)];
+        out[2 * i + 1] = HEX_LOWER[usize::from(b & 15)];
+    }
+    out
+}
+
+/// A fixed-capacity byte buffer on the stack; `push` fails (`None`) when full.
+struct StackBuf<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> StackBuf<N> {
+    fn new() -> Self {
+        Self {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> Option<()> {
+        let end = self.len.checked_add(bytes.len()).filter(|&e| e <= N)?;
+        self.buf[self.len..end].copy_from_slice(bytes);
+        self.len = end;
+        Some(())
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn formats_dates_like_aws_sigv4() {
+        let at = |secs| UNIX_EPOCH + Duration::from_secs(secs);
+        assert_eq!(&format_date_time(at(0)).unwrap(), b"19700101T000000Z");
+        assert_eq!(
+            &format_date_time(at(1_440_938_160)).unwrap(),
+            b"20150830T123600Z"
+        );
+        // 2000-02-29 (leap day of a century leap year) and 2100-03-01 (no 2100-02-29).
+        assert_eq!(
+            &format_date_time(at(951_782_400)).unwrap(),
+            b"20000229T000000Z"
+        );
+        assert_eq!(
+            &format_date_time(at(4_107_542_400)).unwrap(),
+            b"21000301T000000Z"
+        );
+        assert_eq!(
+            &format_date_time(at(253_402_300_799)).unwrap(),
+            b"99991231T235959Z"
+        );
+        assert_eq!(format_date_time(at(253_402_300_800)), None);
+        assert_eq!(format_date_time(UNIX_EPOCH - Duration::from_secs(1)), None);
+    }
+
+    #[test]
+    fn debug_shows_no_key() {
+        let cache = SigningKeyCache::new();
+        let creds = Credentials::new("AKID", "SECRETKEY", None, None, "t");
+        let url = Url::parse("https://h.example/").unwrap();
+        let req = Request {
+            method: "GET",
+            authority: "h.example",
+            url: &url,
+            headers: &[],
+            body: b"",
+        };
+        let out = try_sign(&cache, &creds, "us-east-1", "svc", SystemTime::now(), &req).unwrap();
+        let shown = format!("{cache:?}");
+        assert!(
+            !shown.contains("SECRETKEY") && !shown.contains("key:"),
+            "{shown}"
+        );
+        let signature = out[1].1.rsplit('=').next().unwrap();
+        assert!(!shown.contains(signature));
+    }
+}
