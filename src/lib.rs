@@ -10,6 +10,8 @@ pub mod error;
 #[cfg(feature = "http")]
 pub mod http;
 mod provider_ext;
+#[cfg(feature = "ws")]
+pub mod resumable;
 mod secret;
 #[doc(hidden)]
 pub mod sign_fast;

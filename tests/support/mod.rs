@@ -4,9 +4,11 @@
 
 pub mod anvil;
 pub mod chain;
+pub mod emitter;
 pub mod fake_amb;
 pub mod fake_sources;
 pub mod sigv4;
+pub mod tcp_proxy;
 
 use aws_credential_types::Credentials;
 

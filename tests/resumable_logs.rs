@@ -1,0 +1,314 @@
+//! Gap-free log streams against a real node (anvil) behind a proxy that cuts connections:
+//! every log exactly once, in order, across reconnects, long outages (chunked backfill) and
+//! reorgs.
+
+mod support;
+
+use std::time::Duration;
+
+use alloy_amb::resumable::{track_reconnects, ResumableLogs, ResumableLogsExt};
+use alloy_amb::{AmbHttp, ProviderBuilderExt};
+use alloy_primitives::{B256, U256};
+use alloy_provider::{Provider, ProviderBuilder, WsConnect};
+use alloy_rpc_types_eth::{Filter, Log};
+use futures::StreamExt;
+use support::anvil::Anvil;
+use support::emitter::Emitter;
+use support::fake_amb::{FakeAmb, REGION};
+use support::tcp_proxy::TcpProxy;
+
+struct Rig {
+    _anvil: Anvil,
+    emitter: Emitter,
+    proxy: TcpProxy,
+}
+
+async fn rig(test: &str) -> Option<Rig> {
+    let anvil = Anvil::spawn(test)?;
+    let emitter = Emitter::deploy(&anvil.http_url()).await;
+    let proxy = TcpProxy::start(format!("127.0.0.1:{}", anvil.port).parse().unwrap()).await;
+    Some(Rig {
+        _anvil: anvil,
+        emitter,
+        proxy,
+    })
+}
+
+fn topic(log: &Log) -> u64 {
+    U256::from_be_bytes(log.topics()[0].0).to::<u64>()
+}
+
+/// Reads `n` items; the bound only guards a broken build.
+async fn take(stream: &mut ResumableLogs, n: usize) -> Vec<Log> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let item = tokio::time::timeout(Duration::from_secs(30), stream.next())
+            .await
+            .expect("no log within 30 s")
+            .expect("stream ended")
+            .expect("stream error");
+        out.push(item);
+    }
+    out
+}
+
+/// The node's own view of every log of the contract, for the exactly-once comparison.
+async fn all_logs(rig: &Rig) -> Vec<Log> {
+    rig.emitter
+        .http
+        .get_logs(&Filter::new().address(rig.emitter.address).from_block(0))
+        .await
+        .unwrap()
+}
+
+fn key(log: &Log) -> (u64, u64, B256) {
+    (
+        log.block_number.unwrap(),
+        log.log_index.unwrap(),
+        log.transaction_hash.unwrap(),
+    )
+}
+
+async fn ws_provider(
+    proxy: &TcpProxy,
+) -> (impl Provider + Clone, alloy_amb::resumable::ReconnectSignal) {
+    let (connect, reconnects) = track_reconnects(
+        WsConnect::new(proxy.ws_url())
+            .with_max_retries(10_000)
+            .with_retry_interval(Duration::from_millis(50)),
+    );
+    let provider = ProviderBuilder::new()
+        .connect_pubsub_with(connect)
+        .await
+        .unwrap();
+    (provider, reconnects)
+}
+
+#[tokio::test]
+async fn every_log_exactly_once_across_repeated_disconnects() {
+    let Some(rig) = rig("every_log_exactly_once_across_repeated_disconnects").await else {
+        return;
+    };
+    let (provider, reconnects) = ws_provider(&rig.proxy).await;
+    let filter = Filter::new().address(rig.emitter.address);
+    let mut stream = provider
+        .resumable_logs(&filter)
+        .reconnect_signal(reconnects)
+        .subscribe()
+        .await
+        .unwrap();
+
+    let mut got = Vec::new();
+    let mut n = 0;
+    for round in 0..4u64 {
+        // Logs while connected...
+        for _ in 0..5 {
+            n += 1;
+            rig.emitter.emit(n).await;
+        }
+        got.extend(take(&mut stream, 5).await);
+        // ...the gateway drops the connection, and logs keep coming while it reconnects.
+        let before = rig.proxy.accepted();
+        rig.proxy.drop_all();
+        for _ in 0..5 {
+            n += 1;
+            rig.emitter.emit(n).await;
+        }
+        rig.proxy.wait_accepted(before + 1).await;
+        got.extend(take(&mut stream, 5).await);
+        assert_eq!(got.len() as u64, (round + 1) * 10);
+    }
+    // And live again after the last reconnect.
+    n += 1;
+    rig.emitter.emit(n).await;
+    got.extend(take(&mut stream, 1).await);
+
+    let expected = all_logs(&rig).await;
+    assert_eq!(expected.len() as u64, n);
+    assert_eq!(
+        got.iter().map(key).collect::<Vec<_>>(),
+        expected.iter().map(key).collect::<Vec<_>>(),
+        "exactly once, in order"
+    );
+    assert_eq!(
+        got.iter().map(topic).collect::<Vec<_>>(),
+        (1..=n).collect::<Vec<_>>()
+    );
+    assert!(got.iter().all(|l| !l.removed));
+}
+
+#[tokio::test]
+async fn a_long_outage_is_backfilled_in_chunks_over_http() {
+    let Some(rig) = rig("a_long_outage_is_backfilled_in_chunks_over_http").await else {
+        return;
+    };
+    // Backfill over HTTP through the fake AMB gateway, which records each eth_getLogs.
+    let gateway = FakeAmb::start().await;
+    gateway.set_upstream(&rig._anvil.http_url());
+    let http = ProviderBuilder::new().on_transport(
+        AmbHttp::builder(gateway.url())
+            .region(REGION)
+            .credentials_provider(support::fake_credentials())
+            .build()
+            .unwrap(),
+    );
+    let (provider, reconnects) = ws_provider(&rig.proxy).await;
+    let mut stream = provider
+        .resumable_logs(&Filter::new().address(rig.emitter.address))
+        .reconnect_signal(reconnects)
+        .backfill_provider(http)
+        .chunk_blocks(7)
+        .subscribe()
+        .await
+        .unwrap();
+    rig.emitter.emit(1).await;
+    let mut got = take(&mut stream, 1).await;
+
+    // Outage: connections cut and refused while 30 blocks with logs are mined.
+    let before = rig.proxy.accepted();
+    rig.proxy.refuse(true);
+    rig.proxy.drop_all();
+    rig.proxy.wait_refused(1).await;
+    for n in 2..=31 {
+        rig.emitter.emit(n).await;
+    }
+    rig.proxy.refuse(false);
+    rig.proxy.wait_accepted(before + 1).await;
+    got.extend(take(&mut stream, 30).await);
+    assert_eq!(
+        got.iter().map(topic).collect::<Vec<_>>(),
+        (1..=31).collect::<Vec<_>>()
+    );
+    let expected = all_logs(&rig).await;
+    assert_eq!(
+        got.iter().map(key).collect::<Vec<_>>(),
+        expected.iter().map(key).collect::<Vec<_>>()
+    );
+
+    let ranges: Vec<(u64, u64)> = gateway
+        .accepted()
+        .iter()
+        .filter_map(|r| {
+            let body: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+            (body["method"] == "eth_getLogs").then(|| {
+                let f = &body["params"][0];
+                let n = |k: &str| {
+                    u64::from_str_radix(f[k].as_str().unwrap().trim_start_matches("0x"), 16)
+                        .unwrap()
+                };
+                (n("fromBlock"), n("toBlock"))
+            })
+        })
+        .collect();
+    assert!(
+        ranges.len() >= 5,
+        "expected chunked backfill, got {ranges:?}"
+    );
+    assert!(
+        ranges.iter().all(|(a, b)| b >= a && b - a < 7),
+        "{ranges:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_reorg_during_an_outage_removes_the_orphaned_logs_first() {
+    let Some(rig) = rig("a_reorg_during_an_outage_removes_the_orphaned_logs_first").await else {
+        return;
+    };
+    let (provider, reconnects) = ws_provider(&rig.proxy).await;
+    let mut stream = provider
+        .resumable_logs(&Filter::new().address(rig.emitter.address))
+        .reconnect_signal(reconnects)
+        .subscribe()
+        .await
+        .unwrap();
+    for n in 1..=3 {
+        rig.emitter.emit(n).await;
+    }
+    // Log 3 delivered means its block is mined: only then is the snapshot taken above it.
+    let mut got = take(&mut stream, 3).await;
+    let snapshot = rig.emitter.snapshot().await;
+    for n in 4..=5 {
+        rig.emitter.emit(n).await;
+    }
+    got.extend(take(&mut stream, 2).await);
+    let orphaned: Vec<_> = got[3..].iter().map(key).collect();
+
+    // While disconnected, the chain drops the blocks of logs 4 and 5 and grows another way.
+    let before = rig.proxy.accepted();
+    rig.proxy.refuse(true);
+    rig.proxy.drop_all();
+    rig.proxy.wait_refused(1).await;
+    rig.emitter.revert(snapshot).await;
+    for n in 6..=8 {
+        rig.emitter.emit(n).await;
+    }
+    rig.proxy.refuse(false);
+    rig.proxy.wait_accepted(before + 1).await;
+    got.extend(take(&mut stream, 5).await);
+
+    let summary: Vec<(u64, bool)> = got.iter().map(|l| (topic(l), l.removed)).collect();
+    assert_eq!(
+        summary,
+        [
+            (1, false),
+            (2, false),
+            (3, false),
+            (4, false),
+            (5, false),
+            (5, true),
+            (4, true),
+            (6, false),
+            (7, false),
+            (8, false)
+        ]
+    );
+    let removed: Vec<_> = got[5..7].iter().rev().map(key).collect();
+    assert_eq!(removed, orphaned);
+    // What is left, applied in order, is exactly the canonical chain's logs.
+    let canonical = all_logs(&rig).await;
+    assert_eq!(
+        canonical.iter().map(topic).collect::<Vec<_>>(),
+        [1, 2, 3, 6, 7, 8]
+    );
+}
+
+#[tokio::test]
+async fn without_a_reconnect_signal_the_next_block_reveals_the_gap() {
+    let Some(rig) = rig("without_a_reconnect_signal_the_next_block_reveals_the_gap").await else {
+        return;
+    };
+    let provider = ProviderBuilder::new()
+        .connect_pubsub_with(
+            WsConnect::new(rig.proxy.ws_url())
+                .with_max_retries(10_000)
+                .with_retry_interval(Duration::from_millis(50)),
+        )
+        .await
+        .unwrap();
+    let mut stream = provider
+        .resumable_logs(&Filter::new().address(rig.emitter.address))
+        .subscribe()
+        .await
+        .unwrap();
+    rig.emitter.emit(1).await;
+    let mut got = take(&mut stream, 1).await;
+    let before = rig.proxy.accepted();
+    rig.proxy.drop_all();
+    for n in 2..=6 {
+        rig.emitter.emit(n).await;
+    }
+    rig.proxy.wait_accepted(before + 1).await;
+    // The first block after the reconnect shows the gap in newHeads / logs.
+    rig.emitter.emit(7).await;
+    got.extend(take(&mut stream, 6).await);
+    assert_eq!(
+        got.iter().map(topic).collect::<Vec<_>>(),
+        (1..=7).collect::<Vec<_>>()
+    );
+    let expected = all_logs(&rig).await;
+    assert_eq!(
+        got.iter().map(key).collect::<Vec<_>>(),
+        expected.iter().map(key).collect::<Vec<_>>()
+    );
+}

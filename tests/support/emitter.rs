@@ -1,0 +1,73 @@
+//! Logs on a real node: deploys a tiny contract on anvil whose every call emits `LOG1` with the
+//! call data's first word as topic, so each call is one block (automine) with one log.
+
+use alloy_primitives::{Address, B256, U256};
+use alloy_provider::{Provider, RootProvider};
+use serde_json::json;
+
+/// Runtime: `LOG1(0, 0, calldataload(0))`. Init code copies it and returns it.
+const INIT_CODE: &str = "0x6009600c60003960096000f360003560006000a100";
+/// anvil's first dev account (unlocked).
+pub const DEV: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+
+pub struct Emitter {
+    pub http: RootProvider,
+    pub address: Address,
+}
+
+impl Emitter {
+    /// Deploys the contract through plain HTTP to the node.
+    pub async fn deploy(node_http_url: &str) -> Self {
+        let http = RootProvider::new_http(node_http_url.parse().unwrap());
+        let tx: B256 = http
+            .raw_request(
+                "eth_sendTransaction".into(),
+                [json!({"from": DEV, "data": INIT_CODE, "gas": "0x30000"})],
+            )
+            .await
+            .unwrap();
+        // anvil mines on send; the receipt can trail the answer by a moment, so ask again
+        // (a bounded number of times) rather than wait.
+        let mut address = None;
+        for _ in 0..1000 {
+            let receipt: serde_json::Value = http
+                .raw_request("eth_getTransactionReceipt".into(), [tx])
+                .await
+                .unwrap();
+            if let Some(a) = receipt["contractAddress"].as_str() {
+                address = Some(a.parse().unwrap());
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        let address = address.expect("the deployment was never mined");
+        Self { http, address }
+    }
+
+    /// Emits one log with topic `n` (mined in its own block).
+    pub async fn emit(&self, n: u64) -> B256 {
+        self.http
+            .raw_request(
+                "eth_sendTransaction".into(),
+                [json!({"from": DEV, "to": self.address, "data": B256::from(U256::from(n)), "gas": "0x10000"})],
+            )
+            .await
+            .unwrap()
+    }
+
+    pub async fn snapshot(&self) -> U256 {
+        self.http
+            .raw_request("evm_snapshot".into(), ())
+            .await
+            .unwrap()
+    }
+
+    pub async fn revert(&self, id: U256) {
+        let ok: bool = self
+            .http
+            .raw_request("evm_revert".into(), [id])
+            .await
+            .unwrap();
+        assert!(ok);
+    }
+}
