@@ -479,3 +479,34 @@ pub fn httpdate(secs: u64) -> String {
         &amz[13..15]
     )
 }
+
+/// What the WebSocket side of the fake ([`super::fake_ws`]) shares with this gateway: the same
+/// keys, billing tokens, region and service, clock and chain.
+#[derive(Clone)]
+pub struct SharedGateway(Arc<State>);
+
+impl FakeAmb {
+    /// The state a [`super::fake_ws::FakeWs`] authenticates against and answers from.
+    pub fn shared(&self) -> SharedGateway {
+        SharedGateway(self.state.clone())
+    }
+}
+
+impl SharedGateway {
+    /// The gateway's auth decision for a request (`Err(message)` is a 403 with AMB's
+    /// message), and the headers the signature lists.
+    pub fn authenticate(&self, req: &SigV4Request) -> (Result<(), String>, Vec<String>) {
+        let mut signed = Vec::new();
+        let verdict = Gateway(self.0.clone()).authenticate(req, &mut signed);
+        (verdict, signed)
+    }
+
+    /// Now on the fake's clock, in Unix seconds.
+    pub fn now(&self) -> u64 {
+        Gateway(self.0.clone()).now()
+    }
+
+    pub fn with_chain<R>(&self, f: impl FnOnce(&mut Chain) -> R) -> R {
+        f(&mut self.0.chain.lock().unwrap())
+    }
+}

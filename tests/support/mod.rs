@@ -7,6 +7,8 @@ pub mod chain;
 pub mod emitter;
 pub mod fake_amb;
 pub mod fake_sources;
+pub mod fake_ws;
+pub mod log_capture;
 pub mod sigv4;
 pub mod tcp_proxy;
 
