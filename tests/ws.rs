@@ -19,17 +19,15 @@ use alloy_provider::{Provider, ProviderBuilder};
 use alloy_rpc_types_eth::{BlockNumberOrTag, Filter};
 use aws_credential_types::provider::{future, ProvideCredentials};
 use aws_credential_types::Credentials;
-use futures::{SinkExt, Stream, StreamExt};
+use futures::SinkExt;
 use serde_json::{json, Value};
+use support::bounded::{bounded, next, NEXT_BOUND as BOUND};
 use support::chain::{self, CHAIN_ID, GENESIS_HEAD, LOG_ADDRESS, TOPIC0};
 use support::fake_amb::{self, FakeAmb, REGION};
 use support::fake_credentials;
 use support::fake_ws::{FakeWs, Kind, MSG_TOO_LARGE};
 use support::log_capture;
 use tokio_tungstenite::tungstenite::Message;
-
-/// The longest a test waits for a notification (an upper bound, not a timing).
-const BOUND: Duration = Duration::from_secs(30);
 
 struct Gateway {
     amb: FakeAmb,
@@ -55,21 +53,6 @@ async fn provider(connect: AmbWsConnect) -> impl Provider {
         .connect_pubsub_with(connect)
         .await
         .expect("connect")
-}
-
-/// Runs a whole test within a generous bound, so that a broken transport fails the test
-/// instead of hanging it.
-async fn bounded<T>(test: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(60), test)
-        .await
-        .expect("the test did not finish")
-}
-
-async fn next<T>(stream: &mut (impl Stream<Item = T> + Unpin)) -> T {
-    tokio::time::timeout(BOUND, stream.next())
-        .await
-        .expect("no notification arrived")
-        .expect("the subscription ended")
 }
 
 fn log_address() -> Address {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod anvil;
+pub mod bounded;
 pub mod chain;
 pub mod emitter;
 pub mod fake_amb;
