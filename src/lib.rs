@@ -33,3 +33,8 @@ pub use ws::{AmbWsConnect, AmbWsConnectBuilder};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The WebSocket guide's examples, compiled as doc tests.
+#[cfg(all(doctest, feature = "ws"))]
+#[doc = include_str!("../docs/websocket.md")]
+pub struct WebsocketDoctests;
