@@ -284,7 +284,7 @@ async fn rotated_credentials_sign_the_reconnect() {
                 .into_iter()
                 .map(|u| {
                     let token = u.header("x-amz-security-token").map(str::to_owned);
-                    (u.access_key_id.unwrap(), u.rejected, token)
+                    (u.access_key_id().unwrap().to_owned(), u.rejected, token)
                 })
                 .collect();
         assert_eq!(
@@ -307,7 +307,7 @@ async fn a_revoked_key_on_reconnect_is_dropped_and_the_upgrade_signed_again() {
         let upgrades = g.ws.upgrades();
         let seen: Vec<_> = upgrades
             .iter()
-            .map(|u| (u.access_key_id.clone().unwrap(), u.rejected.clone()))
+            .map(|u| (u.access_key_id().unwrap().to_owned(), u.rejected.clone()))
             .collect();
         assert_eq!(
             seen,

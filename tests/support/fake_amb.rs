@@ -510,3 +510,11 @@ impl SharedGateway {
         f(&mut self.0.chain.lock().unwrap())
     }
 }
+
+impl Received {
+    /// The access key id the request was signed with, if it was signed.
+    pub fn access_key_id(&self) -> Option<&str> {
+        let credential = self.header("authorization")?.split("Credential=").nth(1)?;
+        credential.split('/').next()
+    }
+}

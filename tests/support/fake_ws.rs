@@ -30,37 +30,14 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::chain;
-use super::fake_amb::{httpdate, FakeAmb, SharedGateway};
-use super::sigv4::{self, SigV4Request};
+use super::fake_amb::{httpdate, FakeAmb, Received, SharedGateway};
+use super::sigv4::SigV4Request;
 
 /// What AMB says instead of an answer over its 512 KB WebSocket quota.
 pub const MSG_TOO_LARGE: &str = "Message response is too large";
 
 /// The longest a test waits for a signal from the fake (an upper bound, not a timing).
 const SIGNAL_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// One upgrade request as the fake received it, with its verdict.
-#[derive(Clone, Debug)]
-pub struct Upgrade {
-    pub path: String,
-    pub query: Option<String>,
-    pub headers: Vec<(String, String)>,
-    /// `None` when accepted, else the message sent back.
-    pub rejected: Option<String>,
-    /// The access key id of the signature, if it had one.
-    pub access_key_id: Option<String>,
-    /// The headers the signature lists.
-    pub signed_headers: Vec<String>,
-}
-
-impl Upgrade {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
 
 /// The type of a frame received from a client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,7 +86,7 @@ enum Cmd {
 struct Inner {
     amb: SharedGateway,
     upstream: Mutex<Option<String>>,
-    upgrades: Mutex<Vec<Upgrade>>,
+    upgrades: Mutex<Vec<Received>>,
     frames: Mutex<Vec<Frame>>,
     conns: Mutex<Vec<mpsc::UnboundedSender<Cmd>>>,
     stats: watch::Sender<Stats>,
@@ -209,7 +186,8 @@ impl FakeWs {
         }
     }
 
-    pub fn upgrades(&self) -> Vec<Upgrade> {
+    /// Every upgrade request (method `GET`, empty body) with its verdict.
+    pub fn upgrades(&self) -> Vec<Received> {
         self.inner.upgrades.lock().unwrap().clone()
     }
 
@@ -284,11 +262,12 @@ fn check_upgrade(
     let (verdict, signed_headers) = inner.amb.authenticate(&signable);
     let scripted = inner.refusals.lock().unwrap().pop();
     let refused = scripted.or(verdict.err().map(|m| (403, m)));
-    inner.upgrades.lock().unwrap().push(Upgrade {
-        access_key_id: sigv4::parse_auth(&signable).ok().map(|a| a.access_key_id),
+    inner.upgrades.lock().unwrap().push(Received {
+        method: req.method().to_string(),
         path,
         query,
         headers,
+        body: Vec::new(),
         rejected: refused.as_ref().map(|(_, m)| m.clone()),
         signed_headers,
     });
