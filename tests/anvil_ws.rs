@@ -144,3 +144,24 @@ async fn anvil_logs_keep_coming_after_the_gateway_drops_the_connection() {
     })
     .await
 }
+
+#[tokio::test]
+async fn anvil_pending_transactions_arrive_through_the_gateway() {
+    bounded(async {
+        let Some(anvil) = Anvil::spawn("anvil_pending_transactions_arrive_through_the_gateway")
+        else {
+            return;
+        };
+        let g = gateway_to(&anvil).await;
+        let emitter = Emitter::deploy(&anvil.http_url()).await;
+        let p = provider(&g.ws).await;
+        let mut pending = p
+            .subscribe_pending_transactions()
+            .await
+            .unwrap()
+            .into_stream();
+        let tx = emitter.emit(3).await;
+        assert_eq!(next(&mut pending).await, tx);
+    })
+    .await
+}

@@ -159,6 +159,27 @@ async fn new_heads_arrive_in_order() {
 }
 
 #[tokio::test]
+async fn unsubscribing_reaches_the_gateway_with_its_id() {
+    bounded(async {
+        let g = gateway().await;
+        let p = provider(connector(&g.ws).build().unwrap()).await;
+        let heads = p.subscribe_blocks().await.unwrap();
+        p.unsubscribe(*heads.local_id()).await.unwrap();
+        g.ws.wait_for("the eth_unsubscribe", |s| s.unsubscriptions == 1)
+            .await;
+        let unsubscribe =
+            g.ws.frames()
+                .into_iter()
+                .filter_map(|f| serde_json::from_str::<Value>(f.text.as_deref()?).ok())
+                .find(|v| v["method"] == "eth_unsubscribe")
+                .unwrap();
+        // The gateway's own id for the subscription (connection 1, first subscription).
+        assert_eq!(unsubscribe["params"], json!(["0x10000"]));
+    })
+    .await
+}
+
+#[tokio::test]
 async fn a_dropped_connection_reconnects_resubscribes_and_the_stream_goes_on() {
     bounded(async {
         let g = gateway().await;

@@ -74,6 +74,8 @@ pub struct Stats {
     pub too_large: usize,
     /// Pings received from clients.
     pub pings: usize,
+    /// Subscriptions removed by `eth_unsubscribe`.
+    pub unsubscriptions: usize,
 }
 
 enum Cmd {
@@ -462,7 +464,11 @@ impl Conn {
             "eth_unsubscribe" => {
                 let before = subs.len();
                 subs.retain(|(s, _)| Some(s.as_str()) != params[0].as_str());
-                (ok(json!(subs.len() < before)), false)
+                let removed = subs.len() < before;
+                if removed {
+                    self.inner.stats.send_modify(|s| s.unsubscriptions += 1);
+                }
+                (ok(json!(removed)), false)
             }
             _ => (self.inner.amb.with_chain(|c| c.answer(&req)), false),
         }
