@@ -111,17 +111,6 @@ impl Backend {
                         return Err(Stop::Released);
                     }
                 },
-                _ = ping.tick() => {
-                    if awaiting_pong {
-                        return Err(AmbError::WsKeepaliveTimeout {
-                            host: self.host.clone(),
-                            after: self.keepalive,
-                        }
-                        .into());
-                    }
-                    self.write(Message::Ping(Default::default())).await?;
-                    awaiting_pong = true;
-                }
                 frame = self.socket.next() => match frame {
                     Some(Ok(Message::Text(text))) => self.receive(text.as_str())?,
                     Some(Ok(Message::Pong(_))) => awaiting_pong = false,
@@ -140,6 +129,18 @@ impl Backend {
                         .into())
                     }
                 },
+                // After the frames: a pong that arrived is read before a due tick is judged.
+                _ = ping.tick() => {
+                    if awaiting_pong {
+                        return Err(AmbError::WsKeepaliveTimeout {
+                            host: self.host.clone(),
+                            after: self.keepalive,
+                        }
+                        .into());
+                    }
+                    self.write(Message::Ping(Default::default())).await?;
+                    awaiting_pong = true;
+                }
             }
         }
     }

@@ -165,8 +165,12 @@ async fn open_inner(
 
     if status != 101 {
         let length = header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
+        let chunked = header("transfer-encoding").is_some_and(|v| v.contains("chunked"));
         let mut body = buf.split_off(head_len);
-        read_body(&mut io, &mut body, length).await;
+        read_body(&mut io, &mut body, length, chunked).await;
+        if chunked {
+            body = dechunk(&body);
+        }
         return Err(if status == 403 {
             AmbError::from_gateway_refusal(status, &body, host, up.token_mode)
         } else {
@@ -259,18 +263,37 @@ fn parse_head(buf: &[u8], host: &str) -> Result<Option<Head>, AmbError> {
     }
 }
 
-/// Reads (at most [`MAX_REFUSAL_BODY`] of) a refusal's body: `length` bytes, or to the end of
-/// the connection. A failure to read leaves what was read.
-async fn read_body(io: &mut Box<dyn Io>, body: &mut Vec<u8>, length: Option<usize>) {
+/// Reads (at most [`MAX_REFUSAL_BODY`] of) a refusal's body: `length` bytes, the chunks up to
+/// the last one, or to the end of the connection. A failure to read leaves what was read.
+async fn read_body(io: &mut Box<dyn Io>, body: &mut Vec<u8>, length: Option<usize>, chunked: bool) {
     let want = length.unwrap_or(MAX_REFUSAL_BODY).min(MAX_REFUSAL_BODY);
     let mut chunk = [0u8; 4096];
-    while body.len() < want {
+    while body.len() < want && !(chunked && body.ends_with(b"0\r\n\r\n")) {
         match io.read(&mut chunk).await {
             Ok(0) | Err(_) => break,
             Ok(n) => body.extend_from_slice(&chunk[..n]),
         }
     }
     body.truncate(want);
+}
+
+/// The data of a chunked body (as much as is complete).
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&raw[..eol])
+            .ok()
+            .and_then(|line| usize::from_str_radix(line.split(';').next()?.trim(), 16).ok());
+        let start = eol + 2;
+        match size {
+            Some(size) if size > 0 && raw.len() >= start + size => {
+                out.extend_from_slice(&raw[start..start + size]);
+                raw = raw.get(start + size + 2..).unwrap_or_default();
+            }
+            _ => break,
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -300,5 +323,12 @@ mod tests {
         assert_eq!(headers[0], ("Content-Length".into(), "2".into()));
         assert!(parse_head(b"HTTP/1.1 101 Switch", "h").unwrap().is_none());
         assert!(parse_head(b"nonsense\r\n\r\n", "h").is_err());
+    }
+
+    #[test]
+    fn dechunks_bodies() {
+        let body = b"7\r\n{\"messa\r\n0e\r\nge\": \"denied\"}\r\n0\r\n\r\n";
+        assert_eq!(dechunk(body), b"{\"message\": \"denied\"}");
+        assert_eq!(dechunk(b"5\r\nabc"), b"");
     }
 }
