@@ -53,6 +53,8 @@ pub struct AmbHttp {
 #[derive(Debug)]
 struct Inner {
     endpoint: Endpoint,
+    /// The `Host` header (the signed authority), built once.
+    host: http::HeaderValue,
     auth: Auth,
     client: reqwest::Client,
     split_batches: bool,
@@ -124,9 +126,9 @@ impl AmbHttp {
 
     async fn send_single(self, req: SerializedRequest) -> TransportResult<ResponsePacket> {
         let headers = req.headers().cloned().unwrap_or_default();
-        let method = req.method().to_owned();
-        let id = req.id().to_string();
-        let span = debug_span!("amb_request", method = %method, id = %id, status = tracing::field::Empty, latency_ms = tracing::field::Empty);
+        // Borrowed for alloy's own method names: nothing allocated per request for logging.
+        let method = req.method_clone();
+        let span = debug_span!("amb_request", method = %method, id = %req.id(), status = tracing::field::Empty, latency_ms = tracing::field::Empty);
         let body = bytes_of(req.take_request());
         self.post(body, headers, &method).instrument(span).await
     }
@@ -141,7 +143,7 @@ impl AmbHttp {
         let started = Instant::now();
         let mut retried = false;
         loop {
-            let auth = inner
+            let mut auth = inner
                 .auth
                 .authorize(
                     &inner.endpoint,
@@ -152,8 +154,9 @@ impl AmbHttp {
                     },
                 )
                 .await?;
+            let signed = std::mem::take(&mut auth.headers);
             let (status, retry_after, bytes) = self
-                .send_signed(&auth, body.clone(), extra_headers.clone())
+                .send_signed(&auth, signed, body.clone(), extra_headers.clone())
                 .await;
             let span = tracing::Span::current();
             span.record("status", status);
@@ -190,6 +193,7 @@ impl AmbHttp {
     async fn send_signed(
         &self,
         auth: &Authorization,
+        signed: Vec<(&'static str, String)>,
         body: bytes::Bytes,
         extra_headers: http::HeaderMap,
     ) -> (u16, Option<Duration>, TransportResult<bytes::Bytes>) {
@@ -199,10 +203,14 @@ impl AmbHttp {
             .post(auth.url.clone())
             .timeout(inner.timeout)
             .headers(extra_headers)
-            .header(http::header::HOST, inner.endpoint.authority())
-            .header(http::header::CONTENT_TYPE, CONTENT_TYPE_JSON);
-        for (name, value) in &auth.headers {
-            request = request.header(*name, value);
+            .header(http::header::HOST, inner.host.clone())
+            .header(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static(CONTENT_TYPE_JSON),
+            );
+        // Static names and owned values: no header name or value is copied per request.
+        for (name, value) in signed {
+            request = request.header(http::HeaderName::from_static(name), value);
         }
         let resp = match request.body(body).send().await {
             Ok(r) => r,
@@ -410,8 +418,11 @@ impl AmbHttpBuilder {
                 .build()
                 .map_err(|e| AmbError::Config(format!("could not build the HTTP client: {e}")))?,
         };
+        let host = http::HeaderValue::from_str(endpoint.authority())
+            .map_err(|e| AmbError::Config(format!("invalid host: {e}")))?;
         Ok(AmbHttp {
             inner: Arc::new(Inner {
+                host,
                 endpoint,
                 auth,
                 client,

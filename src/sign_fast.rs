@@ -149,7 +149,7 @@ pub fn try_sign(
     let date_time = format_date_time(time)?;
     let date: &[u8; 8] = date_time[..8].try_into().ok()?;
     let token = match creds.session_token() {
-        Some(t) if t.is_empty() || !t.bytes().all(is_visible) => return None,
+        Some(t) if t.is_empty() || !all_between(t.as_bytes(), 0x21, 0x7e) => return None,
         t => t,
     };
     if !is_simple_method(req.method) || !is_simple_value(req.authority) {
@@ -260,18 +260,16 @@ pub fn try_sign(
 /// the transports call.
 pub fn sign(
     cache: &SigningKeyCache,
-    identity: &Identity,
+    creds: &Credentials,
     region: &str,
     service: &str,
     time: SystemTime,
     req: &Request<'_>,
 ) -> Result<SignedHeaders, AmbError> {
-    if let Some(creds) = identity.data::<Credentials>() {
-        if let Some(headers) = try_sign(cache, creds, region, service, time, req) {
-            return Ok(headers);
-        }
+    if let Some(headers) = try_sign(cache, creds, region, service, time, req) {
+        return Ok(headers);
     }
-    sign_with_aws_sigv4(identity, region, service, time, req)
+    sign_with_aws_sigv4(&creds.clone().into(), region, service, time, req)
 }
 
 /// Signs `req` with aws-sigv4's `sign()` and `SigningSettings::default()`: the reference the
@@ -350,12 +348,82 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+/// Byte classes, one bit each, looked up in [`CLASSES`].
+const UNRESERVED: u8 = 1;
+/// In a host: letters, digits, `.`, `-`, and `[`, `]`, `:` for IPv6 literals.
+const HOST: u8 = 4;
+/// In a path the fast path signs: unreserved but `.`, `/`, sub-delims, `:`, `@`, `%`.
+const PATH: u8 = 8;
+/// In a query the fast path signs: unreserved, `&`, `=`, `+`, `%`.
+const QUERY: u8 = 16;
+/// Lower-case header name characters.
+const NAME: u8 = 32;
+
+static CLASSES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let alnum = c.is_ascii_alphanumeric();
+        let unreserved = alnum || matches!(c, b'-' | b'.' | b'_' | b'~');
+        let mut class = 0;
+        if unreserved {
+            class |= UNRESERVED;
+        }
+        if alnum || matches!(c, b'.' | b'-' | b'[' | b']' | b':') {
+            class |= HOST;
+        }
+        if (unreserved && c != b'.')
+            || matches!(
+                c,
+                b'/' | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'@'
+            )
+        {
+            class |= PATH;
+        }
+        if unreserved || matches!(c, b'&' | b'=' | b'+' | b'%') {
+            class |= QUERY;
+        }
+        if c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' {
+            class |= NAME;
+        }
+
+        t[b] = class;
+        b += 1;
+    }
+    t
+};
+
+/// Whether every byte is in `class` (branch-free over the bytes).
+fn all_in(bytes: &[u8], class: u8) -> bool {
+    bytes
+        .iter()
+        .fold(class, |acc, &b| acc & CLASSES[usize::from(b)])
+        == class
 }
 
-fn is_visible(b: u8) -> bool {
-    (0x21..=0x7e).contains(&b)
+/// Whether every byte is in `lo..=hi` (vectorisable: session tokens are about 1 KB).
+fn all_between(bytes: &[u8], lo: u8, hi: u8) -> bool {
+    bytes
+        .iter()
+        .fold(true, |ok, &b| ok & (b.wrapping_sub(lo) <= hi - lo))
+}
+
+fn is_unreserved(b: u8) -> bool {
+    CLASSES[usize::from(b)] & UNRESERVED != 0
 }
 
 fn is_simple_method(m: &str) -> bool {
@@ -365,20 +433,20 @@ fn is_simple_method(m: &str) -> bool {
 /// A header value aws-sigv4 would leave as is: visible ASCII, single inner spaces.
 fn is_simple_value(v: &str) -> bool {
     let b = v.as_bytes();
-    !b.is_empty()
-        && b.iter().all(|&c| is_visible(c) || c == b' ')
-        && b[0] != b' '
-        && b[b.len() - 1] != b' '
-        && !v.contains("  ")
+    let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
+        return false;
+    };
+    first != b' '
+        && last != b' '
+        && all_between(b, 0x20, 0x7e)
+        && (!b.contains(&b' ') || !b.windows(2).any(|w| w == b"  "))
 }
 
 /// A lower-case header name that aws-sigv4 signs as given (not `host`, not one it adds or
 /// excludes from signing).
 fn is_simple_header_name(name: &str) -> bool {
     !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && all_in(name.as_bytes(), NAME)
         && !matches!(
             name,
             "host"
@@ -396,74 +464,54 @@ fn is_hex(b: u8) -> bool {
     b.is_ascii_hexdigit()
 }
 
+/// Whether every `%` starts a `%XX` escape (of an ASCII byte, if `ascii`).
+fn escapes_ok(bytes: &[u8], ascii: bool) -> bool {
+    let mut i = 0;
+    while let Some(at) = bytes[i..].iter().position(|&b| b == b'%') {
+        let p = i + at;
+        match (bytes.get(p + 1), bytes.get(p + 2)) {
+            (Some(&hi), Some(&lo)) if is_hex(hi) && is_hex(lo) => {
+                if ascii && hex_val(hi) >= 8 {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+        i = p + 3;
+    }
+    true
+}
+
 /// Whether the URL's path and query are in the subset whose canonical form this module
 /// reproduces exactly (and which `http::Uri` parses as the `url` crate wrote it).
 fn check_url(url: &Url) -> Option<()> {
-    let s = url.as_str();
-    if s.len() > MAX_URL_LEN
+    if url.as_str().len() > MAX_URL_LEN
         || url.fragment().is_some()
         || !url.username().is_empty()
         || url.password().is_some()
-        || !url.has_authority()
     {
         return None;
     }
-    let host = url.host_str()?;
-    if host.is_empty()
-        || !host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'[' | b']' | b':'))
-    {
+    let host = url.host_str()?.as_bytes();
+    if host.is_empty() || !all_in(host, HOST) {
         return None;
     }
-    // Path: absolute, no dot segments or empty segments (aws-sigv4 would normalise them),
-    // unreserved characters but `.`, `/`, sub-delims, `:`, `@`, and well-formed `%XX`.
+    // Path: absolute, no dot segments or empty segments (aws-sigv4 would normalise them; `.`
+    // is not in the class at all), well-formed `%XX`.
     let path = url.path().as_bytes();
-    if path.first() != Some(&b'/') || path.contains(&b'.') || url.path().contains("//") {
+    if path.first() != Some(&b'/')
+        || !all_in(path, PATH)
+        || path.windows(2).any(|w| w == b"//")
+        || !escapes_ok(path, false)
+    {
         return None;
     }
-    let mut i = 0;
-    while i < path.len() {
-        match path[i] {
-            b'%' => {
-                if !(is_hex(*path.get(i + 1)?) && is_hex(*path.get(i + 2)?)) {
-                    return None;
-                }
-                i += 3;
-                continue;
-            }
-            b if is_unreserved(b) || b == b'/' || is_path_delim(b) => {}
-            _ => return None,
-        }
-        i += 1;
-    }
-    // Query: unreserved characters, `&`, `=`, `+` and `%XX` escapes of ASCII.
+    // Query: form-decodes to ASCII.
     let query = url.query().unwrap_or_default().as_bytes();
-    let mut i = 0;
-    while i < query.len() {
-        match query[i] {
-            b'%' => {
-                let hi = *query.get(i + 1)?;
-                let lo = *query.get(i + 2)?;
-                if !(is_hex(hi) && is_hex(lo)) || hex_val(hi) >= 8 {
-                    return None;
-                }
-                i += 3;
-                continue;
-            }
-            b if is_unreserved(b) || matches!(b, b'&' | b'=' | b'+') => {}
-            _ => return None,
-        }
-        i += 1;
+    if !all_in(query, QUERY) || !escapes_ok(query, true) {
+        return None;
     }
     Some(())
-}
-
-fn is_path_delim(b: u8) -> bool {
-    matches!(
-        b,
-        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'@'
-    )
 }
 
 fn hex_val(b: u8) -> u8 {
@@ -559,11 +607,21 @@ fn reencode(s: &str) -> String {
     out
 }
 
+/// Lower-case hex of every byte value.
+static HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut t = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = [HEX_LOWER[b >> 4], HEX_LOWER[b & 15]];
+        b += 1;
+    }
+    t
+};
+
 fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
     let mut out = [0u8; 64];
-    for (i, b) in bytes.iter().enumerate() {
-        out[2 * i] = HEX_LOWER[usize::from(b >> 4)];
-        out[2 * i + 1] = HEX_LOWER[usize::from(b & 15)];
+    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
     }
     out
 }

@@ -8,12 +8,11 @@
 //! else `sign()` itself.
 
 use std::fmt;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
-use aws_smithy_runtime_api::client::identity::Identity;
 use aws_smithy_types::date_time::Format;
 use tokio::sync::OnceCell;
 use url::Url;
@@ -79,9 +78,9 @@ impl Region {
         }
     }
 
-    async fn get(&self, endpoint: &Endpoint) -> Result<String, AmbError> {
+    async fn get(&self, endpoint: &Endpoint) -> Result<&str, AmbError> {
         match self {
-            Self::Known(r, _) => Ok(r.clone()),
+            Self::Known(r, _) => Ok(r),
             Self::Lazy(cell) => cell
                 .get_or_init(|| async {
                     use aws_config::meta::region::ProvideRegion;
@@ -91,7 +90,7 @@ impl Region {
                         .map(|r| r.to_string())
                 })
                 .await
-                .clone()
+                .as_deref()
                 .ok_or_else(|| AmbError::NoRegion {
                     host: endpoint.host().to_owned(),
                     looked: "the builder (`.region(..)`), the endpoint host name (not an AMB \
@@ -117,6 +116,8 @@ pub(crate) struct SigV4 {
     pub(crate) credentials: AmbCredentials,
     /// The gateway's clock minus ours, in milliseconds, learned from `Date` headers.
     skew_ms: AtomicI64,
+    /// A hash (FNV-1a) of the last `Date` header the skew was learned from.
+    last_date: AtomicU64,
     /// The derived signing key (changes once a day, or with the credentials).
     keys: SigningKeyCache,
 }
@@ -155,12 +156,11 @@ impl Auth {
             Self::SigV4(sig) => {
                 let region = sig.region.get(endpoint).await?;
                 let creds = sig.credentials.credentials().await?;
-                let identity: Identity = creds.clone().into();
                 let url = endpoint.wire_url(None);
                 let headers = sign_headers(
                     &sig.keys,
-                    &identity,
-                    &region,
+                    &creds,
+                    region,
                     &sig.service,
                     sig.signing_time(),
                     endpoint.authority(),
@@ -236,6 +236,13 @@ impl SigV4 {
     }
 
     fn observe_date(&self, date: &str) {
+        // Answers within the same second carry the same `Date`: parse each value once.
+        let seen = date.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        if self.last_date.swap(seen, Ordering::Relaxed) == seen {
+            return;
+        }
         let Ok(server) = aws_smithy_types::DateTime::from_str(date.trim(), Format::HttpDate) else {
             return;
         };
@@ -263,7 +270,7 @@ impl SigV4 {
 #[allow(clippy::too_many_arguments)]
 fn sign_headers(
     keys: &SigningKeyCache,
-    identity: &Identity,
+    creds: &Credentials,
     region: &str,
     service: &str,
     time: SystemTime,
@@ -278,7 +285,7 @@ fn sign_headers(
         headers: req.headers,
         body: req.body,
     };
-    sign_fast::sign(keys, identity, region, service, time, &req)
+    sign_fast::sign(keys, creds, region, service, time, &req)
 }
 
 impl fmt::Debug for Auth {
@@ -334,6 +341,7 @@ impl AuthConfig {
             region,
             credentials,
             skew_ms: AtomicI64::new(0),
+            last_date: AtomicU64::new(0),
             keys: SigningKeyCache::new(),
         })))
     }

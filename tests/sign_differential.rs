@@ -290,7 +290,7 @@ fn fast_path_is_byte_identical_to_aws_sigv4() {
         // What the transports call gives aws-sigv4's answer, whichever path it takes.
         let combined = sign_fast::sign(
             &cache,
-            &case.identity,
+            case.creds(),
             case.region,
             case.service,
             case.time,
@@ -382,7 +382,7 @@ fn unusual_requests_fall_back_to_aws_sigv4() {
             sign_fast::try_sign(&cache, creds, "us-east-1", "svc", time, &req).is_none(),
             "fast path took {url}"
         );
-        let combined = sign_fast::sign(&cache, identity, "us-east-1", "svc", time, &req);
+        let combined = sign_fast::sign(&cache, creds, "us-east-1", "svc", time, &req);
         let reference = sign_fast::sign_with_aws_sigv4(identity, "us-east-1", "svc", time, &req);
         match (combined, reference) {
             (Ok(a), Ok(b)) => assert_eq!(a, b),

@@ -1,0 +1,260 @@
+//! HTTP end to end: `eth_blockNumber` through `AmbHttp` (SigV4, temporary credentials with a
+//! 1 KB session token) versus alloy's plain `Http<reqwest::Client>`, both through alloy's
+//! `RpcClient`, against the same loopback upstream that answers at once and checks no
+//! signature. Requests/s, p50/p99 latency and client CPU per request, at several concurrency
+//! levels; the ratio AmbHttp/plain is taken round by round (the clients take turns).
+//!
+//! ```sh
+//! cargo bench --bench http
+//! ```
+//!
+//! `HTTP_BENCH_CONCURRENCY` (default `1,4,16,64`), `HTTP_BENCH_ROUNDS` (default 6) and
+//! `HTTP_BENCH_SECS` (seconds per client and round, default 1) tune the run.
+//! `HTTP_BENCH_PROFILE=<plain|amb>` only sends `HTTP_BENCH_REQUESTS` (default 20000) requests
+//! through one client at the first concurrency level, for
+//! `valgrind --tool=callgrind --toggle-collect='http::profile_run'`. The upstream runs
+//! on its own thread and runtime; the clients share one single-threaded runtime on the main
+//! thread (one core each on a 2-core machine).
+
+mod support;
+
+#[global_allocator]
+static GLOBAL: support::Counting = support::Counting;
+
+use std::time::{Duration, Instant};
+
+use alloy_amb::{AmbCredentials, AmbHttp};
+use alloy_primitives::U64;
+use alloy_rpc_client::RpcClient;
+use alloy_transport_http::{reqwest, Http};
+use serde_json::json;
+use support::{Latencies, BLOCK_NUMBER};
+
+#[derive(Clone, Copy, PartialEq)]
+enum Client {
+    Plain,
+    Amb,
+}
+
+/// One client at one concurrency for `secs`: requests, latencies, wall and CPU time.
+struct Run {
+    requests: u64,
+    latencies: Latencies,
+    wall: Duration,
+    /// CPU time of the client (this thread).
+    cpu: Duration,
+    /// CPU time of the rest of the process (the upstream's thread).
+    upstream_cpu: Duration,
+    /// Allocations in the process (client and upstream) during the run.
+    allocs: u64,
+}
+
+async fn run(client: &RpcClient, concurrency: usize, secs: Duration) -> Run {
+    let cpu0 = support::thread_cpu();
+    let process0 = support::process_cpu();
+    let (allocs0, _) = support::allocations();
+    let start = Instant::now();
+    let deadline = start + secs;
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let mut lat = Latencies::default();
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let n: U64 = client
+                        .request_noparams("eth_blockNumber")
+                        .await
+                        .expect("eth_blockNumber");
+                    lat.record(t);
+                    assert_eq!(n.to::<u64>(), BLOCK_NUMBER);
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut latencies = Latencies::default();
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    let cpu = support::thread_cpu() - cpu0;
+    Run {
+        requests: latencies.0.len() as u64,
+        latencies,
+        wall: start.elapsed(),
+        cpu,
+        upstream_cpu: (support::process_cpu() - process0).saturating_sub(cpu),
+        allocs: support::allocations().0 - allocs0,
+    }
+}
+
+fn profile_run_warm(runtime: &tokio::runtime::Runtime, client: &RpcClient, concurrency: usize) {
+    profile_run(runtime, client, concurrency, 200.max(concurrency));
+}
+
+/// `requests` requests through `client`, `concurrency` at a time (for profiling under
+/// `valgrind --tool=callgrind --toggle-collect='http::profile_run'`).
+#[inline(never)]
+fn profile_run(
+    runtime: &tokio::runtime::Runtime,
+    client: &RpcClient,
+    concurrency: usize,
+    requests: usize,
+) {
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    for _ in 0..requests / concurrency {
+                        let _: U64 = client.request_noparams("eth_blockNumber").await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+}
+
+fn main() {
+    let levels: Vec<usize> = std::env::var("HTTP_BENCH_CONCURRENCY")
+        .unwrap_or_else(|_| "1,4,16,64".into())
+        .split(',')
+        .map(|c| c.trim().parse().expect("HTTP_BENCH_CONCURRENCY: numbers"))
+        .collect();
+    let rounds = support::env_usize("HTTP_BENCH_ROUNDS", 6);
+    let secs = support::env_secs("HTTP_BENCH_SECS", 1.0);
+
+    let (addr, _served) = support::start_http_upstream();
+    let url = format!("http://127.0.0.1:{}/", addr.port());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = runtime.enter();
+
+    let plain = RpcClient::new(
+        Http::with_client(reqwest::Client::new(), url.parse().unwrap()),
+        true,
+    );
+    let credentials = AmbCredentials::from_static(
+        support::ACCESS_KEY,
+        support::SECRET_KEY,
+        Some(support::session_token()),
+    );
+    let amb = RpcClient::new(
+        AmbHttp::builder(&url)
+            .region("us-east-1")
+            .credentials(credentials)
+            .build()
+            .unwrap(),
+        true,
+    );
+    let client = |c: Client| if c == Client::Plain { &plain } else { &amb };
+
+    if let Ok(which) = std::env::var("HTTP_BENCH_PROFILE") {
+        let who = match which.as_str() {
+            "plain" => Client::Plain,
+            "amb" => Client::Amb,
+            other => panic!("HTTP_BENCH_PROFILE={other}: expected plain or amb"),
+        };
+        let c = levels[0];
+        let n = support::env_usize("HTTP_BENCH_REQUESTS", 20_000);
+        profile_run_warm(&runtime, client(who), c);
+        profile_run(&runtime, client(who), c, n);
+        return;
+    }
+
+    println!(
+        "http: eth_blockNumber, {rounds} rounds of {secs:?} per client and concurrency, loopback upstream\n"
+    );
+    println!("| concurrency | client | requests/s | p50 | p99 | client CPU / request | upstream CPU / request | allocations / request | AmbHttp / plain (requests/s) |");
+    println!("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let mut rows = Vec::new();
+    for &c in &levels {
+        // Warm up both (connections opened, credentials loaded, key derived).
+        for who in [Client::Plain, Client::Amb] {
+            runtime.block_on(run(client(who), c, secs.min(Duration::from_millis(300))));
+        }
+        let mut rps = [Vec::new(), Vec::new()];
+        let mut cpu_per_req = [Vec::new(), Vec::new()];
+        let mut upstream_per_req = [Vec::new(), Vec::new()];
+        let mut allocs_per_req = [Vec::new(), Vec::new()];
+        let mut lat = [Latencies::default(), Latencies::default()];
+        let mut ratios = Vec::new();
+        for round in 0..rounds {
+            let order = if round % 2 == 0 {
+                [Client::Plain, Client::Amb]
+            } else {
+                [Client::Amb, Client::Plain]
+            };
+            let mut this = [0.0; 2];
+            for who in order {
+                let r = runtime.block_on(run(client(who), c, secs));
+                let i = who as usize;
+                this[i] = r.requests as f64 / r.wall.as_secs_f64();
+                rps[i].push(this[i]);
+                cpu_per_req[i].push(r.cpu.as_nanos() as f64 / 1000.0 / r.requests as f64);
+                upstream_per_req[i]
+                    .push(r.upstream_cpu.as_nanos() as f64 / 1000.0 / r.requests as f64);
+                allocs_per_req[i].push(r.allocs as f64 / r.requests as f64);
+                lat[i].extend(r.latencies);
+            }
+            ratios.push(this[1] / this[0]);
+        }
+        let ratio = support::median(&ratios);
+        let mut entry = serde_json::Map::new();
+        for who in [Client::Plain, Client::Amb] {
+            let i = who as usize;
+            let name = if who == Client::Plain { "plain" } else { "amb" };
+            let (p50, p99) = (lat[i].percentile_us(50.0), lat[i].percentile_us(99.0));
+            let m_rps = support::median(&rps[i]);
+            let m_cpu = support::median(&cpu_per_req[i]);
+            let m_up = support::median(&upstream_per_req[i]);
+            let m_allocs = support::median(&allocs_per_req[i]);
+            println!(
+                "| {c} | {} | {m_rps:.0} | {p50:.0} µs | {p99:.0} µs | {m_cpu:.1} µs | {m_up:.1} µs | {m_allocs:.0} | {} |",
+                if who == Client::Plain {
+                    "alloy Http<reqwest>"
+                } else {
+                    "AmbHttp"
+                },
+                if who == Client::Amb {
+                    format!("{ratio:.3}×")
+                } else {
+                    String::new()
+                },
+            );
+            entry.insert(
+                name.into(),
+                json!({
+                    "rps_median": m_rps,
+                    "rps_rounds": rps[i],
+                    "p50_us": p50,
+                    "p99_us": p99,
+                    "cpu_us_per_request_median": m_cpu,
+                    "cpu_us_per_request_rounds": cpu_per_req[i],
+                    "upstream_cpu_us_per_request_median": m_up,
+                    "allocations_per_request_median": m_allocs,
+                }),
+            );
+        }
+        let cpu_ratio = support::median(&cpu_per_req[1]) / support::median(&cpu_per_req[0]);
+        entry.insert("concurrency".into(), json!(c));
+        entry.insert("ratio_rps".into(), json!(ratio));
+        entry.insert("ratio_rps_rounds".into(), json!(ratios));
+        entry.insert("ratio_cpu_per_request".into(), json!(cpu_ratio));
+        rows.push(serde_json::Value::Object(entry));
+    }
+    support::write_results(
+        "http",
+        &json!({
+            "machine": support::machine(),
+            "rounds": rounds,
+            "secs_per_round": secs.as_secs_f64(),
+            "levels": rows,
+        }),
+    );
+}
