@@ -16,10 +16,10 @@ use alloy_amb::ws::quota_error;
 use alloy_amb::{AmbCredentials, AmbError, AmbWsConnect, AmbWsConnectBuilder, AuthFailure};
 use alloy_primitives::{Address, B256};
 use alloy_provider::{Provider, ProviderBuilder};
-use alloy_rpc_types_eth::{BlockNumberOrTag, Filter};
+use alloy_rpc_types_eth::{BlockNumberOrTag, Filter, Log};
 use aws_credential_types::provider::{future, ProvideCredentials};
 use aws_credential_types::Credentials;
-use futures::SinkExt;
+use futures::{SinkExt, Stream};
 use serde_json::{json, Value};
 use support::bounded::{bounded, next, NEXT_BOUND as BOUND};
 use support::chain::{self, CHAIN_ID, GENESIS_HEAD, LOG_ADDRESS, TOPIC0};
@@ -55,6 +55,21 @@ async fn provider(connect: AmbWsConnect) -> impl Provider {
         .expect("connect")
 }
 
+/// A gateway, and a provider connected to it with the fake's keys.
+async fn connected() -> (Gateway, impl Provider) {
+    let g = gateway().await;
+    let p = provider(connector(&g.ws).build().unwrap()).await;
+    (g, p)
+}
+
+/// A stream of the chain's logs (one per block).
+async fn chain_logs(p: &impl Provider) -> impl Stream<Item = Log> + Unpin {
+    p.subscribe_logs(&chain_filter())
+        .await
+        .unwrap()
+        .into_stream()
+}
+
 fn log_address() -> Address {
     LOG_ADDRESS.parse().unwrap()
 }
@@ -86,8 +101,7 @@ fn subscribe_requests(ws: &FakeWs) -> Vec<(usize, Value)> {
 #[tokio::test]
 async fn logs_with_an_address_and_topic_filter_arrive_exactly() {
     bounded(async {
-        let g = gateway().await;
-        let p = provider(connector(&g.ws).build().unwrap()).await;
+        let (g, p) = connected().await;
         // Subscribed first, so that the fake would notify them before the matching one.
         let mut other_address = p
             .subscribe_logs(&Filter::new().address(Address::repeat_byte(0x0b)))
@@ -101,11 +115,7 @@ async fn logs_with_an_address_and_topic_filter_arrive_exactly() {
             )
             .await
             .unwrap();
-        let mut logs = p
-            .subscribe_logs(&chain_filter())
-            .await
-            .unwrap()
-            .into_stream();
+        let mut logs = chain_logs(&p).await;
 
         let mined: Vec<u64> = (0..3).map(|_| g.ws.mine()).collect();
         assert_eq!(
@@ -142,8 +152,7 @@ async fn logs_with_an_address_and_topic_filter_arrive_exactly() {
 #[tokio::test]
 async fn new_heads_arrive_in_order() {
     bounded(async {
-        let g = gateway().await;
-        let p = provider(connector(&g.ws).build().unwrap()).await;
+        let (g, p) = connected().await;
         assert_eq!(p.get_chain_id().await.unwrap(), CHAIN_ID);
         let mut heads = p.subscribe_blocks().await.unwrap().into_stream();
         let a = g.ws.mine();
@@ -161,8 +170,7 @@ async fn new_heads_arrive_in_order() {
 #[tokio::test]
 async fn unsubscribing_reaches_the_gateway_with_its_id() {
     bounded(async {
-        let g = gateway().await;
-        let p = provider(connector(&g.ws).build().unwrap()).await;
+        let (g, p) = connected().await;
         let heads = p.subscribe_blocks().await.unwrap();
         p.unsubscribe(*heads.local_id()).await.unwrap();
         g.ws.wait_for("the eth_unsubscribe", |s| s.unsubscriptions == 1)
@@ -182,8 +190,7 @@ async fn unsubscribing_reaches_the_gateway_with_its_id() {
 #[tokio::test]
 async fn a_dropped_connection_reconnects_resubscribes_and_the_stream_goes_on() {
     bounded(async {
-        let g = gateway().await;
-        let p = provider(connector(&g.ws).build().unwrap()).await;
+        let (g, p) = connected().await;
         let mut sub = p.subscribe_logs(&chain_filter()).await.unwrap();
         let id = *sub.local_id();
         let first = g.ws.mine();
@@ -273,11 +280,7 @@ async fn rotation_after_first_log(source: Rotating) -> Gateway {
         .build()
         .unwrap();
     let p = provider(connect).await;
-    let mut logs = p
-        .subscribe_logs(&chain_filter())
-        .await
-        .unwrap()
-        .into_stream();
+    let mut logs = chain_logs(&p).await;
     let first = g.ws.mine();
     assert_eq!(next(&mut logs).await.block_number, Some(first));
 
@@ -529,11 +532,7 @@ async fn only_text_frames_are_ever_sent() {
             .build()
             .unwrap();
         let p = provider(connect).await;
-        let mut logs = p
-            .subscribe_logs(&chain_filter())
-            .await
-            .unwrap()
-            .into_stream();
+        let mut logs = chain_logs(&p).await;
         let mut heads = p.subscribe_blocks().await.unwrap().into_stream();
         p.get_block_by_number(BlockNumberOrTag::Latest)
             .await
@@ -580,13 +579,8 @@ async fn only_text_frames_are_ever_sent() {
 async fn a_1003_close_is_explained_and_the_subscription_reopens() {
     bounded(async {
         let (logs_out, _guard) = log_capture::capture();
-        let g = gateway().await;
-        let p = provider(connector(&g.ws).build().unwrap()).await;
-        let mut logs = p
-            .subscribe_logs(&chain_filter())
-            .await
-            .unwrap()
-            .into_stream();
+        let (g, p) = connected().await;
+        let mut logs = chain_logs(&p).await;
         g.ws.close_connections(1003);
         g.ws.wait_for("the subscription re-sent after the 1003 close", |s| {
             s.connections == 2 && s.subscriptions == 2
@@ -659,8 +653,7 @@ async fn an_oversized_request_is_refused_before_it_is_sent() {
 #[tokio::test]
 async fn a_too_large_answer_is_a_typed_error() {
     bounded(async {
-        let g = gateway().await;
-        let p = provider(connector(&g.ws).build().unwrap()).await;
+        let (g, p) = connected().await;
         g.ws.set_response_limit(Some(1000));
         let err = p
             .get_block_by_number(BlockNumberOrTag::Latest)
@@ -694,11 +687,7 @@ async fn a_missed_pong_reconnects() {
             .build()
             .unwrap();
         let p = provider(connect).await;
-        let mut logs = p
-            .subscribe_logs(&chain_filter())
-            .await
-            .unwrap()
-            .into_stream();
+        let mut logs = chain_logs(&p).await;
         g.ws.freeze_connections();
         let stats =
             g.ws.wait_for("a reconnect after the missed pong", |s| {
@@ -728,11 +717,7 @@ async fn token_mode_puts_the_token_on_the_url_and_signs_nothing() {
         ] {
             assert!(connect.credentials().is_none());
             let p = provider(connect).await;
-            let mut logs = p
-                .subscribe_logs(&chain_filter())
-                .await
-                .unwrap()
-                .into_stream();
+            let mut logs = chain_logs(&p).await;
             let n = g.ws.mine();
             assert_eq!(next(&mut logs).await.block_number, Some(n));
         }
@@ -840,11 +825,7 @@ async fn secrets_never_reach_logs_or_debug() {
     let builder_dbg = format!("{builder:?}");
     let signed = builder.build().unwrap();
     let p = provider(signed.clone()).await;
-    let mut logs = p
-        .subscribe_logs(&chain_filter())
-        .await
-        .unwrap()
-        .into_stream();
+    let mut logs = chain_logs(&p).await;
     g.ws.mine();
     next(&mut logs).await;
     g.ws.drop_connections();
