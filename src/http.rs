@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use alloy_json_rpc::{RequestPacket, ResponsePacket, SerializedRequest};
 use alloy_transport::{TransportError, TransportErrorKind, TransportFut, TransportResult};
 use alloy_transport_http::reqwest;
-use aws_credential_types::provider::ProvideCredentials;
 use futures::future::try_join_all;
 use tower::Service;
 use tracing::{debug, debug_span, Instrument};
@@ -15,7 +14,6 @@ use tracing::{debug, debug_span, Instrument};
 use crate::credentials::AmbCredentials;
 use crate::endpoint::{Endpoint, Scheme};
 use crate::error::AmbError;
-use crate::secret::Secret;
 use crate::signer::{Auth, AuthConfig, Authorization, ToSign};
 
 /// The default per-request timeout.
@@ -72,7 +70,7 @@ impl AmbHttp {
     /// A builder for `url`, to set region, service, credentials, token, timeout...
     pub fn builder(url: impl AsRef<str>) -> AmbHttpBuilder {
         AmbHttpBuilder {
-            url: url.as_ref().to_owned(),
+            endpoint: Endpoint::parse(url.as_ref()),
             auth: AuthConfig::default(),
             timeout: DEFAULT_TIMEOUT,
             split_batches: true,
@@ -337,7 +335,8 @@ impl Service<RequestPacket> for AmbHttp {
 #[derive(Debug)]
 #[must_use]
 pub struct AmbHttpBuilder {
-    url: String,
+    /// Parsed when the builder is made, so that `Debug` never shows a billing token.
+    endpoint: Result<Endpoint, AmbError>,
     auth: AuthConfig,
     timeout: Duration,
     split_batches: bool,
@@ -345,38 +344,7 @@ pub struct AmbHttpBuilder {
 }
 
 impl AmbHttpBuilder {
-    /// The signing region; wins over the region in an AMB host name and the environment.
-    pub fn region(mut self, region: impl Into<String>) -> Self {
-        self.auth.region = Some(region.into());
-        self
-    }
-
-    /// The SigV4 service name: `managedblockchain` (default), `execute-api` for API Gateway
-    /// with IAM auth, `vpc-lattice-svcs` for VPC Lattice.
-    pub fn service(mut self, service: impl Into<String>) -> Self {
-        self.auth.service = Some(service.into());
-        self
-    }
-
-    /// Sign with these credentials instead of the standard AWS chain: static
-    /// [`Credentials`](aws_credential_types::Credentials), any `aws-config` provider, or your
-    /// own [`ProvideCredentials`].
-    pub fn credentials_provider(mut self, provider: impl ProvideCredentials + 'static) -> Self {
-        self.auth.credentials = Some(AmbCredentials::from_provider(provider));
-        self
-    }
-
-    /// Sign with an [`AmbCredentials`] (shares its cache with other transports).
-    pub fn credentials(mut self, credentials: AmbCredentials) -> Self {
-        self.auth.credentials = Some(credentials);
-        self
-    }
-
-    /// Use AMB token-based access with this accessor (billing) token instead of SigV4.
-    pub fn billing_token(mut self, token: impl Into<String>) -> Self {
-        self.auth.billing_token = Some(Secret::new(token.into()));
-        self
-    }
+    crate::signer::auth_setters!();
 
     /// Per-request timeout (default 10 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
@@ -399,7 +367,7 @@ impl AmbHttpBuilder {
 
     /// Validates the configuration and builds the transport.
     pub fn build(self) -> Result<AmbHttp, AmbError> {
-        let mut endpoint = Endpoint::parse(&self.url)?;
+        let mut endpoint = self.endpoint?;
         if endpoint.scheme() != Scheme::Http {
             return Err(AmbError::UnsupportedScheme {
                 scheme: endpoint.url().scheme().to_owned(),
@@ -433,17 +401,6 @@ impl AmbHttpBuilder {
     }
 }
 
-impl std::fmt::Debug for AuthConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthConfig")
-            .field("region", &self.region)
-            .field("service", &self.service)
-            .field("credentials", &self.credentials)
-            .field("billing_token", &self.billing_token)
-            .finish()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -460,6 +417,10 @@ mod tests {
         assert!(!format!("{t:?}").contains("SECRETTOKEN"));
         let b = AmbHttp::builder("https://x.example").billing_token("OTHERSECRET");
         assert!(!format!("{b:?}").contains("OTHERSECRET"));
+        let b = AmbHttp::builder("https://x.example/?billingtoken=URLSECRET");
+        assert!(!format!("{b:?}").contains("URLSECRET"));
+        let b = AmbHttp::builder("nope://x.example/?billingtoken=URLSECRET");
+        assert!(!format!("{b:?}").contains("URLSECRET"));
     }
 
     #[test]

@@ -3,6 +3,10 @@
 #![deny(unsafe_code)]
 // Without a transport feature the shared signing core has no user.
 #![cfg_attr(not(feature = "http"), allow(dead_code))]
+#![cfg_attr(
+    not(any(feature = "http", feature = "ws")),
+    allow(unused_macros, unused_imports)
+)]
 
 pub mod credentials;
 pub mod endpoint;
@@ -33,8 +37,3 @@ pub use ws::{AmbWsConnect, AmbWsConnectBuilder};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
-
-/// The WebSocket guide's examples, compiled as doc tests.
-#[cfg(all(doctest, feature = "ws"))]
-#[doc = include_str!("../docs/websocket.md")]
-pub struct WebsocketDoctests;

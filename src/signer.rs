@@ -303,6 +303,51 @@ impl fmt::Debug for Auth {
     }
 }
 
+/// The auth setters of a transport builder (a struct with an `auth: AuthConfig` field), the
+/// same for HTTP and WebSocket.
+macro_rules! auth_setters {
+    () => {
+        /// The signing region; wins over the region in an AMB host name and the environment.
+        pub fn region(mut self, region: impl Into<String>) -> Self {
+            self.auth.region = Some(region.into());
+            self
+        }
+
+        /// The SigV4 service name: `managedblockchain` (default), `execute-api` for API
+        /// Gateway with IAM auth, `vpc-lattice-svcs` for VPC Lattice.
+        pub fn service(mut self, service: impl Into<String>) -> Self {
+            self.auth.service = Some(service.into());
+            self
+        }
+
+        /// Sign with these credentials instead of the standard AWS chain: static
+        /// [`Credentials`](aws_credential_types::Credentials), any `aws-config` provider, or
+        /// your own [`ProvideCredentials`](aws_credential_types::provider::ProvideCredentials).
+        pub fn credentials_provider(
+            mut self,
+            provider: impl aws_credential_types::provider::ProvideCredentials + 'static,
+        ) -> Self {
+            self.auth.credentials =
+                Some($crate::credentials::AmbCredentials::from_provider(provider));
+            self
+        }
+
+        /// Sign with an [`AmbCredentials`](crate::AmbCredentials): its source, refresh policy
+        /// and cache (shared with other transports to the same node).
+        pub fn credentials(mut self, credentials: $crate::credentials::AmbCredentials) -> Self {
+            self.auth.credentials = Some(credentials);
+            self
+        }
+
+        /// Use AMB token-based access with this accessor (billing) token instead of SigV4.
+        pub fn billing_token(mut self, token: impl Into<String>) -> Self {
+            self.auth.billing_token = Some($crate::secret::Secret::new(token.into()));
+            self
+        }
+    };
+}
+pub(crate) use auth_setters;
+
 /// The auth part of a transport builder, shared by HTTP and WebSocket.
 #[derive(Clone, Default)]
 pub(crate) struct AuthConfig {
@@ -344,5 +389,16 @@ impl AuthConfig {
             last_date: AtomicU64::new(0),
             keys: SigningKeyCache::new(),
         })))
+    }
+}
+
+impl fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("region", &self.region)
+            .field("service", &self.service)
+            .field("credentials", &self.credentials)
+            .field("billing_token", &self.billing_token)
+            .finish()
     }
 }

@@ -3,26 +3,10 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use alloy_amb::{AmbCredentials, AmbHttp, ProviderBuilderExt};
 use alloy_provider::{Provider, ProviderBuilder};
 use aws_credential_types::Credentials;
 use support::fake_amb::{FakeAmb, REGION};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 const AKID: &str = "ASIASECRETSTEST00001";
 const SECRET: &str = "SuperSecretAccessKeyValue0000000000000000";
@@ -31,13 +15,7 @@ const BILLING: &str = "BillingTokenThatMustNeverBeLogged";
 
 #[tokio::test]
 async fn secrets_never_reach_logs_or_debug() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .init();
+    let (capture, _guard) = support::log_capture::capture();
 
     let fake = FakeAmb::start().await;
     fake.add_key(AKID, SECRET, Some(SESSION));
@@ -98,7 +76,7 @@ async fn secrets_never_reach_logs_or_debug() {
         .collect();
     assert_eq!(signatures.len(), 3);
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     // Logging did happen, with the request span's fields.
     assert!(logs.contains("amb_request"), "{logs}");
     assert!(logs.contains("eth_chainId"), "{logs}");

@@ -35,7 +35,6 @@ use std::time::{Duration, Instant};
 
 use alloy_pubsub::{ConnectionHandle, PubSubConnect};
 use alloy_transport::TransportResult;
-use aws_credential_types::provider::ProvideCredentials;
 use tracing::{debug, debug_span, Instrument};
 
 pub use quota::{
@@ -45,7 +44,6 @@ pub use quota::{
 use crate::credentials::AmbCredentials;
 use crate::endpoint::{Endpoint, Scheme};
 use crate::error::AmbError;
-use crate::secret::Secret;
 use crate::signer::{Auth, AuthConfig, ToSign};
 
 /// The default interval between keepalive pings.
@@ -242,39 +240,7 @@ pub struct AmbWsConnectBuilder {
 }
 
 impl AmbWsConnectBuilder {
-    /// The signing region; wins over the region in an AMB host name and the environment.
-    pub fn region(mut self, region: impl Into<String>) -> Self {
-        self.auth.region = Some(region.into());
-        self
-    }
-
-    /// The SigV4 service name: `managedblockchain` (default), `execute-api` for API Gateway
-    /// with IAM auth, `vpc-lattice-svcs` for VPC Lattice.
-    pub fn service(mut self, service: impl Into<String>) -> Self {
-        self.auth.service = Some(service.into());
-        self
-    }
-
-    /// Sign with these credentials instead of the standard AWS chain: static
-    /// [`Credentials`](aws_credential_types::Credentials), any `aws-config` provider, or your
-    /// own [`ProvideCredentials`].
-    pub fn credentials_provider(mut self, provider: impl ProvideCredentials + 'static) -> Self {
-        self.auth.credentials = Some(AmbCredentials::from_provider(provider));
-        self
-    }
-
-    /// Sign with an [`AmbCredentials`] (shares its cache with other transports, e.g. an
-    /// [`AmbHttp`](crate::AmbHttp) to the same node).
-    pub fn credentials(mut self, credentials: AmbCredentials) -> Self {
-        self.auth.credentials = Some(credentials);
-        self
-    }
-
-    /// Use AMB token-based access with this accessor (billing) token instead of SigV4.
-    pub fn billing_token(mut self, token: impl Into<String>) -> Self {
-        self.auth.billing_token = Some(Secret::new(token.into()));
-        self
-    }
+    crate::signer::auth_setters!();
 
     /// How many reconnect attempts alloy makes after the connection is lost before it gives up
     /// and ends the subscriptions (default 10).
