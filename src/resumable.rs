@@ -372,9 +372,11 @@ impl Driver {
                 tracing::debug!(last, number, "newHeads gap: backfilling logs");
                 self.catch_up(Some(number - 1)).await?;
             } else if number <= last || parent != last_hash {
-                // The chain reorganised while we watched; the node sends `removed` logs, and
-                // we check what we delivered in case some were lost.
-                self.check_reorg().await?;
+                // The chain reorganised while we watched. The node sends `removed` logs (passed
+                // through once); in case some were lost, check what we delivered, and fetch the
+                // replacement blocks' logs (duplicates are dropped).
+                tracing::debug!(last, number, "newHeads reorg: checking delivered logs");
+                self.catch_up(Some(number.saturating_sub(1))).await?;
             }
         }
         self.last_head = Some((number, hash));

@@ -312,3 +312,125 @@ async fn without_a_reconnect_signal_the_next_block_reveals_the_gap() {
         expected.iter().map(key).collect::<Vec<_>>()
     );
 }
+
+fn amb_ws(gateway: &support::fake_ws::FakeWs) -> alloy_amb::AmbWsConnect {
+    alloy_amb::AmbWsConnect::builder(gateway.url())
+        .region(REGION)
+        .credentials_provider(support::fake_credentials())
+        .max_retries(1000)
+        .retry_interval(Duration::from_millis(50))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn amb_ws_through_the_fake_gateway_to_anvil_exactly_once() {
+    let Some(rig) = rig("amb_ws_through_the_fake_gateway_to_anvil_exactly_once").await else {
+        return;
+    };
+    let amb = FakeAmb::start().await;
+    let gateway = support::fake_ws::FakeWs::start(&amb).await;
+    gateway.set_upstream(&rig._anvil.ws_url());
+    let (connect, reconnects) = track_reconnects(amb_ws(&gateway));
+    let provider = ProviderBuilder::new()
+        .connect_pubsub_with(connect)
+        .await
+        .unwrap();
+    let mut stream = provider
+        .resumable_logs(&Filter::new().address(rig.emitter.address))
+        .reconnect_signal(reconnects)
+        .subscribe()
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut n = 0;
+    for _ in 0..3 {
+        for _ in 0..3 {
+            n += 1;
+            rig.emitter.emit(n).await;
+        }
+        got.extend(take(&mut stream, 3).await);
+        let before = gateway.stats().connections;
+        gateway.drop_connections();
+        for _ in 0..3 {
+            n += 1;
+            rig.emitter.emit(n).await;
+        }
+        gateway
+            .wait_for("a signed reconnect", |s| s.connections > before)
+            .await;
+        got.extend(take(&mut stream, 3).await);
+    }
+    let expected = all_logs(&rig).await;
+    assert_eq!(
+        got.iter().map(key).collect::<Vec<_>>(),
+        expected.iter().map(key).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        got.iter().map(topic).collect::<Vec<_>>(),
+        (1..=n).collect::<Vec<_>>()
+    );
+    // Every upgrade, first and reconnects, was signed and accepted.
+    assert!(gateway.upgrades().iter().all(|u| u.rejected.is_none()));
+    assert!(gateway.upgrades().len() >= 4);
+}
+
+#[tokio::test]
+async fn a_reorg_on_the_fake_chain_produces_the_removals() {
+    use support::chain::LOG_ADDRESS;
+    let amb = FakeAmb::start().await;
+    let gateway = support::fake_ws::FakeWs::start(&amb).await;
+    let (connect, reconnects) = track_reconnects(amb_ws(&gateway));
+    let provider = ProviderBuilder::new()
+        .connect_pubsub_with(connect)
+        .await
+        .unwrap();
+    let mut stream = provider
+        .resumable_logs(
+            &Filter::new().address(LOG_ADDRESS.parse::<alloy_primitives::Address>().unwrap()),
+        )
+        .reconnect_signal(reconnects)
+        .subscribe()
+        .await
+        .unwrap();
+    gateway
+        .wait_for("both subscriptions", |s| s.subscriptions >= 2)
+        .await;
+    let first = gateway.mine();
+    gateway.mine();
+    let last = gateway.mine();
+    let delivered = take(&mut stream, 3).await;
+    assert_eq!(
+        delivered
+            .iter()
+            .map(|l| l.block_number.unwrap())
+            .collect::<Vec<_>>(),
+        (first..=last).collect::<Vec<_>>()
+    );
+
+    // The gateway drops us; meanwhile the last two blocks are replaced.
+    gateway.drop_connections();
+    amb.shared().with_chain(|c| c.reorg(2));
+    let next = gateway.mine();
+    let after = take(&mut stream, 5).await;
+    let summary: Vec<(u64, bool)> = after
+        .iter()
+        .map(|l| (l.block_number.unwrap(), l.removed))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (last, true),
+            (last - 1, true),
+            (last - 1, false),
+            (last, false),
+            (next, false)
+        ]
+    );
+    // The removals are exactly what had been delivered; the replacements carry the new hashes.
+    assert_eq!(after[0].block_hash, delivered[2].block_hash);
+    assert_eq!(after[1].block_hash, delivered[1].block_hash);
+    assert_ne!(after[2].block_hash, delivered[1].block_hash);
+    let canonical = amb.shared().with_chain(|c| c.hash(last));
+    assert_eq!(after[3].block_hash.unwrap().to_string(), canonical);
+}

@@ -14,11 +14,16 @@ pub const CALL_RESULT: &str = "0x00000000000000000000000000000000000000000000000
 #[derive(Debug)]
 pub struct Chain {
     pub head: u64,
+    /// Reorgs: from this block on, hashes (and log data) carry this salt.
+    forks: Vec<(u64, u64)>,
 }
 
 impl Default for Chain {
     fn default() -> Self {
-        Self { head: GENESIS_HEAD }
+        Self {
+            head: GENESIS_HEAD,
+            forks: Vec::new(),
+        }
     }
 }
 
@@ -38,6 +43,46 @@ impl Chain {
     pub fn mine(&mut self) -> u64 {
         self.head += 1;
         self.head
+    }
+
+    /// Replaces the last `depth` blocks with others at the same heights (new hashes, new log
+    /// data): a reorg. The head's height stays.
+    pub fn reorg(&mut self, depth: u64) {
+        let salt = self.forks.len() as u64 + 1;
+        self.forks.push((self.head + 1 - depth, salt));
+    }
+
+    fn salt(&self, n: u64) -> u64 {
+        self.forks
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= n)
+            .map_or(0, |(_, salt)| *salt)
+    }
+
+    /// The hash of block `n` on the current chain.
+    pub fn hash(&self, n: u64) -> String {
+        format!("0x{:064x}", 0xb10c_0000_0000u64 + n + (self.salt(n) << 40))
+    }
+
+    /// Block `n` as JSON (header fields, no transactions).
+    pub fn block(&self, n: u64) -> Value {
+        let mut b = block(n);
+        b["hash"] = json!(self.hash(n));
+        if n > 0 {
+            b["parentHash"] = json!(self.hash(n - 1));
+        }
+        b
+    }
+
+    /// The one log of block `n` on the current chain.
+    pub fn log(&self, n: u64) -> Value {
+        let salt = self.salt(n);
+        let mut l = log(n);
+        l["blockHash"] = json!(self.hash(n));
+        l["data"] = json!(word(n + (salt << 40)));
+        l["transactionHash"] = json!(format!("0x{:064x}", 0x7a00_0000_0000u64 + n + (salt << 40)));
+        l
     }
 
     /// Answers one JSON-RPC request object.
@@ -63,7 +108,11 @@ impl Chain {
             "eth_call" => Ok(json!(CALL_RESULT)),
             "eth_getBlockByNumber" => {
                 let n = self.block_param(&params[0])?;
-                Ok(if n > self.head { Value::Null } else { block(n) })
+                Ok(if n > self.head {
+                    Value::Null
+                } else {
+                    self.block(n)
+                })
             }
             "eth_getLogs" => self.logs(&params[0]).map(Value::Array),
             "web3_clientVersion" => Ok(json!("fake-amb/1.0")),
@@ -108,7 +157,7 @@ impl Chain {
         if !(address_ok && topic_ok) || from > to {
             return Ok(Vec::new());
         }
-        Ok((from..=to).map(log).collect())
+        Ok((from..=to).map(|n| self.log(n)).collect())
     }
 }
 

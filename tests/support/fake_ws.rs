@@ -480,7 +480,7 @@ impl Conn {
         for (sub_id, filter) in subs {
             let results = match filter {
                 None => {
-                    let mut header = chain::block(n);
+                    let mut header = self.inner.amb.with_chain(|c| c.block(n));
                     let obj = header.as_object_mut().unwrap();
                     obj.remove("transactions");
                     obj.remove("uncles");
