@@ -61,6 +61,16 @@ async fn all_logs(rig: &Rig) -> Vec<Log> {
         .unwrap()
 }
 
+/// `got` is exactly the node's logs of the contract, each once, in chain order.
+async fn assert_exactly_once(rig: &Rig, got: &[Log]) {
+    let expected = all_logs(rig).await;
+    assert_eq!(
+        got.iter().map(key).collect::<Vec<_>>(),
+        expected.iter().map(key).collect::<Vec<_>>(),
+        "exactly once, in order"
+    );
+}
+
 fn key(log: &Log) -> (u64, u64, B256) {
     (
         log.block_number.unwrap(),
@@ -179,11 +189,7 @@ async fn a_long_outage_is_backfilled_in_chunks_over_http() {
         got.iter().map(topic).collect::<Vec<_>>(),
         (1..=31).collect::<Vec<_>>()
     );
-    let expected = all_logs(&rig).await;
-    assert_eq!(
-        got.iter().map(key).collect::<Vec<_>>(),
-        expected.iter().map(key).collect::<Vec<_>>()
-    );
+    assert_exactly_once(&rig, &got).await;
 
     let ranges: Vec<(u64, u64)> = gateway
         .accepted()
@@ -306,11 +312,7 @@ async fn without_a_reconnect_signal_the_next_block_reveals_the_gap() {
         got.iter().map(topic).collect::<Vec<_>>(),
         (1..=7).collect::<Vec<_>>()
     );
-    let expected = all_logs(&rig).await;
-    assert_eq!(
-        got.iter().map(key).collect::<Vec<_>>(),
-        expected.iter().map(key).collect::<Vec<_>>()
-    );
+    assert_exactly_once(&rig, &got).await;
 }
 
 fn amb_ws(gateway: &support::fake_ws::FakeWs) -> alloy_amb::AmbWsConnect {
@@ -361,11 +363,7 @@ async fn amb_ws_through_the_fake_gateway_to_anvil_exactly_once() {
             .await;
         got.extend(take(&mut stream, 3).await);
     }
-    let expected = all_logs(&rig).await;
-    assert_eq!(
-        got.iter().map(key).collect::<Vec<_>>(),
-        expected.iter().map(key).collect::<Vec<_>>()
-    );
+    assert_exactly_once(&rig, &got).await;
     assert_eq!(
         got.iter().map(topic).collect::<Vec<_>>(),
         (1..=n).collect::<Vec<_>>()
