@@ -20,6 +20,8 @@ mod secret;
 #[doc(hidden)]
 pub mod sign_fast;
 pub mod signer;
+#[cfg(feature = "testing")]
+pub mod testing;
 #[cfg(feature = "ws")]
 pub mod ws;
 

@@ -1,6 +1,6 @@
 //! Test support: the fake AMB gateway, its deterministic chain, its independent SigV4 verifier,
 //! and a real node (anvil) for end-to-end tests.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod anvil;
 pub mod bounded;

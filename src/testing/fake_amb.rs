@@ -1,0 +1,549 @@
+//! A fake AMB gateway on wiremock.
+//!
+//! It checks SigV4 like the AWS gateway in front of AMB does, with the independent verifier in
+//! [`super::sigv4`] (never the crate under test), rejects with 403 and AMB's JSON messages,
+//! accepts `?billingtoken=`, rejects JSON-RPC batches, answers single calls from the
+//! deterministic [`Chain`] or forwards them to a real node, and records everything it received.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use super::chain::Chain;
+use super::sigv4::{self, SigV4Request};
+
+/// The region the gateway expects in the credential scope by default.
+pub const REGION: &str = "us-east-1";
+/// The service the gateway expects in the credential scope by default.
+pub const SERVICE: &str = "managedblockchain";
+/// The access key id the gateway knows from the start (a throwaway).
+pub const ACCESS_KEY: &str = "AKIDFAKEAMBEXAMPLE01";
+/// The secret of [`ACCESS_KEY`] (a throwaway).
+pub const SECRET_KEY: &str = "fakeambSECRETkeyDoNotLog0123456789abcdef";
+
+/// AMB's answer to an unsigned request.
+pub const MSG_MISSING: &str = "Missing Authentication Token";
+/// AMB's answer to a signature that does not match (e.g. a wrong secret).
+pub const MSG_BAD_SIGNATURE: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+/// AMB's answer to an unknown access key id.
+pub const MSG_UNKNOWN_KEY: &str = "The security token included in the request is invalid.";
+/// AMB's answer to expired temporary credentials.
+pub const MSG_EXPIRED_TOKEN: &str = "The security token included in the request is expired";
+/// The answer to an unknown `?billingtoken=`.
+pub const MSG_BAD_BILLING_TOKEN: &str = "The billing token is invalid.";
+/// The answer to a signature that does not sign `host`.
+pub const MSG_UNSIGNED_HOST: &str =
+    "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.";
+/// The answer to a JSON-RPC batch (AMB does not support them).
+pub const MSG_BATCH: &str = "Batch requests are not supported";
+
+#[derive(Clone, Debug)]
+struct Key {
+    secret: String,
+    session_token: Option<String>,
+    expired: bool,
+    /// Unix seconds (real clock) from which the key is refused as expired.
+    expires_at: Option<u64>,
+}
+
+/// One request as the fake received it, with its verdict.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// HTTP method.
+    pub method: String,
+    /// URL path.
+    pub path: String,
+    /// Raw query string, if any.
+    pub query: Option<String>,
+    /// Headers as received, in order.
+    pub headers: Vec<(String, String)>,
+    /// Request body.
+    pub body: Vec<u8>,
+    /// `None` when accepted, else the 403/400 message sent back.
+    pub rejected: Option<String>,
+    /// The signed headers listed in the signature, if it was parsed.
+    pub signed_headers: Vec<String>,
+}
+
+impl Received {
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Default)]
+struct State {
+    keys: Mutex<HashMap<String, Key>>,
+    billing_tokens: Mutex<HashSet<String>>,
+    region: Mutex<String>,
+    service: Mutex<String>,
+    /// Seconds added to the real clock: the fake's idea of "now".
+    clock_offset: Mutex<i64>,
+    received: Mutex<Vec<Received>>,
+    chain: Mutex<Chain>,
+    upstream: Mutex<Option<String>>,
+    /// Status and body to answer with instead of the chain, for the next N accepted calls.
+    scripted: Mutex<Vec<(u16, String, Option<u64>)>>,
+    delay: Mutex<Option<Duration>>,
+}
+
+/// The fake AMB gateway. Dropping it stops the server.
+pub struct FakeAmb {
+    /// The underlying wiremock server (for extra mocks or its address).
+    pub server: MockServer,
+    state: Arc<State>,
+}
+
+impl FakeAmb {
+    /// A fake on loopback that knows [`ACCESS_KEY`]/[`SECRET_KEY`] in [`REGION`], for
+    /// [`SERVICE`].
+    pub async fn start() -> Self {
+        let state = Arc::new(State::default());
+        *state.region.lock().unwrap() = REGION.into();
+        *state.service.lock().unwrap() = SERVICE.into();
+        state.keys.lock().unwrap().insert(
+            ACCESS_KEY.into(),
+            Key {
+                secret: SECRET_KEY.into(),
+                session_token: None,
+                expired: false,
+                expires_at: None,
+            },
+        );
+        let server = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(Gateway(state.clone()))
+            .mount(&server)
+            .await;
+        Self { server, state }
+    }
+
+    /// `http://127.0.0.1:PORT/`
+    pub fn url(&self) -> String {
+        format!("{}/", self.server.uri())
+    }
+
+    /// Makes the gateway accept `akid` with `secret` (and, for temporary credentials, `session_token`).
+    pub fn add_key(&self, akid: &str, secret: &str, session_token: Option<&str>) {
+        self.state.keys.lock().unwrap().insert(
+            akid.into(),
+            Key {
+                secret: secret.into(),
+                session_token: session_token.map(Into::into),
+                expired: false,
+                expires_at: None,
+            },
+        );
+    }
+
+    /// A handle that other fakes (IMDS, STS) use to register the keys they issue.
+    pub fn registry(&self) -> KeyRegistry {
+        KeyRegistry(self.state.clone())
+    }
+
+    /// Registers temporary credentials that AMB refuses as expired from `expires_at` on.
+    pub fn add_temporary_key(
+        &self,
+        akid: &str,
+        secret: &str,
+        session_token: &str,
+        expires_at: SystemTime,
+    ) {
+        self.registry()
+            .add_temporary_key(akid, secret, session_token, expires_at);
+    }
+
+    /// Marks the temporary credentials of `akid` as expired.
+    pub fn expire_key(&self, akid: &str) {
+        if let Some(k) = self.state.keys.lock().unwrap().get_mut(akid) {
+            k.expired = true;
+        }
+    }
+
+    /// Forgets `akid`: it is refused as unknown from now on.
+    pub fn revoke_key(&self, akid: &str) {
+        self.state.keys.lock().unwrap().remove(akid);
+    }
+
+    /// Accepts `?billingtoken=<token>` in place of a signature.
+    pub fn add_billing_token(&self, token: &str) {
+        self.state
+            .billing_tokens
+            .lock()
+            .unwrap()
+            .insert(token.into());
+    }
+
+    /// The region the credential scope must name (like the region of an AMB node).
+    pub fn set_region(&self, region: &str) {
+        *self.state.region.lock().unwrap() = region.into();
+    }
+
+    /// The service the credential scope must name.
+    pub fn set_service(&self, service: &str) {
+        *self.state.service.lock().unwrap() = service.into();
+    }
+
+    /// Pretends the fake's clock is `secs` seconds ahead (negative: behind).
+    pub fn set_clock_offset(&self, secs: i64) {
+        *self.state.clock_offset.lock().unwrap() = secs;
+    }
+
+    /// Forwards accepted calls to this JSON-RPC URL instead of answering from the chain.
+    pub fn set_upstream(&self, url: &str) {
+        *self.state.upstream.lock().unwrap() = Some(url.into());
+    }
+
+    /// The next accepted calls are answered with these `(status, body, retry_after)` in order.
+    pub fn script(&self, answers: Vec<(u16, &str, Option<u64>)>) {
+        *self.state.scripted.lock().unwrap() = answers
+            .into_iter()
+            .rev()
+            .map(|(s, b, r)| (s, b.to_owned(), r))
+            .collect();
+    }
+
+    /// Delays every answer (for timeouts).
+    pub fn set_delay(&self, delay: Duration) {
+        *self.state.delay.lock().unwrap() = Some(delay);
+    }
+
+    /// Mines one block on the chain; returns the new head.
+    pub fn mine(&self) -> u64 {
+        self.state.chain.lock().unwrap().mine()
+    }
+
+    /// The chain's head block number.
+    pub fn head(&self) -> u64 {
+        self.state.chain.lock().unwrap().head
+    }
+
+    /// Every HTTP request received so far, with its verdict.
+    pub fn received(&self) -> Vec<Received> {
+        self.state.received.lock().unwrap().clone()
+    }
+
+    /// The requests received so far that were accepted.
+    pub fn accepted(&self) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.rejected.is_none())
+            .collect()
+    }
+}
+
+/// Registers issued keys with a [`FakeAmb`], from another fake's thread.
+#[derive(Clone)]
+pub struct KeyRegistry(Arc<State>);
+
+impl KeyRegistry {
+    /// Registers temporary credentials valid until `expires_at`.
+    pub fn add_temporary_key(&self, akid: &str, secret: &str, token: &str, expires_at: SystemTime) {
+        self.0.keys.lock().unwrap().insert(
+            akid.into(),
+            Key {
+                secret: secret.into(),
+                session_token: Some(token.into()),
+                expired: false,
+                expires_at: Some(expires_at.duration_since(UNIX_EPOCH).unwrap().as_secs()),
+            },
+        );
+    }
+
+    /// Marks a key expired (the source rotated it).
+    pub fn expire_key(&self, akid: &str) {
+        if let Some(k) = self.0.keys.lock().unwrap().get_mut(akid) {
+            k.expired = true;
+        }
+    }
+}
+
+struct Gateway(Arc<State>);
+
+fn forbidden(message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(403)
+        .insert_header("content-type", "application/json")
+        .insert_header("x-amzn-errortype", "ForbiddenException")
+        .set_body_string(json!({ "message": message }).to_string())
+}
+
+/// Unix seconds as an `X-Amz-Date` (`YYYYMMDDTHHMMSSZ`).
+pub fn fmt_amz(secs: u64) -> String {
+    // Civil date from days since epoch (Howard Hinnant's algorithm).
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+impl Gateway {
+    fn now(&self) -> u64 {
+        let real = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        (real + *self.0.clock_offset.lock().unwrap()) as u64
+    }
+
+    /// The gateway's auth decision: `Err(message)` is a 403.
+    fn authenticate(&self, req: &SigV4Request, signed: &mut Vec<String>) -> Result<(), String> {
+        if let Some(q) = req.query {
+            for pair in q.split('&') {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                if k == "billingtoken" {
+                    let known = self.0.billing_tokens.lock().unwrap().contains(v);
+                    return if known {
+                        Ok(())
+                    } else {
+                        Err(MSG_BAD_BILLING_TOKEN.into())
+                    };
+                }
+            }
+        }
+        let auth = match sigv4::parse_auth(req) {
+            Ok(a) => a,
+            Err(sigv4::VerifyError::Missing) => return Err(MSG_MISSING.into()),
+            Err(sigv4::VerifyError::Malformed(m)) if m.contains("must include host") => {
+                return Err(MSG_UNSIGNED_HOST.into())
+            }
+            Err(sigv4::VerifyError::Malformed(m)) => {
+                return Err(format!("Authorization header is malformed: {m}"))
+            }
+        };
+        *signed = auth.signed_headers.clone();
+        let key = self
+            .0
+            .keys
+            .lock()
+            .unwrap()
+            .get(&auth.access_key_id)
+            .cloned()
+            .ok_or_else(|| MSG_UNKNOWN_KEY.to_string())?;
+        if key.session_token.is_some() && key.session_token != auth.session_token {
+            return Err(MSG_UNKNOWN_KEY.into());
+        }
+        let real_now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        if key.expired || key.expires_at.is_some_and(|at| real_now >= at) {
+            return Err(MSG_EXPIRED_TOKEN.into());
+        }
+        let region = self.0.region.lock().unwrap().clone();
+        if auth.region != region {
+            return Err(format!(
+                "Credential should be scoped to a valid region, not '{}'. ",
+                auth.region
+            ));
+        }
+        let service = self.0.service.lock().unwrap().clone();
+        if auth.service != service {
+            return Err(format!(
+                "Credential should be scoped to correct service: '{service}'. "
+            ));
+        }
+        if !auth.signed_headers.iter().any(|h| h == "host") {
+            return Err(MSG_UNSIGNED_HOST.into());
+        }
+        let now = self.now();
+        let t = sigv4::parse_amz_date(&auth.amz_date)
+            .ok_or_else(|| format!("Invalid X-Amz-Date {}", auth.amz_date))?;
+        if t + 300 < now {
+            return Err(format!(
+                "Signature expired: {} is now earlier than {} ({} - 5 min.)",
+                auth.amz_date,
+                fmt_amz(now - 300),
+                fmt_amz(now)
+            ));
+        }
+        if t > now + 300 {
+            return Err(format!(
+                "Signature not yet current: {} is still later than {} ({} + 5 min.)",
+                auth.amz_date,
+                fmt_amz(now + 300),
+                fmt_amz(now)
+            ));
+        }
+        if auth.date != auth.amz_date[..8] {
+            return Err(MSG_BAD_SIGNATURE.into());
+        }
+        sigv4::verify(req, &auth, &key.secret, true).map_err(|_| MSG_BAD_SIGNATURE.to_string())
+    }
+
+    fn answer(&self, body: &[u8]) -> ResponseTemplate {
+        if let Some((status, body, retry_after)) = self.0.scripted.lock().unwrap().pop() {
+            let mut t = ResponseTemplate::new(status).set_body_string(body);
+            if let Some(secs) = retry_after {
+                t = t.insert_header("retry-after", secs.to_string().as_str());
+            }
+            return t;
+        }
+        let upstream = self.0.upstream.lock().unwrap().clone();
+        if let Some(url) = upstream {
+            return forward(&url, body);
+        }
+        let req: Value = match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(_) => {
+                return ResponseTemplate::new(400)
+                    .set_body_json(json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "parse error"}}))
+            }
+        };
+        let answer = self.0.chain.lock().unwrap().answer(&req);
+        ResponseTemplate::new(200).set_body_json(answer)
+    }
+}
+
+/// Blocking forward to a real node (runs on wiremock's own server thread).
+fn forward(url: &str, body: &[u8]) -> ResponseTemplate {
+    match ureq::post(url)
+        .header("content-type", "application/json")
+        .send(body)
+    {
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            let bytes = resp.body_mut().read_to_vec().unwrap_or_default();
+            ResponseTemplate::new(status)
+                .insert_header("content-type", "application/json")
+                .set_body_bytes(bytes)
+        }
+        Err(e) => ResponseTemplate::new(502).set_body_string(format!("upstream failed: {e}")),
+    }
+}
+
+impl Respond for Gateway {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let headers: Vec<(String, String)> = request
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let path = request.url.path().to_owned();
+        let query = request.url.query().map(str::to_owned);
+        let signable = SigV4Request {
+            method: request.method.as_str(),
+            path: &path,
+            query: query.as_deref(),
+            headers: &headers,
+            body: &request.body,
+        };
+        let mut signed_headers = Vec::new();
+        let verdict = self.authenticate(&signable, &mut signed_headers);
+        let is_batch = request
+            .body
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'[');
+        let rejected = match (&verdict, is_batch) {
+            (Err(m), _) => Some(m.clone()),
+            (Ok(()), true) => Some(MSG_BATCH.to_owned()),
+            (Ok(()), false) => None,
+        };
+        self.0.received.lock().unwrap().push(Received {
+            method: request.method.to_string(),
+            path,
+            query,
+            headers,
+            body: request.body.clone(),
+            rejected,
+            signed_headers,
+        });
+        let mut template = match (verdict, is_batch) {
+            (Err(m), _) => forbidden(&m),
+            (Ok(()), true) => ResponseTemplate::new(400)
+                .insert_header("content-type", "application/json")
+                .set_body_string(json!({ "message": MSG_BATCH }).to_string()),
+            (Ok(()), false) => self.answer(&request.body),
+        };
+        if let Some(delay) = *self.0.delay.lock().unwrap() {
+            template = template.set_delay(delay);
+        }
+        template.insert_header("date", httpdate(self.now()).as_str())
+    }
+}
+
+/// RFC 7231 date for the `Date` header, on the fake's clock.
+pub fn httpdate(secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let amz = fmt_amz(secs);
+    let (y, m, d) = (&amz[0..4], &amz[4..6], &amz[6..8]);
+    let m: usize = m.parse().unwrap();
+    format!(
+        "{}, {d} {} {y} {}:{}:{} GMT",
+        DAYS[((secs / 86_400) % 7) as usize],
+        MONTHS[m - 1],
+        &amz[9..11],
+        &amz[11..13],
+        &amz[13..15]
+    )
+}
+
+/// What the WebSocket side of the fake ([`super::fake_ws`]) shares with this gateway: the same
+/// keys, billing tokens, region and service, clock and chain.
+#[derive(Clone)]
+pub struct SharedGateway(Arc<State>);
+
+impl FakeAmb {
+    /// The state a [`super::fake_ws::FakeWs`] authenticates against and answers from.
+    pub fn shared(&self) -> SharedGateway {
+        SharedGateway(self.state.clone())
+    }
+}
+
+impl SharedGateway {
+    /// The gateway's auth decision for a request (`Err(message)` is a 403 with AMB's
+    /// message), and the headers the signature lists.
+    pub fn authenticate(&self, req: &SigV4Request) -> (Result<(), String>, Vec<String>) {
+        let mut signed = Vec::new();
+        let verdict = Gateway(self.0.clone()).authenticate(req, &mut signed);
+        (verdict, signed)
+    }
+
+    /// Now on the fake's clock, in Unix seconds.
+    pub fn now(&self) -> u64 {
+        Gateway(self.0.clone()).now()
+    }
+
+    /// Runs `f` on the shared chain (to mine, reorg or read it).
+    pub fn with_chain<R>(&self, f: impl FnOnce(&mut Chain) -> R) -> R {
+        f(&mut self.0.chain.lock().unwrap())
+    }
+}
+
+impl Received {
+    /// The access key id the request was signed with, if it was signed.
+    pub fn access_key_id(&self) -> Option<&str> {
+        let credential = self.header("authorization")?.split("Credential=").nth(1)?;
+        credential.split('/').next()
+    }
+}

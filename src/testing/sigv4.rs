@@ -1,0 +1,696 @@
+//! An independent AWS Signature Version 4 verifier, written from the AWS SigV4 specification
+//! ("Create a signed AWS API request" / "Elements of an AWS API request signature").
+//!
+//! It deliberately shares no code with the crate under test nor with `aws-sigv4`: only `sha2`,
+//! `hmac`, `hex` and std. It is proven against AWS's published SigV4 test-suite vectors in
+//! `tests/sigv4_vectors.rs`, and is used by the fake AWS gateway to check requests exactly as
+//! they arrive on the wire.
+#![allow(dead_code)]
+
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+/// The only algorithm this verifier understands.
+pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// Terminator of every SigV4 credential scope.
+pub const SCOPE_TERMINATOR: &str = "aws4_request";
+/// Longest validity AWS accepts for a presigned URL (7 days).
+pub const MAX_PRESIGNED_EXPIRES: u64 = 604_800;
+/// Clock skew AWS tolerates for header-signed requests (15 minutes).
+pub const MAX_CLOCK_SKEW_SECS: u64 = 15 * 60;
+
+/// A request as received (or as written in a test vector).
+#[derive(Debug, Clone, Copy)]
+pub struct SigV4Request<'a> {
+    /// HTTP method.
+    pub method: &'a str,
+    /// Path as given: on the wire it is already percent-encoded once (so canonicalisation
+    /// encodes it again = "double encoding", as AWS does for every service except S3);
+    /// in test vectors it is the raw path from request.txt.
+    pub path: &'a str,
+    /// Raw query string without '?', if any (as on the wire).
+    pub query: Option<&'a str>,
+    /// Headers as received: any case, possibly repeated names, values untrimmed.
+    pub headers: &'a [(String, String)],
+    /// Body bytes as sent.
+    pub body: &'a [u8],
+}
+
+impl SigV4Request<'_> {
+    /// All values of header `name` (case-insensitive), in the order received.
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// Decoded query parameters `(key, value)` in the order received.
+    pub fn query_params(&self) -> Vec<(String, String)> {
+        query_pairs(self.query.unwrap_or(""))
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(&percent_decode(k)).into_owned(),
+                    String::from_utf8_lossy(&percent_decode(v)).into_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Where the signature came from and what it claims.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedAuth {
+    /// The access key id of the credential.
+    pub access_key_id: String,
+    /// yyyymmdd of the credential scope
+    pub date: String,
+    /// The region of the credential scope.
+    pub region: String,
+    /// The service of the credential scope.
+    pub service: String,
+    /// lowercase, as listed
+    pub signed_headers: Vec<String>,
+    /// The signature (hex) the request carries.
+    pub signature: String,
+    /// X-Amz-Date header or query param (yyyymmddThhmmssZ)
+    pub amz_date: String,
+    /// x-amz-security-token header or X-Amz-Security-Token query param
+    pub session_token: Option<String>,
+    /// true when auth came from X-Amz-* query params
+    pub presigned: bool,
+    /// X-Amz-Expires for presigned
+    pub expires: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+/// Why a request's signature could not be checked.
+pub enum VerifyError {
+    /// No Authorization header and no X-Amz-Signature query param.
+    Missing,
+    /// Present but malformed (say what).
+    Malformed(String),
+}
+
+fn malformed<T>(msg: impl Into<String>) -> Result<T, VerifyError> {
+    Err(VerifyError::Malformed(msg.into()))
+}
+
+/// Parse `Authorization: AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=...`
+/// (tolerate variable whitespace after commas) plus the X-Amz-Date header; or, for presigned
+/// requests, the X-Amz-Algorithm/X-Amz-Credential/X-Amz-Date/X-Amz-Expires/X-Amz-SignedHeaders/X-Amz-Signature query params.
+///
+/// Structural rules enforced (all reported as `Malformed`): a single auth mechanism (not both
+/// header and query), algorithm `AWS4-HMAC-SHA256`, credential scope
+/// `AKID/yyyymmdd/region/service/aws4_request`, non-empty lowercase signed headers that include
+/// `host` (and `x-amz-date` for header auth), a 64-hex-digit lowercase signature, a well-formed
+/// `X-Amz-Date` whose day equals the scope date, and for presigned a numeric `X-Amz-Expires`.
+pub fn parse_auth(req: &SigV4Request) -> Result<ParsedAuth, VerifyError> {
+    let auth_headers = req.header_values("authorization");
+    let params = req.query_params();
+    let has_query_sig = params.iter().any(|(k, _)| k == "X-Amz-Signature");
+    match (auth_headers.len(), has_query_sig) {
+        (0, false) => Err(VerifyError::Missing),
+        (0, true) => parse_presigned(req, &params),
+        (1, false) => parse_header_auth(req, auth_headers[0]),
+        (1, true) => malformed("both an Authorization header and an X-Amz-Signature query param"),
+        (n, _) => malformed(format!("{n} Authorization headers")),
+    }
+}
+
+fn parse_header_auth(req: &SigV4Request, value: &str) -> Result<ParsedAuth, VerifyError> {
+    let value = value.trim_matches(|c| c == ' ' || c == '\t');
+    let (algorithm, rest) = match value.find([' ', '\t']) {
+        Some(i) => (&value[..i], value[i..].trim_start_matches([' ', '\t'])),
+        None => return malformed(format!("Authorization has no components: {value:?}")),
+    };
+    if algorithm != ALGORITHM {
+        return malformed(format!(
+            "Authorization algorithm {algorithm:?}, expected {ALGORITHM:?}"
+        ));
+    }
+    let mut credential = None;
+    let mut signed_headers = None;
+    let mut signature = None;
+    for part in rest.split(',') {
+        let part = part.trim_matches(|c| c == ' ' || c == '\t');
+        let Some((key, val)) = part.split_once('=') else {
+            return malformed(format!("Authorization component without '=': {part:?}"));
+        };
+        let slot = match key {
+            "Credential" => &mut credential,
+            "SignedHeaders" => &mut signed_headers,
+            "Signature" => &mut signature,
+            other => return malformed(format!("unknown Authorization component {other:?}")),
+        };
+        if slot.replace(val).is_some() {
+            return malformed(format!("duplicate Authorization component {key:?}"));
+        }
+    }
+    let Some(credential) = credential else {
+        return malformed("Authorization lacks Credential=");
+    };
+    let Some(signed_headers) = signed_headers else {
+        return malformed("Authorization lacks SignedHeaders=");
+    };
+    let Some(signature) = signature else {
+        return malformed("Authorization lacks Signature=");
+    };
+
+    let dates = req.header_values("x-amz-date");
+    let amz_date = match dates.as_slice() {
+        [] => return malformed("missing X-Amz-Date header"),
+        [d] => d.trim_matches(|c| c == ' ' || c == '\t').to_string(),
+        _ => return malformed("more than one X-Amz-Date header"),
+    };
+    let tokens = req.header_values("x-amz-security-token");
+    let session_token = match tokens.as_slice() {
+        [] => None,
+        [t] => Some(t.trim_matches(|c| c == ' ' || c == '\t').to_string()),
+        _ => return malformed("more than one X-Amz-Security-Token header"),
+    };
+
+    let (access_key_id, date, region, service) = parse_credential(credential)?;
+    let signed_headers = parse_signed_headers(signed_headers)?;
+    if !signed_headers.iter().any(|h| h == "x-amz-date") {
+        return malformed("SignedHeaders must include x-amz-date");
+    }
+    check_signature_format(signature)?;
+    check_amz_date(&amz_date, &date)?;
+    Ok(ParsedAuth {
+        access_key_id,
+        date,
+        region,
+        service,
+        signed_headers,
+        signature: signature.to_string(),
+        amz_date,
+        session_token,
+        presigned: false,
+        expires: None,
+    })
+}
+
+fn parse_presigned(
+    _req: &SigV4Request,
+    params: &[(String, String)],
+) -> Result<ParsedAuth, VerifyError> {
+    let get = |name: &str| -> Result<Option<&str>, VerifyError> {
+        let mut found = params.iter().filter(|(k, _)| k == name);
+        let first = found.next().map(|(_, v)| v.as_str());
+        if found.next().is_some() {
+            return malformed(format!("duplicate query param {name}"));
+        }
+        Ok(first)
+    };
+    let require = |name: &str| -> Result<&str, VerifyError> {
+        get(name)?.ok_or_else(|| VerifyError::Malformed(format!("missing query param {name}")))
+    };
+    let algorithm = require("X-Amz-Algorithm")?;
+    if algorithm != ALGORITHM {
+        return malformed(format!(
+            "X-Amz-Algorithm {algorithm:?}, expected {ALGORITHM:?}"
+        ));
+    }
+    let (access_key_id, date, region, service) = parse_credential(require("X-Amz-Credential")?)?;
+    let amz_date = require("X-Amz-Date")?.to_string();
+    check_amz_date(&amz_date, &date)?;
+    let expires_raw = require("X-Amz-Expires")?;
+    let expires = match expires_raw.parse::<u64>() {
+        Ok(e) if expires_raw.bytes().all(|b| b.is_ascii_digit()) => e,
+        _ => return malformed(format!("X-Amz-Expires not a number: {expires_raw:?}")),
+    };
+    let signed_headers = parse_signed_headers(require("X-Amz-SignedHeaders")?)?;
+    let signature = require("X-Amz-Signature")?;
+    check_signature_format(signature)?;
+    let session_token = get("X-Amz-Security-Token")?.map(str::to_string);
+    Ok(ParsedAuth {
+        access_key_id,
+        date,
+        region,
+        service,
+        signed_headers,
+        signature: signature.to_string(),
+        amz_date,
+        session_token,
+        presigned: true,
+        expires: Some(expires),
+    })
+}
+
+/// `AKID/yyyymmdd/region/service/aws4_request` → (akid, date, region, service).
+fn parse_credential(credential: &str) -> Result<(String, String, String, String), VerifyError> {
+    let parts: Vec<&str> = credential.split('/').collect();
+    let [akid, date, region, service, terminator] = parts.as_slice() else {
+        return malformed(format!(
+            "Credential must be AKID/date/region/service/aws4_request, got {credential:?}"
+        ));
+    };
+    if *terminator != SCOPE_TERMINATOR {
+        return malformed(format!(
+            "credential scope must end with {SCOPE_TERMINATOR:?}, got {terminator:?}"
+        ));
+    }
+    if akid.is_empty() || region.is_empty() || service.is_empty() {
+        return malformed(format!("empty field in Credential {credential:?}"));
+    }
+    if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
+        return malformed(format!("credential scope date not yyyymmdd: {date:?}"));
+    }
+    Ok((
+        akid.to_string(),
+        date.to_string(),
+        region.to_string(),
+        service.to_string(),
+    ))
+}
+
+fn parse_signed_headers(list: &str) -> Result<Vec<String>, VerifyError> {
+    let headers: Vec<String> = list.split(';').map(str::to_string).collect();
+    if let Some(bad) = headers
+        .iter()
+        .find(|h| h.is_empty() || h.bytes().any(|b| b.is_ascii_uppercase() || b <= b' '))
+    {
+        return malformed(format!(
+            "SignedHeaders entries must be non-empty lowercase names: {bad:?} in {list:?}"
+        ));
+    }
+    if !headers.iter().any(|h| h == "host") {
+        return malformed(format!("SignedHeaders must include host: {list:?}"));
+    }
+    Ok(headers)
+}
+
+fn check_signature_format(signature: &str) -> Result<(), VerifyError> {
+    if signature.len() != 64
+        || !signature
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return malformed(format!(
+            "Signature must be 64 lowercase hex digits: {signature:?}"
+        ));
+    }
+    Ok(())
+}
+
+fn check_amz_date(amz_date: &str, scope_date: &str) -> Result<(), VerifyError> {
+    if parse_amz_date(amz_date).is_none() {
+        return malformed(format!("X-Amz-Date not yyyymmddThhmmssZ: {amz_date:?}"));
+    }
+    if &amz_date[..8] != scope_date {
+        return malformed(format!(
+            "X-Amz-Date {amz_date:?} is not on the credential scope date {scope_date:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// The canonical request per the spec. `signed_headers` are the lowercase names to include.
+/// `normalize_path`: RFC 3986 remove-dot-segments and collapse repeated slashes (true for all
+/// non-S3 services). Path encoding: percent-encode each byte of the (normalized) path except
+/// unreserved chars (A-Z a-z 0-9 - _ . ~) and '/', uppercase hex.
+/// Query: split on '&', each into key/value at first '=' (missing '=' → empty value),
+/// if `presigned` drop `X-Amz-Signature`, URI-encode key and value (after decoding any existing
+/// %XX, so that already-encoded input is not double-encoded), sort by encoded key then value,
+/// join with '&'.
+/// Headers: lowercase names, trim values, collapse sequential spaces to one (obs-folded
+/// multi-line values become one line), join repeated header values with ',' in order received.
+/// Payload hash: the literal value of x-amz-content-sha256 if that header is present, else the
+/// hex sha256 of the body.
+pub fn canonical_request(
+    req: &SigV4Request,
+    signed_headers: &[String],
+    normalize_path: bool,
+    presigned: bool,
+) -> String {
+    let mut names: Vec<String> = signed_headers
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    names.sort();
+    names.dedup();
+
+    let mut out = String::new();
+    out.push_str(req.method);
+    out.push('\n');
+    out.push_str(&canonical_path(req.path, normalize_path));
+    out.push('\n');
+    out.push_str(&canonical_query(req.query.unwrap_or(""), presigned));
+    out.push('\n');
+    for name in &names {
+        let values: Vec<String> = req
+            .header_values(name)
+            .into_iter()
+            .map(canonical_header_value)
+            .collect();
+        out.push_str(name);
+        out.push(':');
+        out.push_str(&values.join(","));
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(&names.join(";"));
+    out.push('\n');
+    out.push_str(&payload_hash(req));
+    out
+}
+
+/// The hashed-payload line: the x-amz-content-sha256 header if present, else sha256(body).
+pub fn payload_hash(req: &SigV4Request) -> String {
+    match req.header_values("x-amz-content-sha256").first() {
+        Some(v) => v.trim_matches(|c| c == ' ' || c == '\t').to_string(),
+        None => sha256_hex(req.body),
+    }
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// CanonicalURI: optionally normalized (remove dot segments, collapse empty segments), then
+/// every byte except unreserved characters and '/' percent-encoded. An empty path is "/".
+pub fn canonical_path(path: &str, normalize: bool) -> String {
+    let path = if normalize {
+        normalize_path(path)
+    } else if path.is_empty() {
+        "/".to_string()
+    } else {
+        path.to_string()
+    };
+    uri_encode(path.as_bytes(), false)
+}
+
+/// RFC 3986 section 5.2.4 remove_dot_segments, plus collapsing of repeated slashes, as AWS does
+/// for every service except S3. The result always starts with '/'; a trailing slash (or a final
+/// "." / ".." segment, which denotes a directory) is kept.
+pub fn normalize_path(path: &str) -> String {
+    let mut stack: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut trailing_slash = false;
+    for (i, seg) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *seg {
+            "" | "." => trailing_slash = last,
+            ".." => {
+                stack.pop();
+                trailing_slash = last;
+            }
+            s => {
+                stack.push(s);
+                trailing_slash = false;
+            }
+        }
+    }
+    let mut out = String::from("/");
+    out.push_str(&stack.join("/"));
+    if trailing_slash && !stack.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+/// CanonicalQueryString from a raw query string (see [`canonical_request`]).
+pub fn canonical_query(query: &str, presigned: bool) -> String {
+    let mut pairs: Vec<(String, String)> = query_pairs(query)
+        .into_iter()
+        .map(|(k, v)| (percent_decode(k), percent_decode(v)))
+        .filter(|(k, _)| !(presigned && k.as_slice() == b"X-Amz-Signature"))
+        .map(|(k, v)| (uri_encode(&k, true), uri_encode(&v, true)))
+        .collect();
+    pairs.sort();
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Split a raw query on '&' (skipping empty pieces) and each piece at its first '='.
+fn query_pairs(query: &str) -> Vec<(&str, &str)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .collect()
+}
+
+/// Decode `%XX` escapes (either hex case); anything else, including a malformed escape, is
+/// kept literally. '+' is NOT treated as a space.
+pub fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex_val(b[i + 1]), hex_val(b[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// SigV4 URI encoding: every byte except A-Z a-z 0-9 - _ . ~ becomes %XX (uppercase hex);
+/// '/' is also kept unless `encode_slash`.
+pub fn uri_encode(bytes: &[u8], encode_slash: bool) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        let keep = b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (b == b'/' && !encode_slash);
+        if keep {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Header value canonicalisation: unfold obs-folded lines (CRLF/LF followed by whitespace
+/// become one space), trim leading/trailing spaces and tabs, collapse runs of spaces to one.
+pub fn canonical_header_value(value: &str) -> String {
+    let mut unfolded = String::with_capacity(value.len());
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\r' || c == '\n' {
+            while matches!(chars.peek(), Some('\r' | '\n' | ' ' | '\t')) {
+                chars.next();
+            }
+            unfolded.push(' ');
+        } else {
+            unfolded.push(c);
+        }
+    }
+    let trimmed = unfolded.trim_matches(|c| c == ' ' || c == '\t');
+    let mut out = String::with_capacity(trimmed.len());
+    let mut prev_space = false;
+    for c in trimmed.chars() {
+        if c == ' ' {
+            if !prev_space {
+                out.push(c);
+            }
+            prev_space = true;
+        } else {
+            out.push(c);
+            prev_space = false;
+        }
+    }
+    out
+}
+
+/// The string to sign for a canonical request, its `X-Amz-Date` and its scope.
+pub fn string_to_sign(
+    amz_date: &str,
+    date: &str,
+    region: &str,
+    service: &str,
+    canonical_request: &str,
+) -> String {
+    format!(
+        "{ALGORITHM}\n{amz_date}\n{date}/{region}/{service}/{SCOPE_TERMINATOR}\n{}",
+        sha256_hex(canonical_request.as_bytes())
+    )
+}
+
+fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+/// The SigV4 signing key: HMAC chain over date, region, service and `aws4_request`.
+pub fn signing_key(secret_access_key: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+    let k_date = hmac_sha256(
+        format!("AWS4{secret_access_key}").as_bytes(),
+        date.as_bytes(),
+    );
+    let k_region = hmac_sha256(&k_date, region.as_bytes());
+    let k_service = hmac_sha256(&k_region, service.as_bytes());
+    hmac_sha256(&k_service, SCOPE_TERMINATOR.as_bytes())
+}
+
+/// The hex signature of `string_to_sign` under `signing_key`.
+pub fn signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
+    hex::encode(hmac_sha256(signing_key, string_to_sign.as_bytes()))
+}
+
+/// Recompute the signature `auth` should carry for `req` under `secret`.
+pub fn expected_signature(
+    req: &SigV4Request,
+    auth: &ParsedAuth,
+    secret: &str,
+    normalize_path: bool,
+) -> String {
+    let creq = canonical_request(req, &auth.signed_headers, normalize_path, auth.presigned);
+    let sts = string_to_sign(
+        &auth.amz_date,
+        &auth.date,
+        &auth.region,
+        &auth.service,
+        &creq,
+    );
+    signature(
+        &signing_key(secret, &auth.date, &auth.region, &auth.service),
+        &sts,
+    )
+}
+
+/// Full check: recompute the signature for `auth` with `secret` and compare (constant-time not needed).
+/// Returns Ok(()) or Err(expected_signature) so callers can report.
+///
+/// Additionally, as AWS does, when the request carries an `x-amz-content-sha256` header holding
+/// a hash (not `UNSIGNED-PAYLOAD` / `STREAMING-…`), that hash must equal sha256 of the body;
+/// otherwise Err carries a message starting with "x-amz-content-sha256 mismatch" (the signature
+/// alone cannot catch a body swapped under a signed hash header).
+pub fn verify(
+    req: &SigV4Request,
+    auth: &ParsedAuth,
+    secret: &str,
+    normalize_path: bool,
+) -> Result<(), String> {
+    let expected = expected_signature(req, auth, secret, normalize_path);
+    if expected != auth.signature {
+        return Err(expected);
+    }
+    if let Some(claimed) = req.header_values("x-amz-content-sha256").first() {
+        let claimed = claimed.trim_matches(|c| c == ' ' || c == '\t');
+        let is_hash = claimed.len() == 64 && claimed.bytes().all(|b| b.is_ascii_hexdigit());
+        let actual = sha256_hex(req.body);
+        if is_hash && !claimed.eq_ignore_ascii_case(&actual) {
+            return Err(format!(
+                "x-amz-content-sha256 mismatch: header {claimed}, body sha256 {actual}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Freshness check as AWS applies it, `now` in seconds since the Unix epoch.
+/// Header auth: |now − X-Amz-Date| ≤ `max_skew_secs` (AWS uses 15 minutes).
+/// Presigned: 1 ≤ X-Amz-Expires ≤ 604800 and X-Amz-Date − skew ≤ now ≤ X-Amz-Date + expires.
+pub fn check_time(auth: &ParsedAuth, now: u64, max_skew_secs: u64) -> Result<(), String> {
+    let signed_at = parse_amz_date(&auth.amz_date)
+        .ok_or_else(|| format!("bad X-Amz-Date {:?}", auth.amz_date))?;
+    if auth.presigned {
+        let expires = auth
+            .expires
+            .ok_or("presigned request without X-Amz-Expires")?;
+        if expires == 0 || expires > MAX_PRESIGNED_EXPIRES {
+            return Err(format!(
+                "X-Amz-Expires {expires} outside 1..={MAX_PRESIGNED_EXPIRES}"
+            ));
+        }
+        if now + max_skew_secs < signed_at {
+            return Err(format!(
+                "presigned request not yet valid: signed at {signed_at}, now {now}"
+            ));
+        }
+        if now > signed_at + expires {
+            return Err(format!(
+                "presigned request expired at {}, now {now}",
+                signed_at + expires
+            ));
+        }
+    } else if now.abs_diff(signed_at) > max_skew_secs {
+        return Err(format!(
+            "request time {signed_at} too skewed from now {now} (max {max_skew_secs}s)"
+        ));
+    }
+    Ok(())
+}
+
+/// Parse "20150830T123600Z" into seconds since the Unix epoch (no chrono; write the civil-date arithmetic).
+pub fn parse_amz_date(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<u64> {
+        let digits = &b[range];
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some(
+            digits
+                .iter()
+                .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0')),
+        )
+    };
+    let year = num(0..4)?;
+    let month = num(4..6)?;
+    let day = num(6..8)?;
+    let hour = num(9..11)?;
+    let minute = num(11..13)?;
+    let second = num(13..15)?;
+    if year < 1970 || !(1..=12).contains(&month) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    if day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(days * 86_400 + hour * 3_600 + minute * 60 + second)
+}
+
+fn is_leap(year: u64) -> bool {
+    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
+}
+
+fn days_in_month(year: u64, month: u64) -> u64 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(year) => 29,
+        _ => 28,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic-Gregorian date with year ≥ 1970
+/// (Howard Hinnant's `days_from_civil`, with eras starting on March 1st).
+fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y - era * 400; // [0, 399]
+    let mp = (month + 9) % 12; // March = 0 … February = 11
+    let doy = (153 * mp + 2) / 5 + day - 1; // [0, 365]
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
+    era * 146_097 + doe - 719_468
+}
