@@ -1,0 +1,473 @@
+//! `amb doctor`: checks a setup step by step and says what to fix.
+
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use alloy_amb::testing::sigv4::{self, SigV4Request};
+use alloy_amb::{AmbError, Endpoint};
+use alloy_rpc_client::{ClientBuilder, RpcClient};
+use clap::Args;
+
+use super::{is_ws, CliResult, Conn};
+
+/// Clock skew beyond this is flagged (AWS refuses signatures more than 5 minutes off).
+const MAX_SKEW_SECS: i64 = 120;
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    conn: Conn,
+    /// The WebSocket endpoint for the upgrade check [default: AMB_WS_ENDPOINT, else derived
+    /// from an AMB HTTP host name].
+    #[arg(long)]
+    ws_endpoint: Option<String>,
+    /// Also show the canonical request and string to sign of the signed `eth_chainId`
+    /// (never the secret nor the signature).
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+/// Prints check results and remembers whether any failed.
+#[derive(Default)]
+struct Report {
+    failed: Vec<&'static str>,
+}
+
+impl Report {
+    fn pass(&mut self, check: &'static str, detail: impl AsRef<str>) {
+        println!("✓ {check:<12} {}", detail.as_ref());
+    }
+
+    fn fail(&mut self, check: &'static str, detail: impl AsRef<str>, hint: impl AsRef<str>) {
+        println!("✗ {check:<12} {}", detail.as_ref());
+        println!("  {:<12} hint: {}", "", hint.as_ref());
+        self.failed.push(check);
+    }
+
+    fn skip(&mut self, check: &'static str, why: impl AsRef<str>) {
+        println!("- {check:<12} skipped: {}", why.as_ref());
+    }
+}
+
+/// `https://nd-x.ethereum.managedblockchain.r.amazonaws.com` ⇄ `wss://nd-x.wss.ethereum...`
+fn derive_ws(http: &str) -> Option<String> {
+    let e = Endpoint::parse(http).ok()?;
+    e.amb_host()?.node_id.as_ref()?;
+    let host = e.host();
+    if host.contains(".wss.") {
+        return None;
+    }
+    let (node, rest) = host.split_once('.')?;
+    Some(format!("wss://{node}.wss.{rest}/"))
+}
+
+fn derive_http(ws: &str) -> Option<String> {
+    let e = Endpoint::parse(ws).ok()?;
+    e.amb_host()?.node_id.as_ref()?;
+    Some(format!("https://{}/", e.host().replacen(".wss.", ".", 1)))
+}
+
+/// A hint for a refused request: the library's, sharpened for scope errors.
+fn auth_hint(err: &AmbError) -> String {
+    if let AmbError::AuthRejected { kind, message, .. } = err {
+        let m = message.to_ascii_lowercase();
+        if m.contains("scoped to a valid region") {
+            return "the signing region is not the node's: pass --region with the region in the \
+                    node's host name (or fix AWS_REGION / the profile's region)"
+                .into();
+        }
+        if m.contains("scoped to correct service") {
+            return "the service name is wrong: AMB takes `managedblockchain` (--service)".into();
+        }
+        return kind.hint().into();
+    }
+    match err {
+        AmbError::Connect { .. } | AmbError::Timeout { .. } => {
+            "check the endpoint URL, DNS and network access (VPC endpoints, security groups, proxies)"
+                .into()
+        }
+        _ => "see the message above".into(),
+    }
+}
+
+/// A transport error's text and hint.
+fn explain(e: &alloy_transport::TransportError) -> (String, String) {
+    match AmbError::from_transport_error(e) {
+        Some(amb) => {
+            let kind = amb
+                .auth_failure()
+                .map(|k| format!("{k:?}: "))
+                .unwrap_or_default();
+            (format!("{kind}{amb}"), auth_hint(amb))
+        }
+        None => (e.to_string(), "see the message above".into()),
+    }
+}
+
+/// Parses an IMF-fixdate (`Tue, 24 Nov 2026 21:22:40 GMT`) to Unix seconds.
+fn parse_http_date(s: &str) -> Option<i64> {
+    let mut it = s.split_whitespace().skip(1);
+    let day: i64 = it.next()?.parse().ok()?;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| Some(*m) == it.clone().next())? as i64
+        + 1;
+    it.next();
+    let year: i64 = it.next()?.parse().ok()?;
+    let mut hms = it.next()?.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, mi, se) = (hms.next()??, hms.next()??, hms.next()??);
+    // Days from civil (Howard Hinnant).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + se)
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+fn human(secs: i64) -> String {
+    let a = secs.abs();
+    if a >= 3600 {
+        format!("{}h{:02}m", a / 3600, (a % 3600) / 60)
+    } else if a >= 60 {
+        format!("{}m{:02}s", a / 60, a % 60)
+    } else {
+        format!("{a}s")
+    }
+}
+
+/// Where the signing region comes from, as the builders resolve it.
+fn region_and_source(conn: &Conn, endpoint: &Endpoint) -> (Option<String>, &'static str) {
+    if let Some(r) = &conn.region {
+        return (Some(r.clone()), "--region");
+    }
+    if let Some(h) = endpoint.amb_host() {
+        return (Some(h.region.clone()), "the AMB host name");
+    }
+    for v in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        if let Some(r) = Conn::env(v) {
+            return (
+                Some(r),
+                if v == "AWS_REGION" {
+                    "AWS_REGION"
+                } else {
+                    "AWS_DEFAULT_REGION"
+                },
+            );
+        }
+    }
+    (None, "the AWS profile (looked up on first use)")
+}
+
+pub async fn run(a: DoctorArgs) -> CliResult {
+    let mut r = Report::default();
+    let given = a
+        .conn
+        .endpoint_or(&["AMB_HTTP_ENDPOINT", "AMB_WS_ENDPOINT"])?;
+    let (http_url, ws_url) = if is_ws(&given) {
+        (derive_http(&given), Some(given.clone()))
+    } else {
+        let ws = a
+            .ws_endpoint
+            .clone()
+            .or_else(|| Conn::env("AMB_WS_ENDPOINT"))
+            .or_else(|| derive_ws(&given));
+        (Some(given.clone()), ws)
+    };
+
+    // 1. Endpoint and region.
+    let endpoint = match Endpoint::parse(&given) {
+        Ok(e) => e,
+        Err(e) => {
+            r.fail("endpoint", e.to_string(), "pass the node's URL from the AMB console, e.g. https://nd-xxxx.ethereum.managedblockchain.us-east-1.amazonaws.com/");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let what = match endpoint.amb_host() {
+        Some(h) => format!(
+            "AMB {} {}",
+            h.chain,
+            h.node_id.as_deref().unwrap_or("public endpoint")
+        ),
+        None => "not an AMB host name".into(),
+    };
+    r.pass("endpoint", format!("{endpoint} ({what})"));
+    let token = a.conn.billing_token.is_some() || endpoint.has_billing_token();
+    let (region, source) = region_and_source(&a.conn, &endpoint);
+    match (&region, endpoint.amb_host()) {
+        _ if token => r.pass(
+            "region",
+            "not needed: billing-token access (nothing is signed)",
+        ),
+        (Some(reg), Some(h)) if *reg != h.region => r.fail(
+            "region",
+            format!("{reg} (from {source}) but the node is in {}", h.region),
+            format!(
+                "sign for the node's region: --region {} (or drop --region)",
+                h.region
+            ),
+        ),
+        (Some(reg), _) => r.pass("region", format!("{reg} (from {source})")),
+        (None, _) => r.pass("region", format!("not set; from {source}")),
+    }
+
+    // 2. Credentials.
+    let creds = a.conn.credentials();
+    let mut session_token = None;
+    if token {
+        r.pass("credentials", "not needed: billing-token access");
+    } else {
+        match tokio::time::timeout(Duration::from_secs(30), creds.credentials()).await {
+            Ok(Ok(c)) => {
+                let answered = format!("{c:?}")
+                    .split("provider_name: \"")
+                    .nth(1)
+                    .and_then(|s| s.split('"').next())
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| creds.name().to_owned());
+                let expiry = match c.expiry() {
+                    None => "no expiry (long-term key)".to_owned(),
+                    Some(t) => match t.duration_since(SystemTime::now()) {
+                        Ok(left) => format!("expires in {}", human(left.as_secs() as i64)),
+                        Err(_) => "EXPIRED".to_owned(),
+                    },
+                };
+                r.pass(
+                    "credentials",
+                    format!(
+                        "{} from {answered} ({}), {expiry}",
+                        mask(c.access_key_id()),
+                        creds.name()
+                    ),
+                );
+                session_token = c.session_token().map(str::to_owned);
+            }
+            Ok(Err(e)) => r.fail(
+                "credentials",
+                e.to_string(),
+                "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, pass --profile, or log in (aws sso login)",
+            ),
+            Err(_) => r.fail(
+                "credentials",
+                "no credential source answered within 30s",
+                "check the profile / instance role; pass --profile",
+            ),
+        }
+    }
+
+    // 3. Clock vs the endpoint's Date header (an unsigned request: the answer is a 403).
+    let mut reachable = true;
+    if let Some(url) = &http_url {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .build()?;
+        match client.get(url).send().await {
+            Ok(resp) => match resp
+                .headers()
+                .get("date")
+                .and_then(|d| d.to_str().ok())
+                .and_then(parse_http_date)
+            {
+                Some(theirs) => {
+                    let skew = theirs - now_secs();
+                    let side = if skew > 0 { "behind" } else { "ahead of" };
+                    if skew.abs() > MAX_SKEW_SECS {
+                        r.fail(
+                            "clock",
+                            format!("this machine is {} {side} the endpoint's clock", human(skew)),
+                            "synchronise this machine's clock (NTP/chrony, `timedatectl set-ntp true`): AWS refuses signatures more than 5 minutes off",
+                        );
+                    } else {
+                        r.pass(
+                            "clock",
+                            format!("within {} of the endpoint's Date", human(skew)),
+                        );
+                    }
+                }
+                None => r.skip("clock", "the endpoint sent no Date header"),
+            },
+            Err(e) => {
+                reachable = false;
+                r.fail(
+                    "reachable",
+                    format!("{endpoint}: {}", flatten(&e.without_url())),
+                    "check the endpoint URL, DNS and network access (VPC endpoints, security groups, proxies)",
+                );
+            }
+        }
+    }
+
+    // 4. A signed eth_chainId over HTTP.
+    match &http_url {
+        None => r.skip(
+            "http call",
+            "no HTTP endpoint (pass --endpoint https://...)",
+        ),
+        Some(_) if !reachable => r.skip("http call", "the endpoint is unreachable"),
+        Some(url) => {
+            if a.verbose && !token {
+                show_signing(
+                    &endpoint,
+                    url,
+                    region.as_deref(),
+                    a.conn.service.as_deref(),
+                    session_token.as_deref(),
+                );
+            }
+            match a.conn.http(url) {
+                Err(e) => r.fail("http call", e.to_string(), auth_hint(&e)),
+                Ok(http) => {
+                    let client = RpcClient::new(http, false);
+                    let call = client.request_noparams::<alloy_primitives::U64>("eth_chainId");
+                    match tokio::time::timeout(Duration::from_secs(30), call).await {
+                        Ok(Ok(id)) => r.pass("http call", format!("signed eth_chainId = {id}")),
+                        Ok(Err(e)) => {
+                            let (text, hint) = explain(&e);
+                            r.fail("http call", text, hint)
+                        }
+                        Err(_) => r.fail(
+                            "http call",
+                            "no answer within 30s",
+                            "check the network path to the endpoint",
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    // 5. A signed WSS upgrade (then eth_chainId on it).
+    match &ws_url {
+        None => r.skip(
+            "wss upgrade",
+            "no WebSocket endpoint (pass --ws-endpoint or set AMB_WS_ENDPOINT)",
+        ),
+        Some(url) => match a.conn.ws(url) {
+            Err(e) => r.fail("wss upgrade", e.to_string(), auth_hint(&e)),
+            Ok(connect) => {
+                let attempt = async {
+                    let client = ClientBuilder::default().pubsub(connect).await?;
+                    client
+                        .request_noparams::<alloy_primitives::U64>("eth_chainId")
+                        .await
+                };
+                match tokio::time::timeout(Duration::from_secs(30), attempt).await {
+                    Ok(Ok(id)) => r.pass(
+                        "wss upgrade",
+                        format!("signed upgrade accepted; eth_chainId = {id}"),
+                    ),
+                    Ok(Err(e)) => {
+                        let (text, hint) = explain(&e);
+                        r.fail("wss upgrade", text, hint)
+                    }
+                    Err(_) => r.fail(
+                        "wss upgrade",
+                        "no answer within 30s",
+                        "check the network path to the endpoint",
+                    ),
+                }
+            }
+        },
+    }
+
+    println!();
+    if r.failed.is_empty() {
+        println!("all checks passed");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "{} check(s) failed: {}",
+            r.failed.len(),
+            r.failed.join(", ")
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// The error and its sources on one line.
+fn flatten(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// `AKIAIOSFODNN7EXAMPLE` → `AKIA…MPLE`
+fn mask(akid: &str) -> String {
+    if akid.len() <= 8 || !akid.is_ascii() {
+        return "****".into();
+    }
+    format!("{}…{}", &akid[..4], &akid[akid.len() - 4..])
+}
+
+/// Prints the canonical request and string to sign of a signed `eth_chainId` POST as
+/// alloy-amb signs it now, computed with the emulator's independent verifier (display only:
+/// no secret is read, no signature computed). A session token is shown masked.
+fn show_signing(
+    endpoint: &Endpoint,
+    url: &str,
+    region: Option<&str>,
+    service: Option<&str>,
+    session_token: Option<&str>,
+) {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return;
+    };
+    let amz_date = alloy_amb::testing::fake_amb::fmt_amz(now_secs() as u64);
+    let date = &amz_date[..8];
+    let region = region.unwrap_or("<region>");
+    let service = service.unwrap_or(alloy_amb::AMB_SERVICE);
+    let body = br#"{"method":"eth_chainId","params":[],"id":0,"jsonrpc":"2.0"}"#;
+    let mut headers = vec![
+        ("content-type".to_owned(), "application/json".to_owned()),
+        ("host".to_owned(), endpoint.authority().to_owned()),
+        ("x-amz-date".to_owned(), amz_date.clone()),
+    ];
+    let mut signed: Vec<String> = vec!["content-type".into(), "host".into(), "x-amz-date".into()];
+    if let Some(t) = session_token {
+        headers.push(("x-amz-security-token".into(), t.into()));
+        signed.push("x-amz-security-token".into());
+    }
+    let req = SigV4Request {
+        method: "POST",
+        path: parsed.path(),
+        query: None,
+        headers: &headers,
+        body,
+    };
+    let canonical = sigv4::canonical_request(&req, &signed, true, false);
+    let sts = sigv4::string_to_sign(&amz_date, date, region, service, &canonical);
+    let shown = match session_token {
+        Some(t) => canonical.replace(t, &format!("<session token, {} chars>", t.len())),
+        None => canonical,
+    };
+    println!(
+        "  canonical request (body {}):",
+        String::from_utf8_lossy(body)
+    );
+    for line in shown.lines() {
+        println!("    | {line}");
+    }
+    println!("  string to sign:");
+    for line in sts.lines() {
+        println!("    | {line}");
+    }
+}

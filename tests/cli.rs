@@ -1,0 +1,303 @@
+//! The `amb` binary against the AMB emulator started here (feature `cli`).
+//!
+//! Each test starts the emulator on this test's runtime, then runs the binary on a blocking
+//! thread so the emulator keeps answering. The binary's environment is cleared of AWS settings
+//! and given the emulator's throwaway keys, so nothing here reaches AWS.
+
+mod support;
+
+use std::process::{Command, Output};
+
+use support::chain::{CHAIN_ID, GENESIS_HEAD, LOG_ADDRESS};
+use support::fake_amb::{FakeAmb, ACCESS_KEY, REGION, SECRET_KEY};
+use support::fake_ws::FakeWs;
+
+/// `amb <args>` with the emulator's keys (or `secret`) in a clean AWS environment.
+fn amb(secret: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_amb"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") || k.starts_with("AMB_") {
+            cmd.env_remove(k);
+        }
+    }
+    let empty = std::env::temp_dir().join("alloy-amb-cli-no-aws-config");
+    cmd.env("AWS_CONFIG_FILE", &empty)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .args(args);
+    cmd
+}
+
+/// Runs the command off the async runtime (the emulator runs on it).
+async fn run(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().expect("run amb"))
+        .await
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status: {}\n--- stdout\n{}--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+struct Emulator {
+    amb: FakeAmb,
+    ws: FakeWs,
+}
+
+async fn emulator() -> Emulator {
+    let amb = FakeAmb::start().await;
+    let ws = FakeWs::start(&amb).await;
+    Emulator { amb, ws }
+}
+
+/// `amb doctor` on the emulator with `extra` arguments.
+async fn doctor(e: &Emulator, secret: &str, extra: &[&str]) -> (Output, String) {
+    let (http, ws) = (e.amb.url(), e.ws.url());
+    let mut args = vec!["doctor", "--endpoint", &http, "--ws-endpoint", &ws];
+    if !extra.contains(&"--region") {
+        args.extend(["--region", REGION]);
+    }
+    args.extend(extra);
+    let out = run(amb(secret, &args)).await;
+    let t = text(&out);
+    (out, t)
+}
+
+/// The output line of check `name`.
+fn check_line<'a>(out: &'a str, name: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.len() > 2 && l[l.char_indices().nth(2).unwrap().0..].starts_with(name))
+        .unwrap_or_else(|| panic!("no `{name}` check in:\n{out}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn call_prints_the_result_over_http_and_ws() {
+    let e = emulator().await;
+    let http = e.amb.url();
+    let out = run(amb(
+        SECRET_KEY,
+        &[
+            "call",
+            "--endpoint",
+            &http,
+            "--region",
+            REGION,
+            "eth_chainId",
+        ],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("\"{:#x}\"", CHAIN_ID)
+    );
+
+    let out = run(amb(
+        SECRET_KEY,
+        &[
+            "call",
+            "--endpoint",
+            &http,
+            "--region",
+            REGION,
+            "--raw",
+            "eth_getBlockByNumber",
+            "latest",
+            "false",
+        ],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["jsonrpc"], "2.0");
+    assert_eq!(v["result"]["number"], format!("{GENESIS_HEAD:#x}"));
+
+    let ws = e.ws.url();
+    let out = run(amb(
+        SECRET_KEY,
+        &[
+            "call",
+            "--endpoint",
+            &ws,
+            "--region",
+            REGION,
+            "eth_blockNumber",
+        ],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("\"{GENESIS_HEAD:#x}\"")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn call_with_a_wrong_secret_fails_with_the_typed_error() {
+    let e = emulator().await;
+    let http = e.amb.url();
+    let out = run(amb(
+        "not-the-secret",
+        &[
+            "call",
+            "--endpoint",
+            &http,
+            "--region",
+            REGION,
+            "eth_chainId",
+        ],
+    ))
+    .await;
+    assert!(!out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid signature"), "{}", text(&out));
+    assert!(!err.contains("not-the-secret"), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_passes_on_a_good_setup() {
+    let e = emulator().await;
+    let (out, t) = doctor(&e, SECRET_KEY, &["-v"]).await;
+    assert!(out.status.success(), "{t}");
+    for check in [
+        "endpoint",
+        "region",
+        "credentials",
+        "clock",
+        "http call",
+        "wss upgrade",
+    ] {
+        assert!(check_line(&t, check).starts_with('✓'), "{check}:\n{t}");
+    }
+    assert!(check_line(&t, "credentials").contains("AKID…LE01"), "{t}");
+    // -v shows the canonical request and string to sign, never the secret or a signature.
+    assert!(t.contains("canonical request"), "{t}");
+    assert!(t.contains("AWS4-HMAC-SHA256"), "{t}");
+    assert!(!t.contains(SECRET_KEY), "{t}");
+    assert!(!t.contains("Signature="), "{t}");
+    assert!(!t.contains(ACCESS_KEY), "{t}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_names_a_wrong_secret() {
+    let e = emulator().await;
+    let (out, t) = doctor(&e, "not-the-secret", &[]).await;
+    assert!(!out.status.success(), "{t}");
+    let line = check_line(&t, "http call");
+    assert!(
+        line.starts_with('✗') && line.contains("InvalidSignature"),
+        "{t}"
+    );
+    assert!(t.contains("hint: check the AWS secret access key"), "{t}");
+    assert!(check_line(&t, "wss upgrade").starts_with('✗'), "{t}");
+    assert!(!t.contains("not-the-secret"), "{t}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_names_a_wrong_region() {
+    let e = emulator().await;
+    let (out, t) = doctor(&e, SECRET_KEY, &["--region", "eu-west-1"]).await;
+    assert!(!out.status.success(), "{t}");
+    let line = check_line(&t, "http call");
+    assert!(line.starts_with('✗') && line.contains("eu-west-1"), "{t}");
+    assert!(
+        t.contains("hint: the signing region is not the node's"),
+        "{t}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_names_a_skewed_clock() {
+    let e = emulator().await;
+    e.amb.set_clock_offset(3600);
+    let (out, t) = doctor(&e, SECRET_KEY, &[]).await;
+    assert!(!out.status.success(), "{t}");
+    let line = check_line(&t, "clock");
+    assert!(
+        line.starts_with('✗') && line.contains("1h00m behind"),
+        "{t}"
+    );
+    assert!(t.contains("hint: synchronise this machine's clock"), "{t}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_names_an_unreachable_endpoint() {
+    // A port that was just free: nothing listens on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = run(amb(
+        SECRET_KEY,
+        &["doctor", "--endpoint", &url, "--region", REGION],
+    ))
+    .await;
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(check_line(&t, "reachable").starts_with('✗'), "{t}");
+    assert!(
+        t.contains("hint: check the endpoint URL, DNS and network access"),
+        "{t}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscribe_exits_after_count_items() {
+    let e = emulator().await;
+    let ws = e.ws.url();
+    let mut cmd = amb(
+        SECRET_KEY,
+        &[
+            "subscribe",
+            "logs",
+            "--endpoint",
+            &ws,
+            "--region",
+            REGION,
+            "--address",
+            LOG_ADDRESS,
+            "--count",
+            "2",
+        ],
+    );
+    cmd.stdout(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // Mine once the subscription is served, until the binary has what it needs.
+    e.ws.wait_for("the CLI's subscription", |s| s.subscriptions >= 1)
+        .await;
+    let first = e.ws.mine();
+    e.ws.mine();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", text(&out));
+    assert_eq!(lines[0]["blockNumber"], format!("{first:#x}"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_exits_0() {
+    let out = run(amb(SECRET_KEY, &["demo"])).await;
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    for step in [
+        "eth_chainId      = 1337",
+        "AuthRejected",
+        "on the same subscription",
+    ] {
+        assert!(t.contains(step), "{step}:\n{t}");
+    }
+}
