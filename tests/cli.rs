@@ -183,6 +183,17 @@ async fn doctor_passes_on_a_good_setup() {
     assert!(!t.contains(SECRET_KEY), "{t}");
     assert!(!t.contains("Signature="), "{t}");
     assert!(!t.contains(ACCESS_KEY), "{t}");
+    // The headers shown as signed are the ones the transport signed.
+    let post = e
+        .amb
+        .accepted()
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .unwrap();
+    assert!(
+        t.contains(&format!("| {}\n", post.signed_headers.join(";"))),
+        "{t}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -93,13 +93,19 @@ fn auth_hint(err: &AmbError) -> String {
 /// A transport error's text and hint.
 fn explain(e: &alloy_transport::TransportError) -> (String, String) {
     match AmbError::from_transport_error(e) {
-        Some(amb) => {
-            let kind = amb
-                .auth_failure()
-                .map(|k| format!("{k:?}: "))
-                .unwrap_or_default();
-            (format!("{kind}{amb}"), auth_hint(amb))
-        }
+        // The library's message ends with the hint; the report prints the hint on its own line.
+        Some(
+            amb @ AmbError::AuthRejected {
+                kind,
+                status,
+                message,
+                host,
+            },
+        ) => (
+            format!("{kind:?}: `{host}` answered HTTP {status}: \"{message}\""),
+            auth_hint(amb),
+        ),
+        Some(amb) => (amb.to_string(), auth_hint(amb)),
         None => (e.to_string(), "see the message above".into()),
     }
 }
