@@ -1,8 +1,10 @@
-//! HTTP end to end: `eth_blockNumber` through `AmbHttp` (SigV4, temporary credentials with a
-//! 1 KB session token) versus alloy's plain `Http<reqwest::Client>`, both through alloy's
+//! HTTP end to end: `eth_blockNumber` through `AmbHttp` (SigV4 with temporary credentials and
+//! their 1 KB session token, and with static keys) versus alloy's plain `Http<reqwest::Client>`,
+//! all through alloy's
 //! `RpcClient`, against the same loopback upstream that answers at once and checks no
-//! signature. Requests/s, p50/p99 latency and client CPU per request, at several concurrency
-//! levels; the ratio AmbHttp/plain is taken round by round (the clients take turns).
+//! signature. Requests/s, p50/p99 latency, client CPU and allocations per request, at several
+//! concurrency levels; the ratio AmbHttp/plain is taken round by round (the clients take turns,
+//! each going first in turn).
 //!
 //! ```sh
 //! cargo bench --bench http
@@ -10,7 +12,7 @@
 //!
 //! `HTTP_BENCH_CONCURRENCY` (default `1,4,16,64`), `HTTP_BENCH_ROUNDS` (default 6) and
 //! `HTTP_BENCH_SECS` (seconds per client and round, default 1) tune the run.
-//! `HTTP_BENCH_PROFILE=<plain|amb>` only sends `HTTP_BENCH_REQUESTS` (default 20000) requests
+//! `HTTP_BENCH_PROFILE=<plain|amb|amb_static>` only sends `HTTP_BENCH_REQUESTS` (default 20000) requests
 //! through one client at the first concurrency level, for
 //! `valgrind --tool=callgrind --toggle-collect='http::profile_run'`. The upstream runs
 //! on its own thread and runtime; the clients share one single-threaded runtime on the main
@@ -29,12 +31,6 @@ use alloy_rpc_client::RpcClient;
 use alloy_transport_http::{reqwest, Http};
 use serde_json::json;
 use support::{Latencies, BLOCK_NUMBER};
-
-#[derive(Clone, Copy, PartialEq)]
-enum Client {
-    Plain,
-    Amb,
-}
 
 /// One client at one concurrency for `secs`: requests, latencies, wall and CPU time.
 struct Run {
@@ -139,61 +135,69 @@ fn main() {
         Http::with_client(reqwest::Client::new(), url.parse().unwrap()),
         true,
     );
-    let credentials = AmbCredentials::from_static(
-        support::ACCESS_KEY,
-        support::SECRET_KEY,
-        Some(support::session_token()),
-    );
-    let amb = RpcClient::new(
-        AmbHttp::builder(&url)
-            .region("us-east-1")
-            .credentials(credentials)
-            .build()
-            .unwrap(),
-        true,
-    );
-    let client = |c: Client| if c == Client::Plain { &plain } else { &amb };
+    let amb = |session_token: Option<String>| {
+        RpcClient::new(
+            AmbHttp::builder(&url)
+                .region("us-east-1")
+                .credentials(AmbCredentials::from_static(
+                    support::ACCESS_KEY,
+                    support::SECRET_KEY,
+                    session_token,
+                ))
+                .build()
+                .unwrap(),
+            true,
+        )
+    };
+    // The first is the baseline; the others are compared with it round by round.
+    let clients = [
+        ("plain", "alloy Http<reqwest>", plain),
+        (
+            "amb",
+            "AmbHttp, temporary credentials (1 KB session token)",
+            amb(Some(support::session_token())),
+        ),
+        ("amb_static", "AmbHttp, static keys", amb(None)),
+    ];
 
     if let Ok(which) = std::env::var("HTTP_BENCH_PROFILE") {
-        let who = match which.as_str() {
-            "plain" => Client::Plain,
-            "amb" => Client::Amb,
-            other => panic!("HTTP_BENCH_PROFILE={other}: expected plain or amb"),
-        };
+        let (_, _, client) = clients
+            .iter()
+            .find(|(key, _, _)| *key == which)
+            .unwrap_or_else(|| {
+                panic!("HTTP_BENCH_PROFILE={which}: expected plain, amb or amb_static")
+            });
         let c = levels[0];
         let n = support::env_usize("HTTP_BENCH_REQUESTS", 20_000);
-        profile_run_warm(&runtime, client(who), c);
-        profile_run(&runtime, client(who), c, n);
+        profile_run_warm(&runtime, client, c);
+        profile_run(&runtime, client, c, n);
         return;
     }
 
     println!(
         "http: eth_blockNumber, {rounds} rounds of {secs:?} per client and concurrency, loopback upstream\n"
     );
-    println!("| concurrency | client | requests/s | p50 | p99 | client CPU / request | upstream CPU / request | allocations / request | AmbHttp / plain (requests/s) |");
+    println!("| concurrency | client | requests/s | p50 | p99 | client CPU / request | upstream CPU / request | allocations / request | ratio to plain (requests/s) |");
     println!("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let k = clients.len();
     let mut rows = Vec::new();
     for &c in &levels {
-        // Warm up both (connections opened, credentials loaded, key derived).
-        for who in [Client::Plain, Client::Amb] {
-            runtime.block_on(run(client(who), c, secs.min(Duration::from_millis(300))));
+        // Warm up all (connections opened, credentials loaded, key derived).
+        for (_, _, client) in &clients {
+            runtime.block_on(run(client, c, secs.min(Duration::from_millis(300))));
         }
-        let mut rps = [Vec::new(), Vec::new()];
-        let mut cpu_per_req = [Vec::new(), Vec::new()];
-        let mut upstream_per_req = [Vec::new(), Vec::new()];
-        let mut allocs_per_req = [Vec::new(), Vec::new()];
-        let mut lat = [Latencies::default(), Latencies::default()];
-        let mut ratios = Vec::new();
+        let mut rps = vec![Vec::new(); k];
+        let mut cpu_per_req = vec![Vec::new(); k];
+        let mut upstream_per_req = vec![Vec::new(); k];
+        let mut allocs_per_req = vec![Vec::new(); k];
+        let mut lat = vec![Latencies::default(); k];
+        let mut ratios = vec![Vec::new(); k];
         for round in 0..rounds {
-            let order = if round % 2 == 0 {
-                [Client::Plain, Client::Amb]
-            } else {
-                [Client::Amb, Client::Plain]
-            };
-            let mut this = [0.0; 2];
-            for who in order {
-                let r = runtime.block_on(run(client(who), c, secs));
-                let i = who as usize;
+            // Each client goes first in turn.
+            let mut this = vec![0.0; k];
+            for j in 0..k {
+                let i = (round + j) % k;
+                let r = runtime.block_on(run(&clients[i].2, c, secs));
                 this[i] = r.requests as f64 / r.wall.as_secs_f64();
                 rps[i].push(this[i]);
                 cpu_per_req[i].push(r.cpu.as_nanos() as f64 / 1000.0 / r.requests as f64);
@@ -202,34 +206,27 @@ fn main() {
                 allocs_per_req[i].push(r.allocs as f64 / r.requests as f64);
                 lat[i].extend(r.latencies);
             }
-            ratios.push(this[1] / this[0]);
+            for i in 0..k {
+                ratios[i].push(this[i] / this[0]);
+            }
         }
-        let ratio = support::median(&ratios);
         let mut entry = serde_json::Map::new();
-        for who in [Client::Plain, Client::Amb] {
-            let i = who as usize;
-            let name = if who == Client::Plain { "plain" } else { "amb" };
+        entry.insert("concurrency".into(), json!(c));
+        for (i, (key, name, _)) in clients.iter().enumerate() {
             let (p50, p99) = (lat[i].percentile_us(50.0), lat[i].percentile_us(99.0));
             let m_rps = support::median(&rps[i]);
             let m_cpu = support::median(&cpu_per_req[i]);
             let m_up = support::median(&upstream_per_req[i]);
             let m_allocs = support::median(&allocs_per_req[i]);
+            let ratio = support::median(&ratios[i]);
             println!(
-                "| {c} | {} | {m_rps:.0} | {p50:.0} µs | {p99:.0} µs | {m_cpu:.1} µs | {m_up:.1} µs | {m_allocs:.0} | {} |",
-                if who == Client::Plain {
-                    "alloy Http<reqwest>"
-                } else {
-                    "AmbHttp"
-                },
-                if who == Client::Amb {
-                    format!("{ratio:.3}×")
-                } else {
-                    String::new()
-                },
+                "| {c} | {name} | {m_rps:.0} | {p50:.0} µs | {p99:.0} µs | {m_cpu:.1} µs | {m_up:.1} µs | {m_allocs:.0} | {} |",
+                if i == 0 { String::new() } else { format!("{ratio:.3}×") },
             );
             entry.insert(
-                name.into(),
+                (*key).into(),
                 json!({
+                    "name": name,
                     "rps_median": m_rps,
                     "rps_rounds": rps[i],
                     "p50_us": p50,
@@ -238,14 +235,12 @@ fn main() {
                     "cpu_us_per_request_rounds": cpu_per_req[i],
                     "upstream_cpu_us_per_request_median": m_up,
                     "allocations_per_request_median": m_allocs,
+                    "ratio_rps_to_plain": ratio,
+                    "ratio_rps_to_plain_rounds": ratios[i],
+                    "ratio_cpu_per_request_to_plain": m_cpu / support::median(&cpu_per_req[0]),
                 }),
             );
         }
-        let cpu_ratio = support::median(&cpu_per_req[1]) / support::median(&cpu_per_req[0]);
-        entry.insert("concurrency".into(), json!(c));
-        entry.insert("ratio_rps".into(), json!(ratio));
-        entry.insert("ratio_rps_rounds".into(), json!(ratios));
-        entry.insert("ratio_cpu_per_request".into(), json!(cpu_ratio));
         rows.push(serde_json::Value::Object(entry));
     }
     support::write_results(

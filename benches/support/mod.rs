@@ -197,9 +197,10 @@ fn http_date(secs: u64) -> String {
 }
 
 /// A WebSocket JSON-RPC upstream on 127.0.0.1 (no signature checking): answers requests at once
-/// (`eth_blockNumber` with [`BLOCK_NUMBER`], anything else with `null`); on `eth_subscribe` it
-/// answers with a subscription id and then pushes `notifications` notifications of about 500 B
-/// as fast as the socket takes them.
+/// (`eth_blockNumber` with [`BLOCK_NUMBER`], `eth_subscribe` with a new subscription id,
+/// anything else with `null`); on `bench_notify` it answers `true` and then pushes
+/// `notifications` notifications of about 500 B for the latest subscription, as fast as the
+/// socket takes them.
 pub fn start_ws_upstream(notifications: u64) -> SocketAddr {
     use futures::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
@@ -232,14 +233,24 @@ pub fn start_ws_upstream(notifications: u64) -> SocketAddr {
                     let id = String::from_utf8_lossy(json_id(body).unwrap_or(b"null")).into_owned();
                     if find(body, b"\"eth_subscribe\"").is_some() {
                         next_sub += 1;
-                        let sub = format!("0x{next_sub:x}");
-                        let answer = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":"{sub}"}}"#);
+                        let answer =
+                            format!(r#"{{"jsonrpc":"2.0","id":{id},"result":"0x{next_sub:x}"}}"#);
                         if tx.send(Message::text(answer)).await.is_err() {
                             return;
                         }
+                        continue;
+                    }
+                    if find(body, b"\"bench_notify\"").is_some() {
+                        // Answer, then push the notifications of the latest subscription (the
+                        // client is listening by now: nothing is lost to the race between
+                        // the `eth_subscribe` answer and alloy's subscription channel).
+                        let answer = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":true}}"#);
+                        if tx.send(Message::text(answer)).await.is_err() {
+                            return;
+                        }
+                        let sub = format!("0x{next_sub:x}");
                         for i in 0..notifications {
-                            let n = notification(&sub, i);
-                            if tx.feed(Message::text(n)).await.is_err() {
+                            if tx.feed(Message::text(notification(&sub, i))).await.is_err() {
                                 return;
                             }
                         }
