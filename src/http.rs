@@ -57,6 +57,36 @@ struct Inner {
     client: reqwest::Client,
     split_batches: bool,
     timeout: Duration,
+    /// The last `x-amz-security-token` value sent: the same (about 1 KB) for every request
+    /// until the credentials change, so it is checked and copied once, not per request.
+    token: LastToken,
+}
+
+/// A session token header value; `Debug` never shows it.
+#[derive(Default)]
+struct LastToken(std::sync::Mutex<Option<http::HeaderValue>>);
+
+impl std::fmt::Debug for LastToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LastToken(** redacted **)")
+    }
+}
+
+impl Inner {
+    /// The header value for `value` when `name` is the session token header.
+    fn same_token(&self, name: &http::HeaderName, value: &str) -> Option<http::HeaderValue> {
+        if name.as_str() != "x-amz-security-token" {
+            return None;
+        }
+        let mut last = self.token.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(token) = last.as_ref().filter(|t| t.as_bytes() == value.as_bytes()) {
+            return Some(token.clone());
+        }
+        let mut token = http::HeaderValue::from_str(value).ok()?;
+        token.set_sensitive(true);
+        *last = Some(token.clone());
+        Some(token)
+    }
 }
 
 impl AmbHttp {
@@ -208,7 +238,11 @@ impl AmbHttp {
             );
         // Static names and owned values: no header name or value is copied per request.
         for (name, value) in signed {
-            request = request.header(http::HeaderName::from_static(name), value);
+            let name = http::HeaderName::from_static(name);
+            request = match inner.same_token(&name, &value) {
+                Some(token) => request.header(name, token),
+                None => request.header(name, value),
+            };
         }
         let resp = match request.body(body).send().await {
             Ok(r) => r,
@@ -396,6 +430,7 @@ impl AmbHttpBuilder {
                 client,
                 split_batches: self.split_batches,
                 timeout: self.timeout,
+                token: Default::default(),
             }),
         })
     }
