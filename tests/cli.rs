@@ -77,84 +77,40 @@ fn check_line<'a>(out: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no `{name}` check in:\n{out}"))
 }
 
+/// `amb call --endpoint <url> --region REGION <rest>` signed with `secret`.
+async fn call(secret: &str, url: &str, rest: &[&str]) -> Output {
+    let mut args = vec!["call", "--endpoint", url, "--region", REGION];
+    args.extend(rest);
+    run(amb(secret, &args)).await
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn call_prints_the_result_over_http_and_ws() {
     let e = emulator().await;
-    let http = e.amb.url();
-    let out = run(amb(
-        SECRET_KEY,
-        &[
-            "call",
-            "--endpoint",
-            &http,
-            "--region",
-            REGION,
-            "eth_chainId",
-        ],
-    ))
-    .await;
+    let out = call(SECRET_KEY, &e.amb.url(), &["eth_chainId"]).await;
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("\"{:#x}\"", CHAIN_ID)
-    );
+    assert_eq!(stdout(&out), format!("\"{CHAIN_ID:#x}\""));
 
-    let out = run(amb(
-        SECRET_KEY,
-        &[
-            "call",
-            "--endpoint",
-            &http,
-            "--region",
-            REGION,
-            "--raw",
-            "eth_getBlockByNumber",
-            "latest",
-            "false",
-        ],
-    ))
-    .await;
+    let raw = ["--raw", "eth_getBlockByNumber", "latest", "false"];
+    let out = call(SECRET_KEY, &e.amb.url(), &raw).await;
     assert!(out.status.success(), "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["jsonrpc"], "2.0");
     assert_eq!(v["result"]["number"], format!("{GENESIS_HEAD:#x}"));
 
-    let ws = e.ws.url();
-    let out = run(amb(
-        SECRET_KEY,
-        &[
-            "call",
-            "--endpoint",
-            &ws,
-            "--region",
-            REGION,
-            "eth_blockNumber",
-        ],
-    ))
-    .await;
+    let out = call(SECRET_KEY, &e.ws.url(), &["eth_blockNumber"]).await;
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("\"{GENESIS_HEAD:#x}\"")
-    );
+    assert_eq!(stdout(&out), format!("\"{GENESIS_HEAD:#x}\""));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn call_with_a_wrong_secret_fails_with_the_typed_error() {
     let e = emulator().await;
-    let http = e.amb.url();
-    let out = run(amb(
-        "not-the-secret",
-        &[
-            "call",
-            "--endpoint",
-            &http,
-            "--region",
-            REGION,
-            "eth_chainId",
-        ],
-    ))
-    .await;
+    let out = call("not-the-secret", &e.amb.url(), &["eth_chainId"]).await;
     assert!(!out.status.success(), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("invalid signature"), "{}", text(&out));

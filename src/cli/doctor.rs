@@ -5,7 +5,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alloy_amb::testing::sigv4::{self, SigV4Request};
 use alloy_amb::{AmbError, Endpoint};
+use alloy_primitives::U64;
 use alloy_rpc_client::{ClientBuilder, RpcClient};
+use alloy_transport::TransportError;
 use clap::Args;
 
 use super::{is_ws, CliResult, Conn};
@@ -42,6 +44,27 @@ impl Report {
         println!("✗ {check:<12} {}", detail.as_ref());
         println!("  {:<12} hint: {}", "", hint.as_ref());
         self.failed.push(check);
+    }
+
+    /// Reports a signed `eth_chainId` (bounded to 30 s): its answer, or the typed failure.
+    async fn chain_id(
+        &mut self,
+        check: &'static str,
+        what: &str,
+        call: impl std::future::IntoFuture<Output = Result<U64, TransportError>>,
+    ) {
+        match tokio::time::timeout(Duration::from_secs(30), call).await {
+            Ok(Ok(id)) => self.pass(check, format!("{what} = {id}")),
+            Ok(Err(e)) => {
+                let (text, hint) = explain(&e);
+                self.fail(check, text, hint)
+            }
+            Err(_) => self.fail(
+                check,
+                "no answer within 30s",
+                "check the network path to the endpoint",
+            ),
+        }
     }
 
     fn skip(&mut self, check: &'static str, why: impl AsRef<str>) {
@@ -91,7 +114,7 @@ fn auth_hint(err: &AmbError) -> String {
 }
 
 /// A transport error's text and hint.
-fn explain(e: &alloy_transport::TransportError) -> (String, String) {
+fn explain(e: &TransportError) -> (String, String) {
     match AmbError::from_transport_error(e) {
         // The library's message ends with the hint; the report prints the hint on its own line.
         Some(
@@ -335,19 +358,8 @@ pub async fn run(a: DoctorArgs) -> CliResult {
                 Err(e) => r.fail("http call", e.to_string(), auth_hint(&e)),
                 Ok(http) => {
                     let client = RpcClient::new(http, false);
-                    let call = client.request_noparams::<alloy_primitives::U64>("eth_chainId");
-                    match tokio::time::timeout(Duration::from_secs(30), call).await {
-                        Ok(Ok(id)) => r.pass("http call", format!("signed eth_chainId = {id}")),
-                        Ok(Err(e)) => {
-                            let (text, hint) = explain(&e);
-                            r.fail("http call", text, hint)
-                        }
-                        Err(_) => r.fail(
-                            "http call",
-                            "no answer within 30s",
-                            "check the network path to the endpoint",
-                        ),
-                    }
+                    let call = client.request_noparams("eth_chainId");
+                    r.chain_id("http call", "signed eth_chainId", call).await;
                 }
             }
         }
@@ -364,25 +376,14 @@ pub async fn run(a: DoctorArgs) -> CliResult {
             Ok(connect) => {
                 let attempt = async {
                     let client = ClientBuilder::default().pubsub(connect).await?;
-                    client
-                        .request_noparams::<alloy_primitives::U64>("eth_chainId")
-                        .await
+                    client.request_noparams("eth_chainId").await
                 };
-                match tokio::time::timeout(Duration::from_secs(30), attempt).await {
-                    Ok(Ok(id)) => r.pass(
-                        "wss upgrade",
-                        format!("signed upgrade accepted; eth_chainId = {id}"),
-                    ),
-                    Ok(Err(e)) => {
-                        let (text, hint) = explain(&e);
-                        r.fail("wss upgrade", text, hint)
-                    }
-                    Err(_) => r.fail(
-                        "wss upgrade",
-                        "no answer within 30s",
-                        "check the network path to the endpoint",
-                    ),
-                }
+                r.chain_id(
+                    "wss upgrade",
+                    "signed upgrade accepted; eth_chainId",
+                    attempt,
+                )
+                .await;
             }
         },
     }

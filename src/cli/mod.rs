@@ -7,7 +7,7 @@ mod subscribe;
 
 use std::process::ExitCode;
 
-use alloy_amb::{AmbCredentials, AmbHttp, AmbHttpBuilder, AmbWsConnect, AmbWsConnectBuilder};
+use alloy_amb::{AmbCredentials, AmbHttp, AmbWsConnect};
 use clap::{Args, Parser, Subcommand};
 
 /// Call, subscribe to and diagnose AMB (and other SigV4-protected) JSON-RPC endpoints.
@@ -28,6 +28,25 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Runs the library against a local AMB emulator started in-process (no AWS account).
     Demo,
+}
+
+/// Applies `--region`, `--service` and `--billing-token` (or the credentials) to a transport
+/// builder (the HTTP and WebSocket builders share these setters) and builds it.
+macro_rules! configure {
+    ($conn:expr, $builder:expr) => {{
+        let mut b = $builder;
+        if let Some(r) = &$conn.region {
+            b = b.region(r.clone());
+        }
+        if let Some(s) = &$conn.service {
+            b = b.service(s.clone());
+        }
+        b = match &$conn.billing_token {
+            Some(t) => b.billing_token(t.clone()),
+            None => b.credentials($conn.credentials()),
+        };
+        b.build()
+    }};
 }
 
 /// Where to connect and how to authenticate, as on the transport builders.
@@ -73,33 +92,11 @@ impl Conn {
     }
 
     fn http(&self, url: &str) -> Result<AmbHttp, alloy_amb::AmbError> {
-        let mut b: AmbHttpBuilder = AmbHttp::builder(url);
-        if let Some(r) = &self.region {
-            b = b.region(r.clone());
-        }
-        if let Some(s) = &self.service {
-            b = b.service(s.clone());
-        }
-        b = match &self.billing_token {
-            Some(t) => b.billing_token(t.clone()),
-            None => b.credentials(self.credentials()),
-        };
-        b.build()
+        configure!(self, AmbHttp::builder(url))
     }
 
     fn ws(&self, url: &str) -> Result<AmbWsConnect, alloy_amb::AmbError> {
-        let mut b: AmbWsConnectBuilder = AmbWsConnect::builder(url);
-        if let Some(r) = &self.region {
-            b = b.region(r.clone());
-        }
-        if let Some(s) = &self.service {
-            b = b.service(s.clone());
-        }
-        b = match &self.billing_token {
-            Some(t) => b.billing_token(t.clone()),
-            None => b.credentials(self.credentials()),
-        };
-        b.build()
+        configure!(self, AmbWsConnect::builder(url))
     }
 }
 
