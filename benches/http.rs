@@ -10,8 +10,8 @@
 //! cargo bench --bench http
 //! ```
 //!
-//! `HTTP_BENCH_CONCURRENCY` (default `1,4,16,64`), `HTTP_BENCH_ROUNDS` (default 6) and
-//! `HTTP_BENCH_SECS` (seconds per client and round, default 1) tune the run.
+//! `HTTP_BENCH_CONCURRENCY` (default `1,4,16,64`), `HTTP_BENCH_ROUNDS` (default 12) and
+//! `HTTP_BENCH_SECS` (seconds per client and round, default 0.5) tune the run.
 //! `HTTP_BENCH_PROFILE=<plain|amb|amb_static>` only sends `HTTP_BENCH_REQUESTS` (default 20000) requests
 //! through one client at the first concurrency level, for
 //! `valgrind --tool=callgrind --toggle-collect='http::profile_run'`. The upstream runs
@@ -120,8 +120,9 @@ fn main() {
         .split(',')
         .map(|c| c.trim().parse().expect("HTTP_BENCH_CONCURRENCY: numbers"))
         .collect();
-    let rounds = support::env_usize("HTTP_BENCH_ROUNDS", 6);
-    let secs = support::env_secs("HTTP_BENCH_SECS", 1.0);
+    // Short rounds: a round's ratio compares clients measured within a second of each other.
+    let rounds = support::env_usize("HTTP_BENCH_ROUNDS", 12);
+    let secs = support::env_secs("HTTP_BENCH_SECS", 0.5);
 
     let (addr, _served) = support::start_http_upstream();
     let url = format!("http://127.0.0.1:{}/", addr.port());

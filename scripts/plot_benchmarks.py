@@ -4,7 +4,7 @@ Http<reqwest>) from the results of `cargo bench --bench http`. Plain SVG, standa
 
     python3 scripts/plot_benchmarks.py [results.json] [out.svg]
 
-Defaults: benches/results/http.json (the run quoted in docs/benchmarks.md) and
+Defaults: benches/results/run1/http.json (the run quoted in docs/benchmarks.md) and
 docs/http-throughput.svg. Each point is the median over the rounds; the bar through it spans
 the slowest to the fastest round.
 """
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SRC = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "benches/results/http.json"
+SRC = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "benches/results/run1/http.json"
 OUT = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "docs/http-throughput.svg"
 
 SERIES = [
