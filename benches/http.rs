@@ -14,7 +14,7 @@
 //! `HTTP_BENCH_SECS` (seconds per client and round, default 0.5) tune the run.
 //! `HTTP_BENCH_PROFILE=<plain|amb|amb_static>` only sends `HTTP_BENCH_REQUESTS` (default 20000) requests
 //! through one client at the first concurrency level, for
-//! `valgrind --tool=callgrind --toggle-collect='http::profile_run'`. The upstream runs
+//! `valgrind --tool=callgrind --toggle-collect='*profile_run'`. The upstream runs
 //! on its own thread and runtime; the clients share one single-threaded runtime on the main
 //! thread (one core each on a 2-core machine).
 
@@ -23,96 +23,13 @@ mod support;
 #[global_allocator]
 static GLOBAL: support::Counting = support::Counting;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use alloy_amb::{AmbCredentials, AmbHttp};
-use alloy_primitives::U64;
 use alloy_rpc_client::RpcClient;
 use alloy_transport_http::{reqwest, Http};
 use serde_json::json;
-use support::{Latencies, BLOCK_NUMBER};
-
-/// One client at one concurrency for `secs`: requests, latencies, wall and CPU time.
-struct Run {
-    requests: u64,
-    latencies: Latencies,
-    wall: Duration,
-    /// CPU time of the client (this thread).
-    cpu: Duration,
-    /// CPU time of the rest of the process (the upstream's thread).
-    upstream_cpu: Duration,
-    /// Allocations in the process (client and upstream) during the run.
-    allocs: u64,
-}
-
-async fn run(client: &RpcClient, concurrency: usize, secs: Duration) -> Run {
-    let cpu0 = support::thread_cpu();
-    let process0 = support::process_cpu();
-    let (allocs0, _) = support::allocations();
-    let start = Instant::now();
-    let deadline = start + secs;
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let client = client.clone();
-            tokio::spawn(async move {
-                let mut lat = Latencies::default();
-                while Instant::now() < deadline {
-                    let t = Instant::now();
-                    let n: U64 = client
-                        .request_noparams("eth_blockNumber")
-                        .await
-                        .expect("eth_blockNumber");
-                    lat.record(t);
-                    assert_eq!(n.to::<u64>(), BLOCK_NUMBER);
-                }
-                lat
-            })
-        })
-        .collect();
-    let mut latencies = Latencies::default();
-    for t in tasks {
-        latencies.extend(t.await.unwrap());
-    }
-    let cpu = support::thread_cpu() - cpu0;
-    Run {
-        requests: latencies.0.len() as u64,
-        latencies,
-        wall: start.elapsed(),
-        cpu,
-        upstream_cpu: (support::process_cpu() - process0).saturating_sub(cpu),
-        allocs: support::allocations().0 - allocs0,
-    }
-}
-
-fn profile_run_warm(runtime: &tokio::runtime::Runtime, client: &RpcClient, concurrency: usize) {
-    profile_run(runtime, client, concurrency, 200.max(concurrency));
-}
-
-/// `requests` requests through `client`, `concurrency` at a time (for profiling under
-/// `valgrind --tool=callgrind --toggle-collect='http::profile_run'`).
-#[inline(never)]
-fn profile_run(
-    runtime: &tokio::runtime::Runtime,
-    client: &RpcClient,
-    concurrency: usize,
-    requests: usize,
-) {
-    runtime.block_on(async {
-        let tasks: Vec<_> = (0..concurrency)
-            .map(|_| {
-                let client = client.clone();
-                tokio::spawn(async move {
-                    for _ in 0..requests / concurrency {
-                        let _: U64 = client.request_noparams("eth_blockNumber").await.unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-    });
-}
+use support::Latencies;
 
 fn main() {
     let levels: Vec<usize> = std::env::var("HTTP_BENCH_CONCURRENCY")
@@ -126,10 +43,7 @@ fn main() {
 
     let (addr, _served) = support::start_http_upstream();
     let url = format!("http://127.0.0.1:{}/", addr.port());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = support::client_runtime();
     let _guard = runtime.enter();
 
     let plain = RpcClient::new(
@@ -170,8 +84,8 @@ fn main() {
             });
         let c = levels[0];
         let n = support::env_usize("HTTP_BENCH_REQUESTS", 20_000);
-        profile_run_warm(&runtime, client, c);
-        profile_run(&runtime, client, c, n);
+        runtime.block_on(support::send(client, c, 200.max(c)));
+        support::profile_run(&runtime, client, c, n);
         return;
     }
 
@@ -185,7 +99,11 @@ fn main() {
     for &c in &levels {
         // Warm up all (connections opened, credentials loaded, key derived).
         for (_, _, client) in &clients {
-            runtime.block_on(run(client, c, secs.min(Duration::from_millis(300))));
+            runtime.block_on(support::round_trips(
+                client,
+                c,
+                secs.min(Duration::from_millis(300)),
+            ));
         }
         let mut rps = vec![Vec::new(); k];
         let mut cpu_per_req = vec![Vec::new(); k];
@@ -198,12 +116,11 @@ fn main() {
             let mut this = vec![0.0; k];
             for j in 0..k {
                 let i = (round + j) % k;
-                let r = runtime.block_on(run(&clients[i].2, c, secs));
-                this[i] = r.requests as f64 / r.wall.as_secs_f64();
+                let r = runtime.block_on(support::round_trips(&clients[i].2, c, secs));
+                this[i] = r.per_second();
                 rps[i].push(this[i]);
-                cpu_per_req[i].push(r.cpu.as_nanos() as f64 / 1000.0 / r.requests as f64);
-                upstream_per_req[i]
-                    .push(r.upstream_cpu.as_nanos() as f64 / 1000.0 / r.requests as f64);
+                cpu_per_req[i].push(r.us_per_request(r.cpu));
+                upstream_per_req[i].push(r.us_per_request(r.upstream_cpu));
                 allocs_per_req[i].push(r.allocs as f64 / r.requests as f64);
                 lat[i].extend(r.latencies);
             }

@@ -15,7 +15,6 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use alloy_amb::{AmbCredentials, AmbHttp};
-use alloy_primitives::U64;
 use alloy_rpc_client::RpcClient;
 use alloy_transport_http::{reqwest, Http};
 use aws_credential_types::provider::{future, ProvideCredentials};
@@ -41,34 +40,13 @@ impl ProvideCredentials for Sts {
     }
 }
 
-async fn send(client: &RpcClient, concurrency: usize, requests: usize) {
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|i| {
-            let client = client.clone();
-            let n = requests / concurrency + usize::from(i < requests % concurrency);
-            tokio::spawn(async move {
-                for _ in 0..n {
-                    let b: U64 = client.request_noparams("eth_blockNumber").await.unwrap();
-                    assert_eq!(b.to::<u64>(), support::BLOCK_NUMBER);
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
-}
-
 /// The measurement, in a child process: prints one JSON line.
 fn child(which: &str) {
     let requests = support::env_usize("STEADY_REQUESTS", 100_000);
     let concurrency = support::env_usize("STEADY_CONCURRENCY", 64);
     let (addr, _) = support::start_http_upstream();
     let url = format!("http://127.0.0.1:{}/", addr.port());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = support::client_runtime();
     let _guard = runtime.enter();
     let credentials = AmbCredentials::builder(Sts).name("bench-sts").build();
     let client = match which {
@@ -85,16 +63,16 @@ fn child(which: &str) {
             true,
         ),
     };
-    runtime.block_on(send(&client, 1, 1));
+    runtime.block_on(support::send(&client, 1, 1));
     let fetches_first = credentials.fetch_count();
-    runtime.block_on(send(&client, concurrency, 1000));
+    runtime.block_on(support::send(&client, concurrency, 1000));
     let (rss_warm, hwm_warm) = support::rss_kib();
     let mut samples =
         vec![json!({ "requests": 0, "rss_kib": rss_warm, "fetches": credentials.fetch_count() })];
     let chunk = requests / 10;
     let started = Instant::now();
     for i in 1..=10 {
-        runtime.block_on(send(&client, concurrency, chunk));
+        runtime.block_on(support::send(&client, concurrency, chunk));
         let (rss, _) = support::rss_kib();
         samples.push(json!({
             "requests": i * chunk,

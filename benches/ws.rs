@@ -13,65 +13,23 @@
 //! (default 1) and `WS_BENCH_NOTIFICATIONS` (per subscription, default 20000) tune the run.
 //! `WS_BENCH_PROFILE=<plain|amb>` only sends `WS_BENCH_REQUESTS` (default 20000) round trips
 //! through one client at the first concurrency level, for
-//! `valgrind --tool=callgrind --toggle-collect='ws::profile_run'`.
+//! `valgrind --tool=callgrind --toggle-collect='*profile_run'`.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
 use alloy_amb::{AmbCredentials, AmbWsConnect};
-use alloy_primitives::U64;
 use alloy_provider::{Provider, RootProvider, WsConnect};
 use alloy_rpc_client::RpcClient;
 use serde_json::json;
 use serde_json::value::RawValue;
-use support::{Latencies, BLOCK_NUMBER};
+use support::Latencies;
 
 #[global_allocator]
 static GLOBAL: support::Counting = support::Counting;
 
 const NAMES: [&str; 2] = ["alloy WsConnect", "AmbWsConnect"];
-
-struct Run {
-    requests: u64,
-    latencies: Latencies,
-    wall: Duration,
-    cpu: Duration,
-}
-
-async fn round_trips(client: &RpcClient, concurrency: usize, secs: Duration) -> Run {
-    let cpu0 = support::thread_cpu();
-    let start = Instant::now();
-    let deadline = start + secs;
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let client = client.clone();
-            tokio::spawn(async move {
-                let mut lat = Latencies::default();
-                while Instant::now() < deadline {
-                    let t = Instant::now();
-                    let n: U64 = client
-                        .request_noparams("eth_blockNumber")
-                        .await
-                        .expect("eth_blockNumber");
-                    lat.record(t);
-                    assert_eq!(n.to::<u64>(), BLOCK_NUMBER);
-                }
-                lat
-            })
-        })
-        .collect();
-    let mut latencies = Latencies::default();
-    for t in tasks {
-        latencies.extend(t.await.unwrap());
-    }
-    Run {
-        requests: latencies.0.len() as u64,
-        latencies,
-        wall: start.elapsed(),
-        cpu: support::thread_cpu() - cpu0,
-    }
-}
 
 /// Subscribes, asks the upstream to push, and receives `n` notifications: (notifications/s,
 /// client CPU µs/notification).
@@ -100,32 +58,6 @@ async fn notifications(provider: &RootProvider, n: usize) -> (f64, f64) {
     (n as f64 / wall, cpu / n as f64)
 }
 
-/// `requests` round trips through `client`, `concurrency` at a time (for profiling under
-/// `valgrind --tool=callgrind --toggle-collect='ws::profile_run'`).
-#[inline(never)]
-fn profile_run(
-    runtime: &tokio::runtime::Runtime,
-    client: &RpcClient,
-    concurrency: usize,
-    requests: usize,
-) {
-    runtime.block_on(async {
-        let tasks: Vec<_> = (0..concurrency)
-            .map(|_| {
-                let client = client.clone();
-                tokio::spawn(async move {
-                    for _ in 0..requests / concurrency {
-                        let _: U64 = client.request_noparams("eth_blockNumber").await.unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-    });
-}
-
 fn main() {
     let levels: Vec<usize> = std::env::var("WS_BENCH_CONCURRENCY")
         .unwrap_or_else(|_| "1,64".into())
@@ -138,10 +70,7 @@ fn main() {
 
     let addr = support::start_ws_upstream(n as u64);
     let url = format!("ws://127.0.0.1:{}/", addr.port());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = support::client_runtime();
 
     let (plain, amb) = runtime.block_on(async {
         let plain = RpcClient::connect_pubsub(WsConnect::new(url.clone()))
@@ -171,7 +100,7 @@ fn main() {
             other => panic!("WS_BENCH_PROFILE={other}: expected plain or amb"),
         };
         let requests = support::env_usize("WS_BENCH_REQUESTS", 20_000);
-        profile_run(&runtime, &clients[i], levels[0], requests);
+        support::profile_run(&runtime, &clients[i], levels[0], requests);
         return;
     }
     let providers: Vec<RootProvider> = clients
@@ -193,7 +122,11 @@ fn main() {
     let mut rows = Vec::new();
     for &c in &levels {
         for client in &clients {
-            runtime.block_on(round_trips(client, c, secs.min(Duration::from_millis(300))));
+            runtime.block_on(support::round_trips(
+                client,
+                c,
+                secs.min(Duration::from_millis(300)),
+            ));
         }
         let mut rps = [Vec::new(), Vec::new()];
         let mut cpu = [Vec::new(), Vec::new()];
@@ -203,10 +136,10 @@ fn main() {
             let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
             let mut this = [0.0; 2];
             for i in order {
-                let r = runtime.block_on(round_trips(&clients[i], c, secs));
-                this[i] = r.requests as f64 / r.wall.as_secs_f64();
+                let r = runtime.block_on(support::round_trips(&clients[i], c, secs));
+                this[i] = r.per_second();
                 rps[i].push(this[i]);
-                cpu[i].push(r.cpu.as_nanos() as f64 / 1000.0 / r.requests as f64);
+                cpu[i].push(r.us_per_request(r.cpu));
                 lat[i].extend(r.latencies);
             }
             ratios.push(this[1] / this[0]);

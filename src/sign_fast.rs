@@ -660,24 +660,16 @@ mod tests {
     #[test]
     fn formats_dates_like_aws_sigv4() {
         let at = |secs| UNIX_EPOCH + Duration::from_secs(secs);
-        assert_eq!(&format_date_time(at(0)).unwrap(), b"19700101T000000Z");
-        assert_eq!(
-            &format_date_time(at(1_440_938_160)).unwrap(),
-            b"20150830T123600Z"
-        );
-        // 2000-02-29 (leap day of a century leap year) and 2100-03-01 (no 2100-02-29).
-        assert_eq!(
-            &format_date_time(at(951_782_400)).unwrap(),
-            b"20000229T000000Z"
-        );
-        assert_eq!(
-            &format_date_time(at(4_107_542_400)).unwrap(),
-            b"21000301T000000Z"
-        );
-        assert_eq!(
-            &format_date_time(at(253_402_300_799)).unwrap(),
-            b"99991231T235959Z"
-        );
+        for (secs, want) in [
+            (0, "19700101T000000Z"),
+            (1_440_938_160, "20150830T123600Z"),
+            // A leap day of a century leap year, and no 2100-02-29.
+            (951_782_400, "20000229T000000Z"),
+            (4_107_542_400, "21000301T000000Z"),
+            (253_402_300_799, "99991231T235959Z"),
+        ] {
+            assert_eq!(&format_date_time(at(secs)).unwrap(), want.as_bytes());
+        }
         assert_eq!(format_date_time(at(253_402_300_800)), None);
         assert_eq!(format_date_time(UNIX_EPOCH - Duration::from_secs(1)), None);
     }

@@ -403,30 +403,20 @@ fn unusual_requests_fall_back_to_aws_sigv4() {
     check("https://h.example/a|b", &ct, &ok, time);
     check("https://h.example/%zz", &ct, &ok, time);
     // Headers aws-sigv4 lower-cases, trims, joins or does not sign.
-    check(
-        "https://h.example/",
-        &[("Content-Type", "application/json")],
-        &ok,
-        time,
-    );
-    check("https://h.example/", &[("x-a", " v")], &ok, time);
-    check("https://h.example/", &[("x-a", "a  b")], &ok, time);
-    check(
-        "https://h.example/",
-        &[("x-a", "1"), ("x-a", "2")],
-        &ok,
-        time,
-    );
-    check("https://h.example/", &[("user-agent", "me")], &ok, time);
-    check("https://h.example/", &[("host", "other")], &ok, time);
-    check(
-        "https://h.example/",
-        &[("x-amz-date", "20200101T000000Z")],
-        &ok,
-        time,
-    );
     let many: Vec<(&str, &str)> = (0..9).map(|_| ("x-a", "1")).collect();
-    check("https://h.example/", &many, &ok, time);
+    let header_sets: [&[(&str, &str)]; 8] = [
+        &[("Content-Type", "application/json")],
+        &[("x-a", " v")],
+        &[("x-a", "a  b")],
+        &[("x-a", "1"), ("x-a", "2")],
+        &[("user-agent", "me")],
+        &[("host", "other")],
+        &[("x-amz-date", "20200101T000000Z")],
+        &many,
+    ];
+    for headers in header_sets {
+        check("https://h.example/", headers, &ok, time);
+    }
     // Session tokens that are empty or not plain visible ASCII.
     check(
         "https://h.example/",

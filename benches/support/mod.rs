@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use alloy_primitives::U64;
+use alloy_rpc_client::RpcClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -168,32 +170,9 @@ impl HttpDate {
 }
 
 fn http_date(secs: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-        DAYS[(days % 7) as usize],
-        day,
-        MONTHS[(month - 1) as usize],
-        year,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    aws_smithy_types::DateTime::from_secs(secs as i64)
+        .fmt(aws_smithy_types::date_time::Format::HttpDate)
+        .unwrap_or_default()
 }
 
 /// A WebSocket JSON-RPC upstream on 127.0.0.1 (no signature checking): answers requests at once
@@ -294,6 +273,109 @@ fn notification(sub: &str, i: u64) -> String {
         i / 100,
         i % 100
     )
+}
+
+/// The single-threaded runtime the clients under test share (the upstream has its own thread).
+pub fn client_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// One client at one concurrency level for a while.
+pub struct Run {
+    pub requests: u64,
+    pub latencies: Latencies,
+    pub wall: Duration,
+    /// CPU time of the client (the calling thread, which runs the client runtime).
+    pub cpu: Duration,
+    /// CPU time of the rest of the process (the upstream's thread).
+    pub upstream_cpu: Duration,
+    /// Allocations in the whole process during the run (with [`Counting`] installed).
+    pub allocs: u64,
+}
+
+impl Run {
+    pub fn per_second(&self) -> f64 {
+        self.requests as f64 / self.wall.as_secs_f64()
+    }
+
+    /// µs of `d` per request.
+    pub fn us_per_request(&self, d: Duration) -> f64 {
+        d.as_nanos() as f64 / 1000.0 / self.requests as f64
+    }
+}
+
+/// `eth_blockNumber` round trips through `client`, `concurrency` at a time, for `secs`.
+pub async fn round_trips(client: &RpcClient, concurrency: usize, secs: Duration) -> Run {
+    let cpu0 = thread_cpu();
+    let process0 = process_cpu();
+    let (allocs0, _) = allocations();
+    let start = Instant::now();
+    let deadline = start + secs;
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let mut lat = Latencies::default();
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let n: U64 = client
+                        .request_noparams("eth_blockNumber")
+                        .await
+                        .expect("eth_blockNumber");
+                    lat.record(t);
+                    assert_eq!(n.to::<u64>(), BLOCK_NUMBER);
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut latencies = Latencies::default();
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    let cpu = thread_cpu() - cpu0;
+    Run {
+        requests: latencies.0.len() as u64,
+        latencies,
+        wall: start.elapsed(),
+        cpu,
+        upstream_cpu: (process_cpu() - process0).saturating_sub(cpu),
+        allocs: allocations().0 - allocs0,
+    }
+}
+
+/// Exactly `requests` `eth_blockNumber` round trips through `client`, `concurrency` at a time.
+pub async fn send(client: &RpcClient, concurrency: usize, requests: usize) {
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|i| {
+            let client = client.clone();
+            let n = requests / concurrency + usize::from(i < requests % concurrency);
+            tokio::spawn(async move {
+                for _ in 0..n {
+                    let b: U64 = client.request_noparams("eth_blockNumber").await.unwrap();
+                    assert_eq!(b.to::<u64>(), BLOCK_NUMBER);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+/// [`send`] on `runtime`, in a function of its own for
+/// `valgrind --tool=callgrind --toggle-collect='*profile_run'`.
+#[inline(never)]
+pub fn profile_run(
+    runtime: &tokio::runtime::Runtime,
+    client: &RpcClient,
+    concurrency: usize,
+    requests: usize,
+) {
+    runtime.block_on(send(client, concurrency, requests));
 }
 
 /// Latency samples (nanoseconds) and summary statistics.
@@ -423,25 +505,22 @@ pub fn env_usize(name: &str, default: usize) -> usize {
 /// CPU time consumed by the calling thread (not wall time: a bench preempted by other work on
 /// a shared machine is not charged for the time it did not run).
 pub fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
 /// CPU time consumed by the whole process (all threads).
 pub fn process_cpu() -> Duration {
+    cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+fn cpu_clock(clock: libc::clockid_t) -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid, writable timespec.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime({clock})");
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
@@ -460,18 +539,21 @@ pub fn allocations() -> (u64, u64) {
     )
 }
 
+fn count(bytes: usize) {
+    ALLOCS.fetch_add(1, Ordering::Relaxed);
+    ALLOC_BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
+}
+
 // SAFETY: forwards every call to the system allocator unchanged; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        ALLOC_BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        count(layout.size());
         // SAFETY: same contract as ours.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        ALLOC_BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        count(layout.size());
         // SAFETY: same contract as ours.
         unsafe { System.alloc_zeroed(layout) }
     }
@@ -482,8 +564,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        ALLOC_BYTES.fetch_add(new_size as u64, Ordering::Relaxed);
+        count(new_size);
         // SAFETY: same contract as ours.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
