@@ -716,8 +716,9 @@ impl ProvideCredentials for ReportingChain {
     }
 }
 
-/// Masks an access key id: `AKIAIOSFODNN7EXAMPLE` → `AKIA…MPLE`.
-pub(crate) fn mask(access_key_id: &str) -> String {
+/// Masks an access key id for display: `AKIAIOSFODNN7EXAMPLE` → `AKIA…MPLE` (`****` when too
+/// short to mask).
+pub fn mask(access_key_id: &str) -> String {
     if access_key_id.len() <= 8 || !access_key_id.is_ascii() {
         return "****".into();
     }
@@ -728,8 +729,8 @@ pub(crate) fn mask(access_key_id: &str) -> String {
     )
 }
 
-/// The error and its sources on one line.
-pub(crate) fn flatten(err: &(dyn std::error::Error + 'static)) -> String {
+/// An error and its sources on one line (`a: b: c`), each source once.
+pub fn flatten(err: &(dyn std::error::Error + 'static)) -> String {
     let mut out = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use alloy_amb::credentials::{flatten, mask};
 use alloy_amb::testing::sigv4::{self, SigV4Request};
 use alloy_amb::{AmbError, Endpoint};
 use alloy_primitives::U64;
@@ -400,29 +401,6 @@ pub async fn run(a: DoctorArgs) -> CliResult {
         );
         Ok(ExitCode::FAILURE)
     }
-}
-
-/// The error and its sources on one line.
-fn flatten(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
-
-/// `AKIAIOSFODNN7EXAMPLE` → `AKIA…MPLE`
-fn mask(akid: &str) -> String {
-    if akid.len() <= 8 || !akid.is_ascii() {
-        return "****".into();
-    }
-    format!("{}…{}", &akid[..4], &akid[akid.len() - 4..])
 }
 
 /// Prints the canonical request and string to sign of a signed `eth_chainId` POST as
