@@ -650,6 +650,67 @@ async fn an_oversized_request_is_refused_before_it_is_sent() {
     .await
 }
 
+/// Requests issued together go out together (one flush for all that are waiting): each is
+/// still sent once, as its own text frame, and answered by its own id; one over the quota in the
+/// middle of the burst is answered with the typed error and does not hold up the others.
+#[tokio::test]
+async fn a_burst_of_requests_is_sent_once_each_and_answered_by_id() {
+    bounded(async {
+        let g = gateway().await;
+        let p = provider(connector(&g.ws).max_message_size(300).build().unwrap()).await;
+        let before = g.ws.frames().len();
+        const N: u64 = 200;
+        let oversized = |i: u64| i % 50 == 25;
+        let calls = (0..N).map(|i| {
+            let p = &p;
+            async move {
+                if oversized(i) {
+                    let data = format!("0x{}", "ab".repeat(200));
+                    let params = json!([{ "to": LOG_ADDRESS, "data": data }, "latest"]);
+                    let err = p
+                        .raw_request::<_, Value>("eth_call".into(), params)
+                        .await
+                        .unwrap_err();
+                    assert!(
+                        matches!(quota_error(&err), Some(AmbError::WsRequestTooLarge { .. })),
+                        "request {i}: {err}"
+                    );
+                    None
+                } else {
+                    let n = i % (GENESIS_HEAD + 1);
+                    let block: Value = p
+                        .raw_request("eth_getBlockByNumber".into(), (format!("{n:#x}"), false))
+                        .await
+                        .unwrap();
+                    assert_eq!(block["number"], json!(format!("{n:#x}")), "request {i}");
+                    Some(i)
+                }
+            }
+        });
+        let answered = futures::future::join_all(calls).await;
+        let sent = answered.iter().flatten().count();
+        assert_eq!(
+            sent as u64,
+            N - (0..N).filter(|&i| oversized(i)).count() as u64
+        );
+        let frames: Vec<_> = g.ws.frames().into_iter().skip(before).collect();
+        let requests: Vec<Value> = frames
+            .iter()
+            .filter_map(|f| f.text.as_deref())
+            .map(|t| serde_json::from_str(t).unwrap())
+            .filter(|v: &Value| v["method"] == "eth_getBlockByNumber")
+            .collect();
+        assert_eq!(requests.len(), sent, "every request exactly once");
+        let mut ids: Vec<_> = requests.iter().map(|r| r["id"].clone()).collect();
+        ids.sort_by_key(|id| id.as_u64());
+        ids.dedup();
+        assert_eq!(ids.len(), sent, "no request sent twice");
+        assert!(frames.iter().all(|f| f.kind == Kind::Text), "{frames:?}");
+        assert_eq!(g.ws.stats().connections, 1);
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_too_large_answer_is_a_typed_error() {
     bounded(async {
