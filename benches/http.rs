@@ -12,7 +12,7 @@
 //!
 //! `HTTP_BENCH_CONCURRENCY` (default `1,4,16,64`), `HTTP_BENCH_ROUNDS` (default 12) and
 //! `HTTP_BENCH_SECS` (seconds per client and round, default 0.5) tune the run.
-//! `HTTP_BENCH_PROFILE=<plain|amb|amb_static>` only sends `HTTP_BENCH_REQUESTS` (default 20000) requests
+//! `HTTP_BENCH_PROFILE=<plain|amb|amb_static|amb_token>` only sends `HTTP_BENCH_REQUESTS` (default 20000) requests
 //! through one client at the first concurrency level, for
 //! `valgrind --tool=callgrind --toggle-collect='*profile_run'`. The upstream runs
 //! on its own thread and runtime; the clients share one single-threaded runtime on the main
@@ -73,6 +73,17 @@ fn main() {
             amb(Some(support::session_token())),
         ),
         ("amb_static", "AmbHttp, static keys", amb(None)),
+        (
+            "amb_token",
+            "AmbHttp, billing token (nothing signed)",
+            RpcClient::new(
+                AmbHttp::builder(&url)
+                    .billing_token("bench-billing-token")
+                    .build()
+                    .unwrap(),
+                true,
+            ),
+        ),
     ];
 
     if let Ok(which) = std::env::var("HTTP_BENCH_PROFILE") {
@@ -80,7 +91,7 @@ fn main() {
             .iter()
             .find(|(key, _, _)| *key == which)
             .unwrap_or_else(|| {
-                panic!("HTTP_BENCH_PROFILE={which}: expected plain, amb or amb_static")
+                panic!("HTTP_BENCH_PROFILE={which}: expected plain, amb, amb_static or amb_token")
             });
         let c = levels[0];
         let n = support::env_usize("HTTP_BENCH_REQUESTS", 20_000);

@@ -184,7 +184,7 @@ impl AmbHttp {
                 .await?;
             let signed = std::mem::take(&mut auth.headers);
             let (status, retry_after, bytes) = self
-                .send_signed(&auth, signed, body.clone(), extra_headers.clone())
+                .send_signed(&auth, signed, body.clone(), &extra_headers)
                 .await;
             let span = tracing::Span::current();
             span.record("status", status);
@@ -217,55 +217,73 @@ impl AmbHttp {
     }
 
     /// Sends one signed attempt; returns the status, `Retry-After`, and the body (or the
-    /// network error). Learns the gateway's clock from `Date`.
+    /// network error). Learns the gateway's clock from `Date`. The timeout covers sending and
+    /// reading the whole answer.
     async fn send_signed(
         &self,
         auth: &Authorization,
         signed: Vec<(&'static str, String)>,
         body: bytes::Bytes,
-        extra_headers: http::HeaderMap,
+        extra_headers: &http::HeaderMap,
     ) -> (u16, Option<Duration>, TransportResult<bytes::Bytes>) {
         let inner = &self.inner;
-        let mut request = inner
-            .client
-            .post(auth.url.clone())
-            .timeout(inner.timeout)
-            .headers(extra_headers)
-            .header(http::header::HOST, inner.host.clone())
-            .header(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static(CONTENT_TYPE_JSON),
-            );
+        let mut request = reqwest::Request::new(reqwest::Method::POST, auth.url.clone());
+        let headers = request.headers_mut();
+        headers.reserve(extra_headers.len() + 5);
+        for (name, value) in extra_headers {
+            headers.append(name.clone(), value.clone());
+        }
+        // What is signed goes last, replacing any header of the same name.
+        headers.insert(http::header::HOST, inner.host.clone());
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(CONTENT_TYPE_JSON),
+        );
         // Static names and owned values: no header name or value is copied per request.
         for (name, value) in signed {
             let name = http::HeaderName::from_static(name);
-            request = match inner.same_token(&name, &value) {
-                Some(token) => request.header(name, token),
-                None => request.header(name, value),
+            let value = match inner.same_token(&name, &value) {
+                Some(token) => token,
+                None => match http::HeaderValue::try_from(value) {
+                    Ok(value) => value,
+                    Err(_) => {
+                        let err =
+                            AmbError::Signing(format!("`{name}` is not a valid header value"));
+                        return (0, None, Err(err.into()));
+                    }
+                },
             };
+            headers.insert(name, value);
         }
-        let resp = match request.body(body).send().await {
-            Ok(r) => r,
-            Err(e) => return (0, None, Err(self.network_error(e))),
+        *request.body_mut() = Some(body.into());
+        let exchange = async {
+            let resp = match inner.client.execute(request).await {
+                Ok(r) => r,
+                Err(e) => return (0, None, Err(self.network_error(e))),
+            };
+            let status = resp.status().as_u16();
+            let header = |name| resp.headers().get(name).and_then(|v| v.to_str().ok());
+            inner.auth.observe_date(header(http::header::DATE));
+            let retry_after = header(http::header::RETRY_AFTER)
+                .and_then(|v| v.trim().parse().ok())
+                .map(Duration::from_secs);
+            let bytes = match resp.bytes().await {
+                Ok(b) => Ok(b),
+                Err(e) if status >= 500 || status == 429 => {
+                    Err(TransportErrorKind::http_error_with_retry_after(
+                        status,
+                        format!("<failed to read response body: {e}>"),
+                        retry_after,
+                    ))
+                }
+                Err(e) => Err(self.network_error(e)),
+            };
+            (status, retry_after, bytes)
         };
-        let status = resp.status().as_u16();
-        let header = |name| resp.headers().get(name).and_then(|v| v.to_str().ok());
-        inner.auth.observe_date(header(http::header::DATE));
-        let retry_after = header(http::header::RETRY_AFTER)
-            .and_then(|v| v.trim().parse().ok())
-            .map(Duration::from_secs);
-        let bytes = match resp.bytes().await {
-            Ok(b) => Ok(b),
-            Err(e) if status >= 500 || status == 429 => {
-                Err(TransportErrorKind::http_error_with_retry_after(
-                    status,
-                    format!("<failed to read response body: {e}>"),
-                    retry_after,
-                ))
-            }
-            Err(e) => Err(self.network_error(e)),
-        };
-        (status, retry_after, bytes)
+        match tokio::time::timeout(inner.timeout, exchange).await {
+            Ok(answer) => answer,
+            Err(_elapsed) => (0, None, Err(self.timed_out())),
+        }
     }
 
     /// Turns a non-403 answer into alloy's result.
@@ -312,16 +330,23 @@ impl AmbHttp {
         .into()
     }
 
+    fn timed_out(&self) -> TransportError {
+        AmbError::Timeout {
+            host: self.inner.endpoint.host().to_owned(),
+            after: self.inner.timeout,
+        }
+        .into()
+    }
+
     fn network_error(&self, err: reqwest::Error) -> TransportError {
+        if err.is_timeout() {
+            // A timeout of a client passed to the builder.
+            return self.timed_out();
+        }
         let host = self.inner.endpoint.host().to_owned();
         // The URL may hold a billing token: never let it into the message.
         let err = err.without_url();
-        let amb = if err.is_timeout() {
-            AmbError::Timeout {
-                host,
-                after: self.inner.timeout,
-            }
-        } else if err.is_connect() {
+        let amb = if err.is_connect() {
             AmbError::Connect {
                 host,
                 reason: crate::credentials::flatten(&err),

@@ -8,6 +8,12 @@
 //! - caches the derived signing key per (date, region, service, access key id, secret) in the
 //!   transport ([`SigningKeyCache`]), derived with aws-sigv4's own `generate_signing_key`;
 //! - streams the canonical request straight into SHA-256 (no string is built);
+//! - keeps, per transport, what a signature takes from the second and the request's shape
+//!   (method, URL, headers, credentials, scope) but not from its body: the SHA-256 state of the
+//!   canonical request up to the body's hash and `Authorization` up to the signature. Requests
+//!   of one shape within the same second (all of a transport's while it is busy) only hash their
+//!   body, finish the canonical request hash and sign; a session token (about 1 KB) is hashed
+//!   once per second, not per request;
 //! - signs the string to sign (built on the stack) with aws-sigv4's `calculate_signature`.
 //!
 //! The cryptography is aws-sigv4's (key derivation, HMAC) and `sha2`, the crate and version
@@ -52,13 +58,16 @@ pub struct Request<'a> {
 /// `authorization`, then `x-amz-security-token` with temporary credentials.
 pub type SignedHeaders = Vec<(&'static str, String)>;
 
-/// The derived SigV4 signing key of the last (date, region, service, credentials) signed with.
+/// The derived SigV4 signing key of the last (date, region, service, credentials) signed with,
+/// and the part of the last signature that does not depend on the body (see [`try_sign`]).
 ///
 /// Shared by every clone of a transport. `Debug` shows how many keys were derived, never a key.
 #[derive(Default)]
 pub struct SigningKeyCache {
     slot: RwLock<Option<CachedKey>>,
     derivations: AtomicU64,
+    prefix: RwLock<Option<Prefix>>,
+    prefixes: AtomicU64,
 }
 
 struct CachedKey {
@@ -79,6 +88,32 @@ impl SigningKeyCache {
     /// How many signing keys were derived (cache misses) so far.
     pub fn derivations(&self) -> u64 {
         self.derivations.load(Ordering::Relaxed)
+    }
+
+    /// How many times the body-independent part of a signature was computed (once per second
+    /// and request shape while requests keep coming; the other requests reuse it).
+    pub fn prefixes(&self) -> u64 {
+        self.prefixes.load(Ordering::Relaxed)
+    }
+
+    fn prefix_hit(
+        &self,
+        secs: u64,
+        creds: &Credentials,
+        region: &str,
+        service: &str,
+        req: &Request<'_>,
+    ) -> Option<Hit> {
+        let slot = self.prefix.read().unwrap_or_else(|e| e.into_inner());
+        let prefix = slot.as_ref()?;
+        prefix
+            .matches(secs, creds, region, service, req)
+            .then(|| prefix.hit())
+    }
+
+    fn store_prefix(&self, prefix: Prefix) {
+        self.prefixes.fetch_add(1, Ordering::Relaxed);
+        *self.prefix.write().unwrap_or_else(|e| e.into_inner()) = Some(prefix);
     }
 
     /// The signing key for this scope: cached, or derived with aws-sigv4's
@@ -125,6 +160,7 @@ impl fmt::Debug for SigningKeyCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SigningKeyCache")
             .field("derivations", &self.derivations())
+            .field("prefixes", &self.prefixes())
             .finish_non_exhaustive()
     }
 }
@@ -134,6 +170,8 @@ const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const MAX_EXTRA_HEADERS: usize = 8;
 /// Longer URLs go to aws-sigv4 (`http::Uri` refuses very long ones).
 const MAX_URL_LEN: usize = 8 * 1024;
+/// Longer credential scopes (region and service names) go to aws-sigv4.
+const MAX_SCOPE: usize = 256;
 
 /// Signs `req` like aws-sigv4's `sign()` with `SigningSettings::default()` (header signing,
 /// double percent-encoding, path normalisation, session token signed) would, or returns `None`
@@ -146,6 +184,149 @@ pub fn try_sign(
     time: SystemTime,
     req: &Request<'_>,
 ) -> Option<SignedHeaders> {
+    let secs = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    let hit = match cache.prefix_hit(secs, creds, region, service, req) {
+        Some(hit) => hit,
+        None => {
+            let prefix = build_prefix(cache, secs, time, creds, region, service, req)?;
+            let hit = prefix.hit();
+            cache.store_prefix(prefix);
+            hit
+        }
+    };
+    Some(hit.finish(req.body, creds.session_token()))
+}
+
+/// Everything of a signature that depends on the second and the request's shape (method, URL,
+/// headers, credentials, scope) but not on its body: the canonical request hashed up to the
+/// body's hash, and `Authorization` up to the signature. Requests of one shape signed within
+/// the same second share it.
+struct Prefix {
+    secs: u64,
+    region: Box<str>,
+    service: Box<str>,
+    /// The credentials signed with (an `Arc` clone: no new copy of the secret or the token).
+    credentials: Credentials,
+    method: Box<str>,
+    authority: Box<str>,
+    url: Box<str>,
+    headers: Box<[(Box<str>, Box<str>)]>,
+    date_time: [u8; 16],
+    /// SHA-256 over the canonical request up to (and with) the signed header list's newline.
+    creq: Sha256,
+    /// `AWS4-HMAC-SHA256 Credential=<akid>/<scope>, SignedHeaders=<names>`.
+    authorization: String,
+    /// Where the credential scope is in `authorization`.
+    scope: (usize, usize),
+    key: [u8; 32],
+}
+
+impl Prefix {
+    fn matches(
+        &self,
+        secs: u64,
+        creds: &Credentials,
+        region: &str,
+        service: &str,
+        req: &Request<'_>,
+    ) -> bool {
+        self.secs == secs
+            && &*self.region == region
+            && &*self.service == service
+            && &*self.method == req.method
+            && &*self.authority == req.authority
+            && &*self.url == req.url.as_str()
+            && self.headers.len() == req.headers.len()
+            && self
+                .headers
+                .iter()
+                .zip(req.headers)
+                .all(|((n, v), (rn, rv))| &**n == *rn && &**v == *rv)
+            && self.credentials.access_key_id() == creds.access_key_id()
+            && self.credentials.secret_access_key() == creds.secret_access_key()
+            && self.credentials.session_token() == creds.session_token()
+    }
+
+    fn hit(&self) -> Hit {
+        let mut authorization = String::with_capacity(self.authorization.len() + 12 + 64);
+        authorization.push_str(&self.authorization);
+        Hit {
+            date_time: self.date_time,
+            creq: self.creq.clone(),
+            authorization,
+            scope: self.scope,
+            key: self.key,
+        }
+    }
+}
+
+/// A request's own copy of its [`Prefix`].
+struct Hit {
+    date_time: [u8; 16],
+    creq: Sha256,
+    authorization: String,
+    scope: (usize, usize),
+    key: [u8; 32],
+}
+
+impl Hit {
+    /// Hashes the body into the canonical request and signs: the headers `sign()` returns.
+    fn finish(self, body: &[u8], token: Option<&str>) -> SignedHeaders {
+        let Self {
+            date_time,
+            mut creq,
+            mut authorization,
+            scope,
+            key,
+        } = self;
+        creq.update(hex32(&Sha256::digest(body).into()));
+        let creq_hash = hex32(&creq.finalize().into());
+
+        // The string to sign: algorithm, time, scope, canonical request hash.
+        let scope = &authorization.as_bytes()[scope.0..scope.1];
+        let mut sts = [0u8; ALGORITHM.len() + 1 + 16 + 1 + MAX_SCOPE + 1 + 64];
+        let mut at = 0;
+        for part in [
+            ALGORITHM.as_bytes(),
+            b"\n",
+            &date_time,
+            b"\n",
+            scope,
+            b"\n",
+            &creq_hash,
+        ] {
+            sts[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        let signature = v4::calculate_signature(key, &sts[..at]);
+        authorization.push_str(", Signature=");
+        authorization.push_str(&signature);
+
+        // Only ASCII digits, `T` and `Z` went into the date.
+        let date_time = std::str::from_utf8(&date_time)
+            .unwrap_or_default()
+            .to_owned();
+        let mut out = Vec::with_capacity(3);
+        out.push(("x-amz-date", date_time));
+        out.push(("authorization", authorization));
+        if let Some(token) = token {
+            out.push(("x-amz-security-token", token.to_owned()));
+        }
+        out
+    }
+}
+
+/// Checks that the fast path reproduces `sign()` for `req` and hashes its canonical request up
+/// to the body's hash; `None` sends the request to aws-sigv4.
+fn build_prefix(
+    cache: &SigningKeyCache,
+    secs: u64,
+    time: SystemTime,
+    creds: &Credentials,
+    region: &str,
+    service: &str,
+    req: &Request<'_>,
+) -> Option<Prefix> {
     let date_time = format_date_time(time)?;
     let date: &[u8; 8] = date_time[..8].try_into().ok()?;
     let token = match creds.session_token() {
@@ -187,7 +368,7 @@ pub fn try_sign(
         return None;
     }
 
-    // The canonical request, hashed as it is written.
+    // The canonical request, hashed as it is written, up to the body's hash.
     let mut creq = Sha256::new();
     creq.update(req.method.as_bytes());
     creq.update(b"\n");
@@ -218,6 +399,9 @@ pub fn try_sign(
     authorization.push_str(service);
     authorization.push_str("/aws4_request");
     let scope_end = authorization.len();
+    if scope_end - scope_start > MAX_SCOPE {
+        return None;
+    }
     authorization.push_str(", SignedHeaders=");
     let signed_start = authorization.len();
     for (i, (name, _)) in headers.iter().enumerate() {
@@ -228,32 +412,27 @@ pub fn try_sign(
     }
     creq.update(&authorization.as_bytes()[signed_start..]);
     creq.update(b"\n");
-    creq.update(hex32(&Sha256::digest(req.body).into()));
-    let creq_hash = hex32(&creq.finalize().into());
-
-    // The string to sign: algorithm, time, scope, canonical request hash.
-    let scope = &authorization.as_bytes()[scope_start..scope_end];
-    let mut sts = StackBuf::<512>::new();
-    sts.push(ALGORITHM.as_bytes())?;
-    sts.push(b"\n")?;
-    sts.push(&date_time)?;
-    sts.push(b"\n")?;
-    sts.push(scope)?;
-    sts.push(b"\n")?;
-    sts.push(&creq_hash)?;
 
     let key = cache.key(date, time, region, service, creds)?;
-    let signature = v4::calculate_signature(key, sts.as_slice());
-    authorization.push_str(", Signature=");
-    authorization.push_str(&signature);
-
-    let mut out = Vec::with_capacity(3);
-    out.push(("x-amz-date", date_time_str.to_owned()));
-    out.push(("authorization", authorization));
-    if let Some(token) = token {
-        out.push(("x-amz-security-token", token.to_owned()));
-    }
-    Some(out)
+    Some(Prefix {
+        secs,
+        region: region.into(),
+        service: service.into(),
+        credentials: creds.clone(),
+        method: req.method.into(),
+        authority: req.authority.into(),
+        url: req.url.as_str().into(),
+        headers: req
+            .headers
+            .iter()
+            .map(|&(n, v)| (n.into(), v.into()))
+            .collect(),
+        date_time,
+        creq,
+        authorization,
+        scope: (scope_start, scope_end),
+        key,
+    })
 }
 
 /// Signs `req`: with the fast path when it applies, else with aws-sigv4's `sign()`. This is what
@@ -624,32 +803,6 @@ fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
         pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
     }
     out
-}
-
-/// A fixed-capacity byte buffer on the stack; `push` fails (`None`) when full.
-struct StackBuf<const N: usize> {
-    buf: [u8; N],
-    len: usize,
-}
-
-impl<const N: usize> StackBuf<N> {
-    fn new() -> Self {
-        Self {
-            buf: [0; N],
-            len: 0,
-        }
-    }
-
-    fn push(&mut self, bytes: &[u8]) -> Option<()> {
-        let end = self.len.checked_add(bytes.len()).filter(|&e| e <= N)?;
-        self.buf[self.len..end].copy_from_slice(bytes);
-        self.len = end;
-        Some(())
-    }
-
-    fn as_slice(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
 }
 
 #[cfg(test)]

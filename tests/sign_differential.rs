@@ -533,3 +533,153 @@ async fn fake_gateway_accepts_fast_and_fallback_signatures() {
     }
     assert!(fake.received().iter().all(|r| r.rejected.is_none()));
 }
+
+/// Requests signed within the same second reuse the body-independent part of the signature
+/// (the canonical request hashed up to the body's hash): whatever else differs between them
+/// (token, key id, secret, region, service, method, headers, path, query, host) must still give
+/// aws-sigv4's headers, and requests that differ only in their body must reuse it.
+#[test]
+fn requests_within_a_second_reuse_the_prefix_and_stay_identical() {
+    struct Variant {
+        method: &'static str,
+        url: &'static str,
+        headers: &'static [(&'static str, &'static str)],
+        akid: &'static str,
+        secret: &'static str,
+        token: Option<&'static str>,
+        region: &'static str,
+        service: &'static str,
+    }
+    const CT: &[(&str, &str)] = &[("content-type", "application/json")];
+    let base = Variant {
+        method: "POST",
+        url: "https://nd-abc.ethereum.managedblockchain.us-east-1.amazonaws.com/",
+        headers: CT,
+        akid: "AKIDBASE",
+        secret: "secret-base",
+        token: Some(TOKENS[0]),
+        region: "us-east-1",
+        service: "managedblockchain",
+    };
+    let variants = [
+        Variant { ..base },
+        Variant {
+            token: None,
+            ..base
+        },
+        Variant {
+            token: Some(TOKENS[1]),
+            ..base
+        },
+        Variant {
+            akid: "AKIDOTHER",
+            ..base
+        },
+        Variant {
+            secret: "secret-other",
+            ..base
+        },
+        Variant {
+            region: "eu-west-1",
+            ..base
+        },
+        Variant {
+            service: "execute-api",
+            ..base
+        },
+        Variant {
+            method: "GET",
+            headers: &[],
+            ..base
+        },
+        Variant {
+            headers: &[("content-type", "application/json"), ("x-extra", "1")],
+            ..base
+        },
+        Variant {
+            headers: &[("content-type", "text/plain")],
+            ..base
+        },
+        Variant {
+            url: "https://nd-abc.ethereum.managedblockchain.us-east-1.amazonaws.com/prod/rpc",
+            ..base
+        },
+        Variant {
+            url: "https://nd-abc.ethereum.managedblockchain.us-east-1.amazonaws.com/?a=1",
+            ..base
+        },
+        Variant {
+            url: "https://nd-abd.ethereum.managedblockchain.us-east-1.amazonaws.com/",
+            ..base
+        },
+        Variant {
+            url: "http://127.0.0.1:8545/",
+            ..base
+        },
+    ];
+    let prepared: Vec<_> = variants
+        .iter()
+        .map(|v| {
+            let endpoint = Endpoint::parse(v.url).unwrap();
+            let creds = Credentials::new(v.akid, v.secret, v.token.map(str::to_owned), None, "t");
+            (v, endpoint, creds)
+        })
+        .collect();
+
+    let mut g = Gen(0x0005_ec0d);
+    let cache = SigningKeyCache::new();
+    let mut second = 1_790_000_000;
+    for i in 0..6000 {
+        if g.below(10) == 0 {
+            second += 1;
+        }
+        let (v, endpoint, creds) = &prepared[g.below(prepared.len())];
+        let time = UNIX_EPOCH + Duration::new(second, (g.next() % 1_000_000_000) as u32);
+        let body = g.bytes(300);
+        let req = Request {
+            method: v.method,
+            authority: endpoint.authority(),
+            url: endpoint.url(),
+            headers: v.headers,
+            body: &body,
+        };
+        let got = sign_fast::try_sign(&cache, creds, v.region, v.service, time, &req)
+            .unwrap_or_else(|| panic!("case {i}: {} fell back", v.url));
+        let want =
+            sign_fast::sign_with_aws_sigv4(&creds.clone().into(), v.region, v.service, time, &req)
+                .unwrap();
+        assert_eq!(
+            got, want,
+            "case {i}: {} {} {:?}",
+            v.method, v.url, v.headers
+        );
+    }
+
+    // Bodies alone differ: one prefix for the second, then one for the next.
+    let (v, endpoint, creds) = &prepared[0];
+    let before = cache.prefixes();
+    for s in [0, 1] {
+        for n in 0..100u32 {
+            let body = format!(r#"{{"jsonrpc":"2.0","id":{n},"method":"eth_blockNumber"}}"#);
+            let req = Request {
+                method: v.method,
+                authority: endpoint.authority(),
+                url: endpoint.url(),
+                headers: v.headers,
+                body: body.as_bytes(),
+            };
+            let time = UNIX_EPOCH + Duration::new(1_800_000_000 + s, n * 9_000_000);
+            let got = sign_fast::try_sign(&cache, creds, v.region, v.service, time, &req).unwrap();
+            let want = sign_fast::sign_with_aws_sigv4(
+                &creds.clone().into(),
+                v.region,
+                v.service,
+                time,
+                &req,
+            )
+            .unwrap();
+            assert_eq!(got, want);
+        }
+    }
+    assert_eq!(cache.prefixes() - before, 2, "one prefix per second");
+}
