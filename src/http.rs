@@ -75,7 +75,7 @@ impl std::fmt::Debug for LastToken {
 impl Inner {
     /// The header value for `value` when `name` is the session token header.
     fn same_token(&self, name: &http::HeaderName, value: &str) -> Option<http::HeaderValue> {
-        if name.as_str() != "x-amz-security-token" {
+        if name != X_AMZ_SECURITY_TOKEN {
             return None;
         }
         let mut last = self.token.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -229,7 +229,7 @@ impl AmbHttp {
         let inner = &self.inner;
         let mut request = reqwest::Request::new(reqwest::Method::POST, auth.url.clone());
         let headers = request.headers_mut();
-        headers.reserve(extra_headers.len() + 5);
+        headers.reserve(extra_headers.len() + 8);
         for (name, value) in extra_headers {
             headers.append(name.clone(), value.clone());
         }
@@ -241,7 +241,7 @@ impl AmbHttp {
         );
         // Static names and owned values: no header name or value is copied per request.
         for (name, value) in signed {
-            let name = http::HeaderName::from_static(name);
+            let name = header_name(name);
             let value = match inner.same_token(&name, &value) {
                 Some(token) => token,
                 None => match http::HeaderValue::try_from(value) {
@@ -358,6 +358,20 @@ impl AmbHttp {
             }
         };
         amb.into()
+    }
+}
+
+const X_AMZ_DATE: http::HeaderName = http::HeaderName::from_static("x-amz-date");
+const X_AMZ_SECURITY_TOKEN: http::HeaderName =
+    http::HeaderName::from_static("x-amz-security-token");
+
+/// The header name of a signed header, without looking it up per request for the usual ones.
+fn header_name(name: &'static str) -> http::HeaderName {
+    match name {
+        "x-amz-date" => X_AMZ_DATE,
+        "authorization" => http::header::AUTHORIZATION,
+        "x-amz-security-token" => X_AMZ_SECURITY_TOKEN,
+        other => http::HeaderName::from_static(other),
     }
 }
 

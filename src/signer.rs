@@ -106,7 +106,7 @@ impl Region {
 #[derive(Clone)]
 pub(crate) enum Auth {
     SigV4(Arc<SigV4>),
-    BillingToken(Secret),
+    BillingToken(Secret, Arc<std::sync::OnceLock<Url>>),
 }
 
 /// SigV4 settings and state shared by every clone of a transport.
@@ -148,8 +148,9 @@ impl Auth {
         req: ToSign<'_>,
     ) -> Result<Authorization, AmbError> {
         match self {
-            Self::BillingToken(token) => Ok(Authorization {
-                url: endpoint.wire_url(Some(token)),
+            // The URL with the token is the same for every request: built once.
+            Self::BillingToken(token, url) => Ok(Authorization {
+                url: url.get_or_init(|| endpoint.wire_url(Some(token))).clone(),
                 headers: Vec::new(),
                 credentials: None,
             }),
@@ -180,7 +181,7 @@ impl Auth {
     pub(crate) fn known_region(&self) -> Option<&str> {
         match self {
             Self::SigV4(sig) => sig.region.known().map(|(r, _)| r),
-            Self::BillingToken(_) => None,
+            Self::BillingToken(..) => None,
         }
     }
 
@@ -188,12 +189,12 @@ impl Auth {
     pub(crate) fn credentials(&self) -> Option<&AmbCredentials> {
         match self {
             Self::SigV4(sig) => Some(&sig.credentials),
-            Self::BillingToken(_) => None,
+            Self::BillingToken(..) => None,
         }
     }
 
     pub(crate) fn is_token(&self) -> bool {
-        matches!(self, Self::BillingToken(_))
+        matches!(self, Self::BillingToken(..))
     }
 
     /// Learns the gateway's clock from the `Date` header of any of its answers.
@@ -298,7 +299,7 @@ impl fmt::Debug for Auth {
                 .field("credentials", &sig.credentials)
                 .field("skew_ms", &sig.skew())
                 .finish(),
-            Self::BillingToken(t) => f.debug_tuple("BillingToken").field(t).finish(),
+            Self::BillingToken(t, _) => f.debug_tuple("BillingToken").field(t).finish(),
         }
     }
 }
@@ -368,7 +369,7 @@ impl AuthConfig {
                     "both a billing token and SigV4 credentials were given; choose one".into(),
                 ));
             }
-            return Ok(Auth::BillingToken(token));
+            return Ok(Auth::BillingToken(token, Default::default()));
         }
         let service = self.service.unwrap_or_else(|| AMB_SERVICE.to_owned());
         if service.is_empty() || service.contains(char::is_whitespace) {
