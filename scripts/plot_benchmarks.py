@@ -4,7 +4,7 @@ Http<reqwest>) from the results of `cargo bench --bench http`. Plain SVG, standa
 
     python3 scripts/plot_benchmarks.py [results.json] [out.svg]
 
-Defaults: benches/results/run1/http.json (the run quoted in docs/benchmarks.md) and
+Defaults: benches/results/run3/http.json (the run quoted in docs/benchmarks.md) and
 docs/http-throughput.svg. Each point is the median over the rounds; the bar through it spans
 the slowest to the fastest round.
 """
@@ -15,14 +15,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SRC = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "benches/results/run1/http.json"
+SRC = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "benches/results/run3/http.json"
 OUT = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "docs/http-throughput.svg"
 
 SERIES = [
     ("plain", "alloy Http<reqwest>|(unsigned)", "#4c72b0", ""),
     ("amb_static", "AmbHttp|static keys", "#55a868", "6 3"),
     ("amb", "AmbHttp|temporary credentials|(1 KB session token)", "#c44e52", ""),
+    ("amb_token", "AmbHttp|billing token|(nothing signed)", "#8172b2", "2 3"),
 ]
+# Where each series' ratio label sits relative to its point.
+LABEL_DY = {"amb_static": -8, "amb": 15, "amb_token": -20}
 
 W, H = 800, 440
 LEFT, RIGHT, TOP, BOTTOM = 78, 230, 48, 60
@@ -103,7 +106,7 @@ def main():
                 ratio = lv[key].get("ratio_rps_to_plain")
                 if ratio is not None:
                     out.append(
-                        f'<text x="{px + 7:.1f}" y="{py + (15 if key == "amb" else -8):.1f}" '
+                        f'<text x="{px + 7:.1f}" y="{py + LABEL_DY.get(key, -8):.1f}" '
                         f'fill="{color}" font-size="11">{ratio:.2f}×</text>'
                     )
     # Legend.
