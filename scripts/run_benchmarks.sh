@@ -4,7 +4,7 @@
 #
 #   bash scripts/run_benchmarks.sh [out-dir]
 #
-# About four minutes on 2 cores. Each bench also runs alone: cargo bench --bench <name>.
+# About three minutes on 2 cores. Each bench also runs alone: cargo bench --bench <name>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(realpath -m "${1:-target/bench-results}")

@@ -111,6 +111,8 @@ async fn open_inner(
         None => return Err(connect_err("the URL has no host".into())),
     };
     let tcp = tcp.map_err(|e| connect_err(e.to_string()))?;
+    // No Nagle wait behind an unacknowledged request; the backend batches the requests that
+    // are waiting together into one write itself.
     let _ = tcp.set_nodelay(true);
     let mut io: Box<dyn Io> = match up.tls {
         Some(config) => {
