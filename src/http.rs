@@ -256,6 +256,9 @@ impl AmbHttp {
             headers.insert(name, value);
         }
         *request.body_mut() = Some(body.into());
+        // The status and `Retry-After` once the head has arrived: a 5xx or 429 whose body then
+        // stalls stays an HTTP error that alloy's retry layer retries.
+        let mut head: Option<(u16, Option<Duration>)> = None;
         let exchange = async {
             let resp = match inner.client.execute(request).await {
                 Ok(r) => r,
@@ -267,12 +270,14 @@ impl AmbHttp {
             let retry_after = header(http::header::RETRY_AFTER)
                 .and_then(|v| v.trim().parse().ok())
                 .map(Duration::from_secs);
+            head = Some((status, retry_after));
             let bytes = match resp.bytes().await {
                 Ok(b) => Ok(b),
                 Err(e) if status >= 500 || status == 429 => {
+                    // `without_url`: the URL may hold a billing token.
                     Err(TransportErrorKind::http_error_with_retry_after(
                         status,
-                        format!("<failed to read response body: {e}>"),
+                        format!("<failed to read response body: {}>", e.without_url()),
                         retry_after,
                     ))
                 }
@@ -280,9 +285,21 @@ impl AmbHttp {
             };
             (status, retry_after, bytes)
         };
-        match tokio::time::timeout(inner.timeout, exchange).await {
-            Ok(answer) => answer,
-            Err(_elapsed) => (0, None, Err(self.timed_out())),
+        let answer = tokio::time::timeout(inner.timeout, exchange).await;
+        match (answer, head) {
+            (Ok(answer), _) => answer,
+            (Err(_elapsed), Some((status, retry_after))) if status >= 500 || status == 429 => {
+                let err = TransportErrorKind::http_error_with_retry_after(
+                    status,
+                    format!(
+                        "<timed out after {:?} reading the response body>",
+                        inner.timeout
+                    ),
+                    retry_after,
+                );
+                (status, retry_after, Err(err))
+            }
+            (Err(_elapsed), _) => (0, None, Err(self.timed_out())),
         }
     }
 
@@ -339,14 +356,20 @@ impl AmbHttp {
     }
 
     fn network_error(&self, err: reqwest::Error) -> TransportError {
-        if err.is_timeout() {
-            // A timeout of a client passed to the builder.
-            return self.timed_out();
-        }
         let host = self.inner.endpoint.host().to_owned();
         // The URL may hold a billing token: never let it into the message.
         let err = err.without_url();
-        let amb = if err.is_connect() {
+        let amb = if err.is_timeout() {
+            // The transport's own timeout is the `tokio::time::timeout` in `send_signed`: this
+            // is one set on a client passed to the builder.
+            AmbError::Request {
+                host,
+                reason: format!(
+                    "the timeout of the reqwest client passed to the builder elapsed: {}",
+                    crate::credentials::flatten(&err)
+                ),
+            }
+        } else if err.is_connect() {
             AmbError::Connect {
                 host,
                 reason: crate::credentials::flatten(&err),
@@ -432,7 +455,9 @@ impl AmbHttpBuilder {
         self
     }
 
-    /// Use this `reqwest` client (connection pool, proxy, TLS settings).
+    /// Use this `reqwest` client (connection pool, proxy, TLS settings). The transport's own
+    /// timeout ([`timeout`](Self::timeout)) applies on top of any timeout set on the client:
+    /// whichever is shorter ends the request.
     pub fn client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self

@@ -211,14 +211,8 @@ struct Prefix {
     authority: Box<str>,
     url: Box<str>,
     headers: Box<[(Box<str>, Box<str>)]>,
-    date_time: [u8; 16],
-    /// SHA-256 over the canonical request up to (and with) the signed header list's newline.
-    creq: Sha256,
-    /// `AWS4-HMAC-SHA256 Credential=<akid>/<scope>, SignedHeaders=<names>`.
-    authorization: String,
-    /// Where the credential scope is in `authorization`.
-    scope: (usize, usize),
-    key: [u8; 32],
+    /// What each request of this shape and second starts from.
+    start: Hit,
 }
 
 impl Prefix {
@@ -247,24 +241,29 @@ impl Prefix {
             && self.credentials.session_token() == creds.session_token()
     }
 
+    /// A request's own copy of the start, with room for the signature.
     fn hit(&self) -> Hit {
-        let mut authorization = String::with_capacity(self.authorization.len() + 12 + 64);
-        authorization.push_str(&self.authorization);
+        let start = &self.start;
+        let mut authorization = String::with_capacity(start.authorization.len() + 12 + 64);
+        authorization.push_str(&start.authorization);
         Hit {
-            date_time: self.date_time,
-            creq: self.creq.clone(),
+            date_time: start.date_time,
+            creq: start.creq.clone(),
             authorization,
-            scope: self.scope,
-            key: self.key,
+            scope: start.scope,
+            key: start.key,
         }
     }
 }
 
-/// A request's own copy of its [`Prefix`].
+/// A signature in the making: everything but the body.
 struct Hit {
     date_time: [u8; 16],
+    /// SHA-256 over the canonical request up to (and with) the signed header list's newline.
     creq: Sha256,
+    /// `AWS4-HMAC-SHA256 Credential=<akid>/<scope>, SignedHeaders=<names>`.
     authorization: String,
+    /// Where the credential scope is in `authorization`.
     scope: (usize, usize),
     key: [u8; 32],
 }
@@ -427,11 +426,13 @@ fn build_prefix(
             .iter()
             .map(|&(n, v)| (n.into(), v.into()))
             .collect(),
-        date_time,
-        creq,
-        authorization,
-        scope: (scope_start, scope_end),
-        key,
+        start: Hit {
+            date_time,
+            creq,
+            authorization,
+            scope: (scope_start, scope_end),
+            key,
+        },
     })
 }
 

@@ -426,6 +426,47 @@ async fn non_json_answers_quote_status_and_first_bytes() {
     );
 }
 
+/// A 503 whose body stalls after the head: the timeout ends it as the HTTP error it is (with
+/// its `Retry-After`, so alloy's retry layer retries it), and the billing token on the URL
+/// reaches no message.
+#[tokio::test]
+async fn a_5xx_body_that_stalls_is_a_retryable_http_error_without_the_token() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = sock.read(&mut buf).await;
+        let head = "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+                    retry-after: 2\r\ncontent-length: 100\r\n\r\n{\"message\":";
+        sock.write_all(head.as_bytes()).await.unwrap();
+        // Hold the connection open, the body unfinished, until the test is over.
+        let _ = done_rx.await;
+    });
+    let t = AmbHttp::builder(format!("http://{addr}/?billingtoken=STALLTOKEN"))
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let err = block_number_err(t).await;
+    drop(done_tx);
+    let kind = err.as_transport_err().expect("a transport error");
+    let http = kind
+        .as_http_error()
+        .unwrap_or_else(|| panic!("not an HTTP error: {err:?}"));
+    assert_eq!(http.status, 503, "{err}");
+    assert!(http.body.contains("timed out"), "{err}");
+    assert_eq!(kind.retry_after(), Some(Duration::from_secs(2)), "{err:?}");
+    use alloy_transport::layers::{RateLimitRetryPolicy, RetryPolicy};
+    assert!(
+        RateLimitRetryPolicy::default().should_retry(&err),
+        "alloy retries it: {err:?}"
+    );
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("STALLTOKEN"), "{text}");
+}
+
 #[tokio::test]
 async fn json_rpc_errors_pass_through() {
     let fake = FakeAmb::start().await;
