@@ -216,6 +216,22 @@ pub enum AmbError {
         host: String,
     },
 
+    /// The endpoint answered with a redirect. alloy-amb never follows one: a SigV4 signature
+    /// is valid for one host only, and following would send the session token (and the
+    /// request) to wherever `Location` points.
+    #[error(
+        "`{host}` answered HTTP {status}, a redirect to {location:?}, which alloy-amb does not follow; use the final endpoint URL in the configuration"
+    )]
+    Redirected {
+        /// The HTTP status (3xx).
+        status: u16,
+        /// Where `Location` points: scheme, host, port and path, without any query (which
+        /// may hold a token); empty when the answer had none.
+        location: String,
+        /// The endpoint's host.
+        host: String,
+    },
+
     /// The request did not complete in time.
     #[error("request to `{host}` timed out after {after:?}; check the network path to the endpoint or raise the timeout")]
     Timeout {

@@ -271,6 +271,10 @@ impl AmbHttp {
                 .and_then(|v| v.trim().parse().ok())
                 .map(Duration::from_secs);
             head = Some((status, retry_after));
+            if (300..400).contains(&status) {
+                let location = resp.headers().get(http::header::LOCATION);
+                return (status, retry_after, Err(self.redirected(status, location)));
+            }
             let bytes = match resp.bytes().await {
                 Ok(b) => Ok(b),
                 Err(e) if status >= 500 || status == 429 => {
@@ -342,6 +346,30 @@ impl AmbHttp {
         AmbError::UnexpectedResponse {
             status,
             snippet: String::from_utf8_lossy(&body[..end]).into_owned(),
+            host: self.inner.endpoint.host().to_owned(),
+        }
+        .into()
+    }
+
+    /// A 3xx answer: never followed (the signature is for this host; the session token must
+    /// not go where `Location` points). Names where it points, without its query.
+    fn redirected(&self, status: u16, location: Option<&http::HeaderValue>) -> TransportError {
+        let location = location
+            .and_then(|v| v.to_str().ok())
+            .map(|v| match self.inner.endpoint.url().join(v) {
+                Ok(mut url) => {
+                    url.set_query(None);
+                    url.set_fragment(None);
+                    let _ = url.set_password(None);
+                    let _ = url.set_username("");
+                    url.to_string()
+                }
+                Err(_) => "<not a URL>".to_owned(),
+            })
+            .unwrap_or_default();
+        AmbError::Redirected {
+            status,
+            location,
             host: self.inner.endpoint.host().to_owned(),
         }
         .into()
@@ -458,6 +486,11 @@ impl AmbHttpBuilder {
     /// Use this `reqwest` client (connection pool, proxy, TLS settings). The transport's own
     /// timeout ([`timeout`](Self::timeout)) applies on top of any timeout set on the client:
     /// whichever is shorter ends the request.
+    ///
+    /// Build it with `.redirect(reqwest::redirect::Policy::none())`, as the default client is:
+    /// reqwest follows redirects by default, and on a redirect to another host it drops
+    /// `Authorization` but resends the session token (`x-amz-security-token`). With redirects
+    /// off, a 3xx answer is [`AmbError::Redirected`].
     pub fn client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self
@@ -480,7 +513,11 @@ impl AmbHttpBuilder {
         let auth = self.auth.build(&mut endpoint)?;
         let client = match self.client {
             Some(c) => c,
+            // Redirects are never followed: a signature is valid for one host, and reqwest
+            // would resend `x-amz-security-token` to another host (it strips only
+            // `Authorization`). A 3xx becomes `AmbError::Redirected`.
             None => reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| AmbError::Config(format!("could not build the HTTP client: {e}")))?,
         };

@@ -467,6 +467,62 @@ async fn a_5xx_body_that_stalls_is_a_retryable_http_error_without_the_token() {
     assert!(!text.contains("STALLTOKEN"), "{text}");
 }
 
+/// A redirect is never followed: the session token must not reach the host `Location` names
+/// (reqwest strips only `Authorization` on a cross-host redirect), and the error says where it
+/// pointed, without the query.
+#[tokio::test]
+async fn redirects_are_not_followed_and_the_token_goes_nowhere_else() {
+    use wiremock::matchers::any;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let elsewhere = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(r#"{"jsonrpc":"2.0","id":0,"result":"0x1"}"#),
+        )
+        .mount(&elsewhere)
+        .await;
+    let redirecting = MockServer::start().await;
+    let target = format!("{}/rpc?billingtoken=NOTFORTHEERROR", elsewhere.uri());
+    for status in [301, 307, 308] {
+        redirecting.reset().await;
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(status).insert_header("location", target.as_str()))
+            .mount(&redirecting)
+            .await;
+        let t = AmbHttp::builder(redirecting.uri())
+            .region(REGION)
+            .credentials_provider(Credentials::new(
+                "ASIATEMPKEY000000001",
+                "tempsecret",
+                Some("SESSIONTOKENVALUE".into()),
+                None,
+                "test",
+            ))
+            .build()
+            .unwrap();
+        let err = block_number_err(t).await;
+        match amb_err(&err) {
+            AmbError::Redirected {
+                status: s,
+                location,
+                ..
+            } => {
+                assert_eq!(*s, status);
+                assert_eq!(location, &format!("{}/rpc", elsewhere.uri()));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!err.to_string().contains("NOTFORTHEERROR"), "{err}");
+        assert!(err.to_string().contains("does not follow"), "{err}");
+        assert_eq!(redirecting.received_requests().await.unwrap().len(), 1);
+    }
+    assert!(
+        elsewhere.received_requests().await.unwrap().is_empty(),
+        "the redirect was followed"
+    );
+}
+
 #[tokio::test]
 async fn json_rpc_errors_pass_through() {
     let fake = FakeAmb::start().await;
