@@ -22,6 +22,17 @@ fn transport(fake: &FakeAmb) -> AmbHttp {
         .unwrap()
 }
 
+/// STS-style temporary credentials (with a session token).
+fn temp_credentials() -> Credentials {
+    Credentials::new(
+        "ASIATEMPKEY000000001",
+        "tempsecret",
+        Some("SESSIONTOKENVALUE".into()),
+        None,
+        "test",
+    )
+}
+
 fn amb_err(err: &TransportError) -> &AmbError {
     AmbError::from_transport_error(err).unwrap_or_else(|| panic!("not an AmbError: {err:?}"))
 }
@@ -106,13 +117,7 @@ async fn session_token_is_sent_and_signed() {
     );
     let t = AmbHttp::builder(fake.url())
         .region(REGION)
-        .credentials_provider(Credentials::new(
-            "ASIATEMPKEY000000001",
-            "tempsecret",
-            Some("SESSIONTOKENVALUE".into()),
-            None,
-            "test",
-        ))
+        .credentials_provider(temp_credentials())
         .build()
         .unwrap();
     let provider = ProviderBuilder::new().on_transport(t);
@@ -492,13 +497,7 @@ async fn redirects_are_not_followed_and_the_token_goes_nowhere_else() {
             .await;
         let t = AmbHttp::builder(redirecting.uri())
             .region(REGION)
-            .credentials_provider(Credentials::new(
-                "ASIATEMPKEY000000001",
-                "tempsecret",
-                Some("SESSIONTOKENVALUE".into()),
-                None,
-                "test",
-            ))
+            .credentials_provider(temp_credentials())
             .build()
             .unwrap();
         let err = block_number_err(t).await;
