@@ -108,21 +108,7 @@ impl AmbHttp {
         }
     }
 
-    /// The endpoint (without billing token).
-    pub fn endpoint(&self) -> &Endpoint {
-        &self.inner.endpoint
-    }
-
-    /// The signing region, if it is already known (it is looked up in the AWS profile on first
-    /// use when neither the builder, the host name nor the environment gives one).
-    pub fn region(&self) -> Option<&str> {
-        self.inner.auth.known_region()
-    }
-
-    /// The credentials this transport signs with (`None` in billing-token mode).
-    pub fn credentials(&self) -> Option<&AmbCredentials> {
-        self.inner.auth.credentials()
-    }
+    crate::signer::auth_accessors!();
 
     async fn send_packet(self, packet: RequestPacket) -> TransportResult<ResponsePacket> {
         match packet {

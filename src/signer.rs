@@ -349,6 +349,30 @@ macro_rules! auth_setters {
 }
 pub(crate) use auth_setters;
 
+/// The endpoint/region/credentials accessors of a transport (a struct whose `inner` has
+/// `endpoint: Endpoint` and `auth: Auth`), the same for HTTP and WebSocket.
+macro_rules! auth_accessors {
+    () => {
+        /// The endpoint (without billing token).
+        pub fn endpoint(&self) -> &Endpoint {
+            &self.inner.endpoint
+        }
+
+        /// The signing region, if it is already known (it is looked up in the AWS profile on
+        /// first use when neither the builder, the host name nor the environment gives one).
+        pub fn region(&self) -> Option<&str> {
+            self.inner.auth.known_region()
+        }
+
+        /// The credentials requests (or WebSocket upgrades) are signed with (`None` in
+        /// billing-token mode).
+        pub fn credentials(&self) -> Option<&AmbCredentials> {
+            self.inner.auth.credentials()
+        }
+    };
+}
+pub(crate) use auth_accessors;
+
 /// The auth part of a transport builder, shared by HTTP and WebSocket.
 #[derive(Clone, Default)]
 pub(crate) struct AuthConfig {
