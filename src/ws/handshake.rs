@@ -287,12 +287,17 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
             .ok()
             .and_then(|line| usize::from_str_radix(line.split(';').next()?.trim(), 16).ok());
         let start = eol + 2;
-        match size {
-            Some(size) if size > 0 && raw.len() >= start + size => {
-                out.extend_from_slice(&raw[start..start + size]);
+        // The size is the peer's: never trusted to fit (`checked_add`, `get`).
+        let data = size
+            .filter(|&size| size > 0)
+            .and_then(|size| Some((size, start.checked_add(size)?)))
+            .and_then(|(size, end)| Some((size, raw.get(start..end)?)));
+        match data {
+            Some((size, data)) => {
+                out.extend_from_slice(data);
                 raw = raw.get(start + size + 2..).unwrap_or_default();
             }
-            _ => break,
+            None => break,
         }
     }
     out
@@ -332,5 +337,9 @@ mod tests {
         let body = b"7\r\n{\"messa\r\n0e\r\nge\": \"denied\"}\r\n0\r\n\r\n";
         assert_eq!(dechunk(body), b"{\"message\": \"denied\"}");
         assert_eq!(dechunk(b"5\r\nabc"), b"");
+        // A chunk size near usize::MAX from a hostile peer: no overflow, no panic.
+        assert_eq!(dechunk(b"fffffffffffffffe\r\nabc\r\n0\r\n\r\n"), b"");
+        assert_eq!(dechunk(b"ffffffffffffffff\r\n"), b"");
+        assert_eq!(dechunk(b"2\r\nab\r\nfffffffffffffffe\r\nabc"), b"ab");
     }
 }
