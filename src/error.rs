@@ -395,20 +395,78 @@ impl AmbError {
 /// How much of an unexpected body is quoted in errors.
 pub(crate) const SNIPPET_LEN: usize = 200;
 
-/// The `message` (or `Message`) of an AWS gateway error body, or the start of the body itself.
+/// The `message` (or `Message`) of an AWS gateway error body, or the start of the body itself,
+/// with secrets withheld (see [`redact_gateway_message`]).
 fn gateway_message(bytes: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct Body {
         #[serde(alias = "Message")]
         message: String,
     }
-    match serde_json::from_slice::<Body>(bytes) {
+    let message = match serde_json::from_slice::<Body>(bytes) {
         Ok(b) => b.message,
         Err(_) => {
             let end = bytes.len().min(SNIPPET_LEN);
             String::from_utf8_lossy(&bytes[..end]).trim().to_owned()
         }
+    };
+    redact_gateway_message(&message)
+}
+
+/// What withholds a secret's value in a quoted gateway message.
+const WITHHELD: &str = "<withheld>";
+
+/// AWS answers a signature mismatch with the canonical request it computed, and that holds
+/// every signed header's value: `x-amz-security-token:<session token>`. The canonical request
+/// stays (it is what to compare with one's own, e.g. `amb doctor -v`), the token's value does
+/// not; neither does a token in a query string (`X-Amz-Security-Token=`, `billingtoken=`).
+fn redact_gateway_message(message: &str) -> String {
+    const HEADER: &str = "x-amz-security-token:";
+    const QUERY: [&str; 2] = ["x-amz-security-token=", "billingtoken="];
+    let mut out = String::with_capacity(message.len());
+    for (n, line) in message.split('\n').enumerate() {
+        if n > 0 {
+            out.push('\n');
+        }
+        // The canonical request is quoted: its first line may follow a `'`.
+        let body = line.trim_start_matches(['\'', ' ', '\t']);
+        if body
+            .get(..HEADER.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(HEADER))
+        {
+            out.push_str(&line[..line.len() - body.len() + HEADER.len()]);
+            out.push_str(WITHHELD);
+            // A closing quote, if the canonical request ended on this line.
+            if line.ends_with('\'') {
+                out.push('\'');
+            }
+            continue;
+        }
+        let mut rest = line;
+        while let Some((at, name)) = QUERY
+            .iter()
+            .filter_map(|q| find_ignore_ascii_case(rest, q).map(|at| (at, q.len())))
+            .min()
+        {
+            let value = at + name;
+            out.push_str(&rest[..value]);
+            out.push_str(WITHHELD);
+            let end = rest[value..]
+                .find(['&', ' ', '\'', '"'])
+                .map_or(rest.len(), |e| value + e);
+            rest = &rest[end..];
+        }
+        out.push_str(rest);
     }
+    out
+}
+
+/// Where `needle` (ASCII, lowercase) starts in `haystack`, ignoring ASCII case.
+fn find_ignore_ascii_case(haystack: &str, needle: &str) -> Option<usize> {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 impl From<AmbError> for TransportError {
@@ -420,6 +478,48 @@ impl From<AmbError> for TransportError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_canonical_requests_keep_everything_but_tokens() {
+        let aws =
+            "The request signature we calculated does not match the signature you provided.\n\n\
+            The Canonical String for this request should have been\n\
+            'POST\n/\nX-Amz-Security-Token=QTOKEN%2B1&a=b\ncontent-type:application/json\n\
+            host:h.example\nx-amz-date:20261124T000000Z\nX-Amz-Security-Token: HTOKEN/2+=\n\n\
+            content-type;host;x-amz-date;x-amz-security-token\nabc123'\n\n\
+            The String-to-Sign should have been\n'AWS4-HMAC-SHA256\n20261124T000000Z'\n\
+            url https://h.example/?billingtoken=BTOKEN";
+        let body = serde_json::json!({ "message": aws }).to_string();
+        let shown = gateway_message(body.as_bytes());
+        for secret in ["QTOKEN", "HTOKEN", "BTOKEN"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(
+            shown.contains("\nX-Amz-Security-Token:<withheld>\n"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("X-Amz-Security-Token=<withheld>&a=b"),
+            "{shown}"
+        );
+        assert!(shown.contains("?billingtoken=<withheld>"), "{shown}");
+        // Everything else is quoted as it came.
+        assert_eq!(
+            shown.replace("<withheld>", ""),
+            aws.replace("QTOKEN%2B1", "")
+                .replace(" HTOKEN/2+=", "")
+                .replace("BTOKEN", "")
+        );
+        // A token as the first line of the quote, and a body that is not JSON.
+        assert_eq!(
+            gateway_message(b"'x-amz-security-token:T'\nnext"),
+            "'x-amz-security-token:<withheld>'\nnext"
+        );
+        assert_eq!(
+            gateway_message("é x-amz-security-token=é&".as_bytes()),
+            "é x-amz-security-token=<withheld>&"
+        );
+    }
 
     #[test]
     fn classifies_amb_messages() {

@@ -194,9 +194,20 @@ async fn refuses_missing_auth_changed_bodies_expired_tokens_and_batches() {
     let headers = Hand::default().sign(&fake, CALL);
     let other = br#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[1]}"#;
     let (status, body) = post(&fake, &headers, other).await;
-    assert_eq!(
-        (status, message(&body)),
-        (403, fake_amb::MSG_BAD_SIGNATURE.into())
+    assert_eq!(status, 403);
+    // As AWS answers: the message, then the canonical request the gateway computed (over the
+    // body it received) and its string to sign.
+    let text = message(&body);
+    let (first, rest) = text.split_once("\n\n").expect("more than one paragraph");
+    assert_eq!(first, fake_amb::MSG_BAD_SIGNATURE);
+    assert!(
+        rest.starts_with("The Canonical String for this request should have been\n'POST\n/\n"),
+        "{rest}"
+    );
+    assert!(rest.contains(&sigv4::sha256_hex(other)), "{rest}");
+    assert!(
+        rest.contains("The String-to-Sign should have been\n'AWS4-HMAC-SHA256\n"),
+        "{rest}"
     );
 
     fake.add_key("ASIATEMP000000000001", "tmpsecret", Some("TOKEN1"));

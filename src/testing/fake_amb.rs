@@ -27,7 +27,8 @@ pub const SECRET_KEY: &str = "fakeambSECRETkeyDoNotLog0123456789abcdef";
 
 /// AMB's answer to an unsigned request.
 pub const MSG_MISSING: &str = "Missing Authentication Token";
-/// AMB's answer to a signature that does not match (e.g. a wrong secret).
+/// The first paragraph of AMB's answer to a signature that does not match (e.g. a wrong secret); the
+/// canonical request and string to sign the gateway computed follow it.
 pub const MSG_BAD_SIGNATURE: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
 /// AMB's answer to an unknown access key id.
 pub const MSG_UNKNOWN_KEY: &str = "The security token included in the request is invalid.";
@@ -298,6 +299,24 @@ pub fn fmt_amz(secs: u64) -> String {
     )
 }
 
+/// AWS's answer to a signature mismatch: [`MSG_BAD_SIGNATURE`], then the canonical request and
+/// the string to sign the gateway computed, as AWS front ends with IAM auth (API Gateway among
+/// them) answer. The canonical request holds every signed header's value, the session token's
+/// included.
+fn bad_signature(req: &SigV4Request, auth: &sigv4::ParsedAuth) -> String {
+    let creq = sigv4::canonical_request(req, &auth.signed_headers, true, auth.presigned);
+    let sts = sigv4::string_to_sign(
+        &auth.amz_date,
+        &auth.date,
+        &auth.region,
+        &auth.service,
+        &creq,
+    );
+    format!(
+        "{MSG_BAD_SIGNATURE}\n\nThe Canonical String for this request should have been\n'{creq}'\n\nThe String-to-Sign should have been\n'{sts}'\n"
+    )
+}
+
 impl Gateway {
     fn now(&self) -> u64 {
         let real = SystemTime::now()
@@ -387,9 +406,9 @@ impl Gateway {
             ));
         }
         if auth.date != auth.amz_date[..8] {
-            return Err(MSG_BAD_SIGNATURE.into());
+            return Err(bad_signature(req, &auth));
         }
-        sigv4::verify(req, &auth, &key.secret, true).map_err(|_| MSG_BAD_SIGNATURE.to_string())
+        sigv4::verify(req, &auth, &key.secret, true).map_err(|_| bad_signature(req, &auth))
     }
 
     fn answer(&self, body: &[u8]) -> ResponseTemplate {
