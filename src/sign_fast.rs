@@ -449,6 +449,12 @@ pub fn sign(
     if let Some(headers) = try_sign(cache, creds, region, service, time, req) {
         return Ok(headers);
     }
+    // aws-sigv4 panics on a time it cannot format: refuse it here.
+    if format_date_time(time).is_none() {
+        return Err(AmbError::Signing(format!(
+            "cannot sign at {time:?}: SigV4 dates run from 1970 to 9999; check this machine's clock"
+        )));
+    }
     sign_with_aws_sigv4(&creds.clone().into(), region, service, time, req)
 }
 
@@ -848,5 +854,28 @@ mod tests {
         );
         let signature = out[1].1.rsplit('=').next().unwrap();
         assert!(!shown.contains(signature));
+    }
+
+    #[test]
+    fn times_sigv4_cannot_write_are_errors_not_panics() {
+        let cache = SigningKeyCache::new();
+        let creds = Credentials::new("AKID", "SECRETKEY", None, None, "t");
+        let url = Url::parse("https://h.example/").unwrap();
+        let req = Request {
+            method: "POST",
+            authority: "h.example",
+            url: &url,
+            headers: &[],
+            body: b"{}",
+        };
+        for time in [
+            UNIX_EPOCH + Duration::from_secs(253_402_300_800),
+            UNIX_EPOCH - Duration::from_secs(1),
+        ] {
+            let err = sign(&cache, &creds, "us-east-1", "svc", time, &req).unwrap_err();
+            assert!(err.to_string().contains("clock"), "{err}");
+        }
+        let last = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+        assert!(sign(&cache, &creds, "us-east-1", "svc", last, &req).is_ok());
     }
 }

@@ -224,6 +224,9 @@ impl Auth {
     }
 }
 
+/// The `Date` headers the gateway's clock is learned from: 2020-01-01 to 2100-01-01 (seconds).
+const PLAUSIBLE_DATES: (i64, i64) = (1_577_836_800, 4_102_444_800);
+
 impl SigV4 {
     /// Now on the gateway's clock, as far as we know it.
     fn signing_time(&self) -> SystemTime {
@@ -247,6 +250,13 @@ impl SigV4 {
         let Ok(server) = aws_smithy_types::DateTime::from_str(date.trim(), Format::HttpDate) else {
             return;
         };
+        // A gateway's clock is somewhere in this century: a `Date` outside it comes from
+        // something broken (or hostile) on the path, and learning it would sign every later
+        // request at that time.
+        if !(PLAUSIBLE_DATES.0..PLAUSIBLE_DATES.1).contains(&server.secs()) {
+            tracing::warn!(date, "ignoring an implausible Date header");
+            return;
+        }
         let now = aws_smithy_types::DateTime::from(SystemTime::now());
         let skew_ms = (server.as_secs_f64() - now.as_secs_f64()) * 1000.0;
         // `Date` has one-second resolution: only a skew beyond that is worth correcting.

@@ -522,6 +522,43 @@ async fn redirects_are_not_followed_and_the_token_goes_nowhere_else() {
     );
 }
 
+/// A `Date` from something broken on the path (year 9999, or 1970) is not learned as the
+/// gateway's clock: requests after it are still signed at the right time (and nothing panics).
+#[tokio::test]
+async fn an_implausible_date_header_is_not_learned() {
+    use wiremock::matchers::any;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    for date in [
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+        "Thu, 01 Jan 1970 00:00:00 GMT",
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("date", date)
+                    .set_body_string(r#"{"jsonrpc":"2.0","id":0,"result":"0x1"}"#),
+            )
+            .mount(&server)
+            .await;
+        let t = AmbHttp::builder(server.uri())
+            .region(REGION)
+            .credentials_provider(fake_credentials())
+            .build()
+            .unwrap();
+        let provider = ProviderBuilder::new().on_transport(t);
+        for _ in 0..2 {
+            assert_eq!(provider.get_block_number().await.unwrap(), 1, "{date}");
+        }
+        let year =
+            |r: &wiremock::Request| r.headers["x-amz-date"].to_str().unwrap()[..4].to_owned();
+        let this_year = year(&server.received_requests().await.unwrap()[0]);
+        for r in server.received_requests().await.unwrap() {
+            assert_eq!(year(&r), this_year, "{date}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn json_rpc_errors_pass_through() {
     let fake = FakeAmb::start().await;
