@@ -942,3 +942,51 @@ async fn secrets_never_reach_logs_or_debug() {
     })
     .await
 }
+
+/// AMB's "response too large" names no request. With two requests waiting and the gateway
+/// refusing the second one's answer before the first is answered, the refusal must not be
+/// pinned on the first (which then loses its real answer) while the second waits forever: it
+/// is attributed once the first has its answer.
+#[tokio::test]
+async fn a_refusal_that_names_no_request_reaches_the_right_one() {
+    bounded(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            let mut ids = std::collections::HashMap::new();
+            while ids.len() < 2 {
+                if let Some(Ok(Message::Text(text))) = futures::StreamExt::next(&mut ws).await {
+                    let v: Value = serde_json::from_str(text.as_str()).unwrap();
+                    ids.insert(v["method"].as_str().unwrap().to_owned(), v["id"].clone());
+                }
+            }
+            // The big answer is refused first, then the slow call is answered.
+            let refusal =
+                json!({ "message": MSG_TOO_LARGE, "connectionId": "c=", "requestId": "r" });
+            ws.send(Message::text(refusal.to_string())).await.unwrap();
+            let answer = json!({ "jsonrpc": "2.0", "id": ids["slow_call"], "result": "0x01" });
+            ws.send(Message::text(answer.to_string())).await.unwrap();
+            // Keep the connection open until the client is done.
+            while futures::StreamExt::next(&mut ws).await.is_some() {}
+        });
+        let connect = AmbWsConnect::new(format!("ws://127.0.0.1:{port}/?billingtoken=t")).unwrap();
+        let client = alloy_rpc_client::ClientBuilder::default()
+            .pubsub(connect)
+            .await
+            .unwrap();
+        let slow = client.request::<_, String>("slow_call", ());
+        let big = client.request::<_, String>("big_call", ());
+        let (slow, big) = tokio::join!(slow, big);
+        assert_eq!(slow.unwrap(), "0x01");
+        let err = big.unwrap_err();
+        match quota_error(&err) {
+            Some(AmbError::WsResponseTooLarge { method, .. }) => assert_eq!(method, "big_call"),
+            other => panic!("{other:?} from {err}"),
+        }
+        drop(client);
+        server.abort();
+    })
+    .await
+}

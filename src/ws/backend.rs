@@ -43,6 +43,11 @@ pub(crate) struct Backend {
     host: String,
     /// Requests sent and not answered yet, oldest first: `(id, method)`.
     outstanding: VecDeque<(Id, String)>,
+    /// Gateway messages that name no request (`{"message": ...}`), not yet attributed.
+    unattributed: VecDeque<String>,
+    /// The requests one of them may answer: those waiting when such a message came, and not
+    /// answered since.
+    suspects: Vec<Id>,
 }
 
 /// Why the loop stopped.
@@ -74,6 +79,8 @@ impl Backend {
             max_message_size,
             host,
             outstanding: VecDeque::new(),
+            unattributed: VecDeque::new(),
+            suspects: Vec::new(),
         }
     }
 
@@ -227,7 +234,9 @@ impl Backend {
                     }
                     _ => response,
                 };
-                self.forward(PubSubItem::Response(response))
+                self.forward(PubSubItem::Response(response))?;
+                // One suspect fewer: an unattributed gateway message may now be placed.
+                self.attribute()
             }
             // An error with a null id: the gateway answering a request it could not serve.
             Ok(PubSubItem::Response(Response {
@@ -245,13 +254,44 @@ impl Backend {
         }
     }
 
-    /// A message from the gateway (`{"message": ...}`) that names no request: it answers the
-    /// oldest request still waiting.
+    /// A message from the gateway (`{"message": ...}`) that names no request. It answers one
+    /// of the requests waiting now, but which one is unknown while several wait (the gateway
+    /// answers out of order): it is attributed once the others have had their answers, so
+    /// that no request gets another's error and none is left unanswered.
     fn gateway_message(&mut self, message: &str) -> Result<(), Stop> {
-        let Some((id, method)) = self.outstanding.pop_front() else {
+        if self.outstanding.is_empty() && self.suspects.is_empty() {
             warn!(host = %self.host, %message, "gateway message with no request waiting (a notification may have been dropped)");
             return Ok(());
-        };
+        }
+        for (id, _) in &self.outstanding {
+            if !self.suspects.contains(id) {
+                self.suspects.push(id.clone());
+            }
+        }
+        self.unattributed.push_back(message.to_owned());
+        self.attribute()
+    }
+
+    /// Answers the suspects with the unattributed messages once there are no more suspects
+    /// than messages: each message answers a different request, so every suspect left is one.
+    fn attribute(&mut self) -> Result<(), Stop> {
+        if self.unattributed.is_empty() || self.suspects.len() > self.unattributed.len() {
+            return Ok(());
+        }
+        for id in std::mem::take(&mut self.suspects) {
+            let message = self.unattributed.pop_front().unwrap_or_default();
+            let method = self.answered(&id);
+            self.refused(id, method, &message)?;
+        }
+        if !self.unattributed.is_empty() {
+            warn!(host = %self.host, messages = self.unattributed.len(), "gateway messages with no request left to answer");
+            self.unattributed.clear();
+        }
+        Ok(())
+    }
+
+    /// Answers request `id` with the gateway's refusal.
+    fn refused(&mut self, id: Id, method: String, message: &str) -> Result<(), Stop> {
         if quota::says_too_large(message) {
             let err = self.too_large(method, message);
             warn!(host = %self.host, error = %err, "answer refused by the gateway");
@@ -278,6 +318,9 @@ impl Backend {
 
     /// Forgets an answered request; returns its method.
     fn answered(&mut self, id: &Id) -> String {
+        if let Some(at) = self.suspects.iter().position(|s| s == id) {
+            self.suspects.swap_remove(at);
+        }
         match self.outstanding.iter().position(|(i, _)| i == id) {
             Some(at) => self
                 .outstanding
