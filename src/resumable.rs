@@ -429,7 +429,9 @@ impl Driver {
         self.tx.send(Ok(log)).await.map_err(|_| Stop::Closed)
     }
 
-    /// A `removed` log from the node: passed through once, if we delivered it.
+    /// A `removed` log from the node: passed through once, if we delivered it. The block hash
+    /// must match too: the replacement at the same height and index may already be delivered
+    /// (a head ahead of the removal made us check the block), and is not what is removed.
     async fn pass_removal(&mut self, log: Log) -> Result<(), Stop> {
         let Some((block, index)) = position(&log) else {
             return Ok(());
@@ -438,7 +440,9 @@ impl Driver {
             .history
             .get_mut(&block)
             .and_then(|(_, logs)| {
-                let i = logs.iter().position(|l| l.log_index == Some(index))?;
+                let i = logs
+                    .iter()
+                    .position(|l| l.log_index == Some(index) && l.block_hash == log.block_hash)?;
                 Some(logs.remove(i))
             })
             .is_some();

@@ -432,3 +432,52 @@ async fn a_reorg_on_the_fake_chain_produces_the_removals() {
     let canonical = amb.shared().with_chain(|c| c.hash(last));
     assert_eq!(after[3].block_hash.unwrap().to_string(), canonical);
 }
+
+/// A reorg while connected, told as a node may tell it: the new head (on top of the replaced
+/// block) arrives before the old log's removal and the new logs. The head makes the stream
+/// check the replaced block (it removes the old log and fetches the new one); the node's own
+/// removal and new log that follow are then duplicates: each log, and each removal, reaches
+/// the user exactly once.
+#[tokio::test]
+async fn a_live_reorg_told_head_first_delivers_each_log_and_removal_once() {
+    use support::chain::LOG_ADDRESS;
+    let amb = FakeAmb::start().await;
+    let gateway = support::fake_ws::FakeWs::start(&amb).await;
+    let provider = ProviderBuilder::new()
+        .connect_pubsub_with(amb_ws(&gateway))
+        .await
+        .unwrap();
+    let mut stream = provider
+        .resumable_logs(
+            &Filter::new().address(LOG_ADDRESS.parse::<alloy_primitives::Address>().unwrap()),
+        )
+        .subscribe()
+        .await
+        .unwrap();
+    gateway
+        .wait_for("both subscriptions", |s| s.subscriptions >= 2)
+        .await;
+    gateway.mine();
+    let last = gateway.mine();
+    let delivered = take(&mut stream, 2).await;
+    assert_eq!(delivered[1].block_number, Some(last));
+
+    let top = gateway.reorg_live(1);
+    // A block after the reorg marks the end: whatever the reorg produced comes before it.
+    let next = gateway.mine();
+    let mut after = Vec::new();
+    while after.last().map(|l: &Log| l.block_number) != Some(Some(next)) {
+        after.extend(take(&mut stream, 1).await);
+    }
+    let summary: Vec<(u64, bool)> = after
+        .iter()
+        .map(|l| (l.block_number.unwrap(), l.removed))
+        .collect();
+    assert_eq!(
+        summary,
+        [(last, true), (last, false), (top, false), (next, false)]
+    );
+    assert_eq!(after[0].block_hash, delivered[1].block_hash);
+    let canonical = amb.shared().with_chain(|c| c.hash(last));
+    assert_eq!(after[1].block_hash.unwrap().to_string(), canonical);
+}

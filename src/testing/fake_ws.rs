@@ -88,6 +88,13 @@ pub struct Stats {
 
 enum Cmd {
     Mined(u64),
+    /// Blocks from `from` were replaced and `to` is the new head; `removed` are the old logs,
+    /// marked removed.
+    Reorged {
+        from: u64,
+        to: u64,
+        removed: Vec<Value>,
+    },
     Drop,
     Close(u16),
     Freeze,
@@ -173,6 +180,32 @@ impl FakeWs {
         let n = self.inner.amb.with_chain(|c| c.mine());
         self.command(|| Cmd::Mined(n));
         n
+    }
+
+    /// Replaces the last `depth` blocks and mines one more on top, while the connections stay
+    /// up, and tells the subscriptions as a node may: the new head first (`newHeads`), then the
+    /// old blocks' logs with `removed: true` (newest first; to every `logs` subscription), then
+    /// the new blocks' logs, in one burst. Returns the new head.
+    pub fn reorg_live(&self, depth: u64) -> u64 {
+        let (from, to, removed) = self.inner.amb.with_chain(|c| {
+            let from = c.head + 1 - depth;
+            let removed: Vec<Value> = (from..=c.head)
+                .rev()
+                .map(|n| {
+                    let mut log = c.log(n);
+                    log["removed"] = json!(true);
+                    log
+                })
+                .collect();
+            c.reorg(depth);
+            (from, c.mine(), removed)
+        });
+        self.command(|| Cmd::Reorged {
+            from,
+            to,
+            removed: removed.clone(),
+        });
+        to
     }
 
     /// Drops every open connection at the TCP level (no close frame), like a gateway that goes
@@ -337,6 +370,12 @@ enum Next {
     Stop,
     /// Notify the subscriptions of this block.
     Mined(u64),
+    /// Notify the subscriptions of a reorg (see [`FakeWs::reorg_live`]).
+    Reorged {
+        from: u64,
+        to: u64,
+        removed: Vec<Value>,
+    },
 }
 
 /// A subscription on one connection: `None` for `newHeads`, the filter for `logs`.
@@ -408,6 +447,7 @@ impl Conn {
                 Next::Go
             }
             Some(Cmd::Mined(n)) => Next::Mined(n),
+            Some(Cmd::Reorged { from, to, removed }) => Next::Reorged { from, to, removed },
         }
     }
 
@@ -424,6 +464,29 @@ impl Conn {
                             if self.ws.send(Message::text(note.to_string())).await.is_err() {
                                 return;
                             }
+                        }
+                    }
+                    Next::Reorged { from, to, removed } => {
+                        let heads: Vec<Sub> = subs.iter().filter(|s| s.1.is_none()).cloned().collect();
+                        let logs: Vec<Sub> = subs.iter().filter(|s| s.1.is_some()).cloned().collect();
+                        let mut notes = self.notifications(&heads, to);
+                        for (sub_id, _) in &logs {
+                            notes.extend(removed.iter().map(|log| json!({
+                                "jsonrpc": "2.0",
+                                "method": "eth_subscription",
+                                "params": {"subscription": sub_id, "result": log}
+                            })));
+                        }
+                        for n in from..=to {
+                            notes.extend(self.notifications(&logs, n));
+                        }
+                        for note in notes {
+                            if self.ws.feed(Message::text(note.to_string())).await.is_err() {
+                                return;
+                            }
+                        }
+                        if self.ws.flush().await.is_err() {
+                            return;
                         }
                     }
                     Next::Go => {}
