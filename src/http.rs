@@ -159,13 +159,14 @@ impl AmbHttp {
         loop {
             let mut auth = inner
                 .auth
-                .authorize(
+                .authorize_within(
                     &inner.endpoint,
                     ToSign {
                         method: "POST",
                         headers: &[("content-type", CONTENT_TYPE_JSON)],
                         body: &body,
                     },
+                    inner.timeout,
                 )
                 .await?;
             let signed = std::mem::take(&mut auth.headers);
@@ -456,7 +457,9 @@ pub struct AmbHttpBuilder {
 impl AmbHttpBuilder {
     crate::signer::auth_setters!();
 
-    /// Per-request timeout (default 10 s).
+    /// Per-request timeout (default 10 s). It bounds loading credentials (when not cached)
+    /// and, separately, sending the request and reading the whole answer: a credential source
+    /// that does not answer in time fails the request with [`AmbError::Credentials`].
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self

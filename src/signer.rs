@@ -177,6 +177,31 @@ impl Auth {
         }
     }
 
+    /// [`authorize`](Self::authorize), bounded by `timeout`: a credential source (or region
+    /// lookup) that does not answer fails the request instead of holding it, and every other
+    /// request behind it, forever. Costs no timer when the credentials are cached (the first
+    /// poll completes).
+    pub(crate) async fn authorize_within(
+        &self,
+        endpoint: &Endpoint,
+        req: ToSign<'_>,
+        timeout: Duration,
+    ) -> Result<Authorization, AmbError> {
+        let authorize = self.authorize(endpoint, req);
+        tokio::pin!(authorize);
+        if let Some(done) = futures::FutureExt::now_or_never(authorize.as_mut()) {
+            return done;
+        }
+        match tokio::time::timeout(timeout, authorize).await {
+            Ok(done) => done,
+            Err(_) => Err(AmbError::Credentials {
+                message: format!(
+                    "the credential source (or the region lookup) did not answer within {timeout:?}"
+                ),
+            }),
+        }
+    }
+
     /// The signing region, if already known (`None` in token mode).
     pub(crate) fn known_region(&self) -> Option<&str> {
         match self {

@@ -653,3 +653,41 @@ async fn credentials_are_fetched_once_in_steady_state() {
     assert_eq!(creds.fetch_count(), 1);
     assert_eq!(fake.accepted().len(), 50);
 }
+
+/// A credential source that never answers.
+#[derive(Debug)]
+struct Silent;
+
+impl aws_credential_types::provider::ProvideCredentials for Silent {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::new(std::future::pending())
+    }
+}
+
+/// The transport's timeout covers loading credentials: a source that never answers fails the
+/// request (typed, naming the wait) instead of holding it forever; nothing is sent.
+#[tokio::test]
+async fn a_credential_source_that_never_answers_times_out() {
+    let fake = FakeAmb::start().await;
+    let t = AmbHttp::builder(fake.url())
+        .region(REGION)
+        .credentials_provider(Silent)
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(30), block_number_err(t))
+        .await
+        .expect("the request was held past its timeout");
+    match amb_err(&err) {
+        AmbError::Credentials { message } => {
+            assert!(message.contains("did not answer within 300ms"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(fake.received().is_empty());
+}

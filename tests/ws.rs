@@ -990,3 +990,44 @@ async fn a_refusal_that_names_no_request_reaches_the_right_one() {
     })
     .await
 }
+
+/// A credential source that never answers.
+#[derive(Debug)]
+struct Silent;
+
+impl ProvideCredentials for Silent {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(std::future::pending())
+    }
+}
+
+/// The connect timeout covers loading credentials for the upgrade: a source that never
+/// answers fails the connect (typed) instead of holding it forever; no upgrade is sent.
+#[tokio::test]
+async fn a_credential_source_that_never_answers_fails_the_connect() {
+    bounded(async {
+        let g = gateway().await;
+        let connect = AmbWsConnect::builder(g.ws.url())
+            .region(REGION)
+            .credentials_provider(Silent)
+            .connect_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let err = ProviderBuilder::new()
+            .connect_pubsub_with(connect)
+            .await
+            .map(drop)
+            .expect_err("no credentials, no connection");
+        match AmbError::from_transport_error(&err) {
+            Some(AmbError::Credentials { message }) => {
+                assert!(message.contains("did not answer within 300ms"), "{message}")
+            }
+            other => panic!("{other:?} from {err}"),
+        }
+        assert!(g.ws.upgrades().is_empty());
+    })
+    .await
+}

@@ -122,13 +122,14 @@ impl AmbWsConnect {
         let socket = loop {
             let auth = inner
                 .auth
-                .authorize(
+                .authorize_within(
                     &inner.endpoint,
                     ToSign {
                         method: "GET",
                         headers: &[],
                         body: b"",
                     },
+                    inner.connect_timeout,
                 )
                 .await?;
             let (date, opened) = handshake::open(
@@ -256,7 +257,9 @@ impl AmbWsConnectBuilder {
         self
     }
 
-    /// The time allowed to open a connection: TCP, TLS and the upgrade (default 10 s).
+    /// The time allowed to open a connection: TCP, TLS and the upgrade (default 10 s). Loading
+    /// credentials for the upgrade (when not cached) gets the same time again; a source that
+    /// does not answer in it fails the connect with [`AmbError::Credentials`].
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
