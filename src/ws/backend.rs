@@ -32,7 +32,9 @@ use crate::error::AmbError;
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// At most this many unanswered requests are remembered (to attribute gateway messages).
 const MAX_OUTSTANDING: usize = 4096;
-/// At most this many requests go out in one flush, so that reading is not held up for long.
+/// At most this many requests go out in one flush, and at most this many frames that have
+/// already arrived are read after it, before the next requests: a steady stream of requests
+/// does not hold up reading their answers.
 const MAX_COALESCED: usize = 256;
 
 pub(crate) struct Backend {
@@ -41,6 +43,8 @@ pub(crate) struct Backend {
     keepalive: Duration,
     max_message_size: usize,
     host: String,
+    /// A ping was sent and its pong has not come yet.
+    awaiting_pong: bool,
     /// Requests sent and not answered yet, oldest first: `(id, method)`.
     outstanding: VecDeque<(Id, String)>,
     /// Gateway messages that name no request (`{"message": ...}`), not yet attributed.
@@ -78,6 +82,7 @@ impl Backend {
             keepalive,
             max_message_size,
             host,
+            awaiting_pong: false,
             outstanding: VecDeque::new(),
             unattributed: VecDeque::new(),
             suspects: Vec::new(),
@@ -109,38 +114,23 @@ impl Backend {
     async fn serve_inner(&mut self) -> Result<std::convert::Infallible, Stop> {
         let mut ping = interval_at(Instant::now() + self.keepalive, self.keepalive);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut awaiting_pong = false;
         loop {
             tokio::select! {
                 biased;
                 request = self.interface.recv_from_frontend() => match request {
-                    Some(request) => self.send_requests(request).await?,
+                    Some(request) => {
+                        self.send_requests(request).await?;
+                        self.read_ready()?;
+                    }
                     None => {
                         let _ = tokio::time::timeout(CLOSE_GRACE, self.socket.close(None)).await;
                         return Err(Stop::Released);
                     }
                 },
-                frame = self.socket.next() => match frame {
-                    Some(Ok(Message::Text(text))) => self.receive(text.as_str())?,
-                    Some(Ok(Message::Pong(_))) => awaiting_pong = false,
-                    Some(Ok(Message::Ping(_) | Message::Frame(_))) => {}
-                    Some(Ok(Message::Binary(bytes))) => {
-                        warn!(host = %self.host, len = bytes.len(), "ignoring a binary WebSocket message (JSON-RPC is text)");
-                    }
-                    Some(Ok(Message::Close(frame))) => return Err(self.closed(frame).into()),
-                    Some(Err(err)) => return Err(self.broken(err).into()),
-                    None => {
-                        return Err(AmbError::WsClosed {
-                            host: self.host.clone(),
-                            code: None,
-                            detail: "the connection ended without a close frame".into(),
-                        }
-                        .into())
-                    }
-                },
+                frame = self.socket.next() => self.on_frame(frame)?,
                 // After the frames: a pong that arrived is read before a due tick is judged.
                 _ = ping.tick() => {
-                    if awaiting_pong {
+                    if self.awaiting_pong {
                         return Err(AmbError::WsKeepaliveTimeout {
                             host: self.host.clone(),
                             after: self.keepalive,
@@ -148,9 +138,46 @@ impl Backend {
                         .into());
                     }
                     self.write(Message::Ping(Default::default())).await?;
-                    awaiting_pong = true;
+                    self.awaiting_pong = true;
                 }
             }
+        }
+    }
+
+    /// Handles the frames that have already arrived (up to [`MAX_COALESCED`]) without waiting
+    /// for more: the loop polls the frontend first, so under a steady stream of requests this
+    /// is what lets their answers in.
+    fn read_ready(&mut self) -> Result<(), Stop> {
+        for _ in 0..MAX_COALESCED {
+            match self.socket.next().now_or_never() {
+                Some(frame) => self.on_frame(frame)?,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles one frame from the server (`None`: the connection ended).
+    fn on_frame(&mut self, frame: Option<Result<Message, tungstenite::Error>>) -> Result<(), Stop> {
+        match frame {
+            Some(Ok(Message::Text(text))) => self.receive(text.as_str()),
+            Some(Ok(Message::Pong(_))) => {
+                self.awaiting_pong = false;
+                Ok(())
+            }
+            Some(Ok(Message::Ping(_) | Message::Frame(_))) => Ok(()),
+            Some(Ok(Message::Binary(bytes))) => {
+                warn!(host = %self.host, len = bytes.len(), "ignoring a binary WebSocket message (JSON-RPC is text)");
+                Ok(())
+            }
+            Some(Ok(Message::Close(frame))) => Err(self.closed(frame).into()),
+            Some(Err(err)) => Err(self.broken(err).into()),
+            None => Err(AmbError::WsClosed {
+                host: self.host.clone(),
+                code: None,
+                detail: "the connection ended without a close frame".into(),
+            }
+            .into()),
         }
     }
 
