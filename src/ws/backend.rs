@@ -32,9 +32,8 @@ use crate::error::AmbError;
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// At most this many unanswered requests are remembered (to attribute gateway messages).
 const MAX_OUTSTANDING: usize = 4096;
-/// At most this many requests go out in one flush, and at most this many frames that have
-/// already arrived are read after it, before the next requests: a steady stream of requests
-/// does not hold up reading their answers.
+/// At most this many requests go out in one flush; then frames that have arrived are read
+/// before the next requests.
 const MAX_COALESCED: usize = 256;
 
 pub(crate) struct Backend {
@@ -45,6 +44,8 @@ pub(crate) struct Backend {
     host: String,
     /// A ping was sent and its pong has not come yet.
     awaiting_pong: bool,
+    /// Requests just went out: read what has arrived before taking more.
+    read_first: bool,
     /// Requests sent and not answered yet, oldest first: `(id, method)`.
     outstanding: VecDeque<(Id, String)>,
     /// Gateway messages that name no request (`{"message": ...}`), not yet attributed.
@@ -83,6 +84,7 @@ impl Backend {
             max_message_size,
             host,
             awaiting_pong: false,
+            read_first: false,
             outstanding: VecDeque::new(),
             unattributed: VecDeque::new(),
             suspects: Vec::new(),
@@ -115,45 +117,55 @@ impl Backend {
         let mut ping = interval_at(Instant::now() + self.keepalive, self.keepalive);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
-                biased;
-                request = self.interface.recv_from_frontend() => match request {
-                    Some(request) => {
-                        self.send_requests(request).await?;
-                        self.read_ready()?;
-                    }
-                    None => {
-                        let _ = tokio::time::timeout(CLOSE_GRACE, self.socket.close(None)).await;
-                        return Err(Stop::Released);
-                    }
-                },
-                frame = self.socket.next() => self.on_frame(frame)?,
-                // After the frames: a pong that arrived is read before a due tick is judged.
-                _ = ping.tick() => {
-                    if self.awaiting_pong {
-                        return Err(AmbError::WsKeepaliveTimeout {
-                            host: self.host.clone(),
-                            after: self.keepalive,
-                        }
-                        .into());
-                    }
-                    self.write(Message::Ping(Default::default())).await?;
-                    self.awaiting_pong = true;
+            // The frontend comes first, except right after requests went out: then frames
+            // that have arrived are read first, so a steady stream of requests does not hold up
+            // their answers. Frames always come before a due ping tick, so a pong that arrived
+            // is read before the tick is judged.
+            if std::mem::take(&mut self.read_first) {
+                tokio::select! {
+                    biased;
+                    frame = self.socket.next() => self.on_frame(frame)?,
+                    request = self.interface.recv_from_frontend() => self.on_request(request).await?,
+                    _ = ping.tick() => self.on_tick().await?,
+                }
+            } else {
+                tokio::select! {
+                    biased;
+                    request = self.interface.recv_from_frontend() => self.on_request(request).await?,
+                    frame = self.socket.next() => self.on_frame(frame)?,
+                    _ = ping.tick() => self.on_tick().await?,
                 }
             }
         }
     }
 
-    /// Handles the frames that have already arrived (up to [`MAX_COALESCED`]) without waiting
-    /// for more: the loop polls the frontend first, so under a steady stream of requests this
-    /// is what lets their answers in.
-    fn read_ready(&mut self) -> Result<(), Stop> {
-        for _ in 0..MAX_COALESCED {
-            match self.socket.next().now_or_never() {
-                Some(frame) => self.on_frame(frame)?,
-                None => break,
+    /// Sends a request from the frontend (with the others waiting), or closes the connection
+    /// when the frontend let go (`None`).
+    async fn on_request(&mut self, request: Option<Box<RawValue>>) -> Result<(), Stop> {
+        match request {
+            Some(request) => {
+                self.send_requests(request).await?;
+                self.read_first = true;
+                Ok(())
+            }
+            None => {
+                let _ = tokio::time::timeout(CLOSE_GRACE, self.socket.close(None)).await;
+                Err(Stop::Released)
             }
         }
+    }
+
+    /// A keepalive tick: the previous ping's pong must have come; sends the next ping.
+    async fn on_tick(&mut self) -> Result<(), Stop> {
+        if self.awaiting_pong {
+            return Err(AmbError::WsKeepaliveTimeout {
+                host: self.host.clone(),
+                after: self.keepalive,
+            }
+            .into());
+        }
+        self.write(Message::Ping(Default::default())).await?;
+        self.awaiting_pong = true;
         Ok(())
     }
 
