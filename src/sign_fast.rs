@@ -834,18 +834,23 @@ mod tests {
         assert_eq!(format_date_time(UNIX_EPOCH - Duration::from_secs(1)), None);
     }
 
+    /// A request to `https://h.example/` with no headers.
+    fn request<'a>(url: &'a Url, method: &'a str, body: &'a [u8]) -> Request<'a> {
+        Request {
+            method,
+            authority: "h.example",
+            url,
+            headers: &[],
+            body,
+        }
+    }
+
     #[test]
     fn debug_shows_no_key() {
         let cache = SigningKeyCache::new();
         let creds = Credentials::new("AKID", "SECRETKEY", None, None, "t");
         let url = Url::parse("https://h.example/").unwrap();
-        let req = Request {
-            method: "GET",
-            authority: "h.example",
-            url: &url,
-            headers: &[],
-            body: b"",
-        };
+        let req = request(&url, "GET", b"");
         let out = try_sign(&cache, &creds, "us-east-1", "svc", SystemTime::now(), &req).unwrap();
         let shown = format!("{cache:?}");
         assert!(
@@ -861,13 +866,7 @@ mod tests {
         let cache = SigningKeyCache::new();
         let creds = Credentials::new("AKID", "SECRETKEY", None, None, "t");
         let url = Url::parse("https://h.example/").unwrap();
-        let req = Request {
-            method: "POST",
-            authority: "h.example",
-            url: &url,
-            headers: &[],
-            body: b"{}",
-        };
+        let req = request(&url, "POST", b"{}");
         let after_9999 = UNIX_EPOCH + Duration::from_secs(253_402_300_800);
         let err = sign(&cache, &creds, "us-east-1", "svc", after_9999, &req).unwrap_err();
         assert!(err.to_string().contains("clock"), "{err}");

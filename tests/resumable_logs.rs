@@ -373,17 +373,25 @@ async fn amb_ws_through_the_fake_gateway_to_anvil_exactly_once() {
     assert!(gateway.upgrades().len() >= 4);
 }
 
-#[tokio::test]
-async fn a_reorg_on_the_fake_chain_produces_the_removals() {
+/// Each log's block number and whether it is a removal.
+fn numbers_and_removals(logs: &[Log]) -> Vec<(u64, bool)> {
+    logs.iter()
+        .map(|l| (l.block_number.unwrap(), l.removed))
+        .collect()
+}
+
+/// A provider through `AmbWsConnect` to the fake gateway (reconnects tracked), and a resumable
+/// stream of the fake chain's logs, once both its subscriptions are open.
+async fn fake_chain_logs(
+    gateway: &support::fake_ws::FakeWs,
+) -> (impl alloy_provider::Provider, ResumableLogs) {
     use support::chain::LOG_ADDRESS;
-    let amb = FakeAmb::start().await;
-    let gateway = support::fake_ws::FakeWs::start(&amb).await;
-    let (connect, reconnects) = track_reconnects(amb_ws(&gateway));
+    let (connect, reconnects) = track_reconnects(amb_ws(gateway));
     let provider = ProviderBuilder::new()
         .connect_pubsub_with(connect)
         .await
         .unwrap();
-    let mut stream = provider
+    let stream = provider
         .resumable_logs(
             &Filter::new().address(LOG_ADDRESS.parse::<alloy_primitives::Address>().unwrap()),
         )
@@ -394,6 +402,14 @@ async fn a_reorg_on_the_fake_chain_produces_the_removals() {
     gateway
         .wait_for("both subscriptions", |s| s.subscriptions >= 2)
         .await;
+    (provider, stream)
+}
+
+#[tokio::test]
+async fn a_reorg_on_the_fake_chain_produces_the_removals() {
+    let amb = FakeAmb::start().await;
+    let gateway = support::fake_ws::FakeWs::start(&amb).await;
+    let (_provider, mut stream) = fake_chain_logs(&gateway).await;
     let first = gateway.mine();
     gateway.mine();
     let last = gateway.mine();
@@ -411,10 +427,7 @@ async fn a_reorg_on_the_fake_chain_produces_the_removals() {
     amb.shared().with_chain(|c| c.reorg(2));
     let next = gateway.mine();
     let after = take(&mut stream, 5).await;
-    let summary: Vec<(u64, bool)> = after
-        .iter()
-        .map(|l| (l.block_number.unwrap(), l.removed))
-        .collect();
+    let summary = numbers_and_removals(&after);
     assert_eq!(
         summary,
         [
@@ -440,23 +453,9 @@ async fn a_reorg_on_the_fake_chain_produces_the_removals() {
 /// the user exactly once.
 #[tokio::test]
 async fn a_live_reorg_told_head_first_delivers_each_log_and_removal_once() {
-    use support::chain::LOG_ADDRESS;
     let amb = FakeAmb::start().await;
     let gateway = support::fake_ws::FakeWs::start(&amb).await;
-    let provider = ProviderBuilder::new()
-        .connect_pubsub_with(amb_ws(&gateway))
-        .await
-        .unwrap();
-    let mut stream = provider
-        .resumable_logs(
-            &Filter::new().address(LOG_ADDRESS.parse::<alloy_primitives::Address>().unwrap()),
-        )
-        .subscribe()
-        .await
-        .unwrap();
-    gateway
-        .wait_for("both subscriptions", |s| s.subscriptions >= 2)
-        .await;
+    let (_provider, mut stream) = fake_chain_logs(&gateway).await;
     gateway.mine();
     let last = gateway.mine();
     let delivered = take(&mut stream, 2).await;
@@ -469,10 +468,7 @@ async fn a_live_reorg_told_head_first_delivers_each_log_and_removal_once() {
     while after.last().map(|l: &Log| l.block_number) != Some(Some(next)) {
         after.extend(take(&mut stream, 1).await);
     }
-    let summary: Vec<(u64, bool)> = after
-        .iter()
-        .map(|l| (l.block_number.unwrap(), l.removed))
-        .collect();
+    let summary = numbers_and_removals(&after);
     assert_eq!(
         summary,
         [(last, true), (last, false), (top, false), (next, false)]
