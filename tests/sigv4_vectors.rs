@@ -403,16 +403,32 @@ fn check_header_case(case: &Case) -> Result<(), String> {
         )?;
     }
 
+    check_steps(case, &signed, &auth, "header", "Authorization signature")?;
+    check_tampering(case, &signed, &auth, ctx.normalize)
+}
+
+/// Our verifier's every step against the vector's files for one auth style (`prefix`:
+/// `header` or `query`): canonical request, string to sign, signature, then the signature the
+/// request carries (`carried`) and `verify` itself.
+fn check_steps(
+    case: &Case,
+    req: &RawRequest,
+    auth: &ParsedAuth,
+    prefix: &str,
+    carried: &str,
+) -> Result<(), String> {
+    let ctx = &case.ctx;
+    let file = |name: &str| case.read_str(&format!("{prefix}-{name}.txt"));
     let creq = canonical_request(
-        &signed.as_sigv4(),
+        &req.as_sigv4(),
         &auth.signed_headers,
         ctx.normalize,
-        false,
+        auth.presigned,
     );
     eq(
         "canonical request",
         creq.as_str(),
-        &case.read_str("header-canonical-request.txt"),
+        &file("canonical-request"),
     )?;
     let sts = string_to_sign(
         &auth.amz_date,
@@ -421,23 +437,13 @@ fn check_header_case(case: &Case) -> Result<(), String> {
         &auth.service,
         &creq,
     );
-    eq(
-        "string to sign",
-        sts.as_str(),
-        &case.read_str("header-string-to-sign.txt"),
-    )?;
+    eq("string to sign", sts.as_str(), &file("string-to-sign"))?;
     let key = signing_key(&ctx.secret, &auth.date, &auth.region, &auth.service);
     let sig = signature(&key, &sts);
-    eq(
-        "signature",
-        sig.as_str(),
-        case.read_str("header-signature.txt").trim(),
-    )?;
-    eq("Authorization signature", auth.signature.as_str(), &sig)?;
-
-    verify(&signed.as_sigv4(), &auth, &ctx.secret, ctx.normalize)
-        .map_err(|e| format!("verify failed, expected {e}"))?;
-    check_tampering(case, &signed, &auth, ctx.normalize)
+    eq("signature", sig.as_str(), file("signature").trim())?;
+    eq(carried, auth.signature.as_str(), &sig)?;
+    verify(&req.as_sigv4(), auth, &ctx.secret, ctx.normalize)
+        .map_err(|e| format!("verify failed, expected {e}"))
 }
 
 /// Remove every `name=...` param from a raw query, returning the rest and how many were removed.
@@ -495,40 +501,7 @@ fn check_query_case(case: &Case) -> Result<(), String> {
         to_verify.query = Some(rest);
     }
 
-    let creq = canonical_request(
-        &to_verify.as_sigv4(),
-        &auth.signed_headers,
-        ctx.normalize,
-        true,
-    );
-    eq(
-        "canonical request",
-        creq.as_str(),
-        &case.read_str("query-canonical-request.txt"),
-    )?;
-    let sts = string_to_sign(
-        &auth.amz_date,
-        &auth.date,
-        &auth.region,
-        &auth.service,
-        &creq,
-    );
-    eq(
-        "string to sign",
-        sts.as_str(),
-        &case.read_str("query-string-to-sign.txt"),
-    )?;
-    let key = signing_key(&ctx.secret, &auth.date, &auth.region, &auth.service);
-    let sig = signature(&key, &sts);
-    eq(
-        "signature",
-        sig.as_str(),
-        case.read_str("query-signature.txt").trim(),
-    )?;
-    eq("X-Amz-Signature", auth.signature.as_str(), &sig)?;
-
-    verify(&to_verify.as_sigv4(), &auth, &ctx.secret, ctx.normalize)
-        .map_err(|e| format!("verify failed, expected {e}"))?;
+    check_steps(case, &to_verify, &auth, "query", "X-Amz-Signature")?;
     check_tampering(case, &to_verify, &auth, ctx.normalize)?;
 
     // A signed query param changed.
