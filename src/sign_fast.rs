@@ -130,8 +130,7 @@ impl SigningKeyCache {
             &c.date == date
                 && &*c.region == region
                 && &*c.service == service
-                && c.credentials.access_key_id() == creds.access_key_id()
-                && c.credentials.secret_access_key() == creds.secret_access_key()
+                && same_key(&c.credentials, creds)
         };
         if let Some(cached) = self
             .slot
@@ -154,6 +153,11 @@ impl SigningKeyCache {
         });
         Some(key)
     }
+}
+
+/// Whether two credentials are the same key (id and secret): what both caches are keyed by.
+fn same_key(a: &Credentials, b: &Credentials) -> bool {
+    a.access_key_id() == b.access_key_id() && a.secret_access_key() == b.secret_access_key()
 }
 
 impl fmt::Debug for SigningKeyCache {
@@ -236,8 +240,7 @@ impl Prefix {
                 .iter()
                 .zip(req.headers)
                 .all(|((n, v), (rn, rv))| &**n == *rn && &**v == *rv)
-            && self.credentials.access_key_id() == creds.access_key_id()
-            && self.credentials.secret_access_key() == creds.secret_access_key()
+            && same_key(&self.credentials, creds)
             && self.credentials.session_token() == creds.session_token()
     }
 
