@@ -916,12 +916,8 @@ async fn secrets_never_reach_logs_or_debug() {
     let bad_token = AmbWsConnect::new(format!("{token_url}x")).unwrap();
     let err2 = connect_err(bad_token.clone()).await;
 
-    let signatures: Vec<String> =
-        g.ws.upgrades()
-            .iter()
-            .filter_map(|u| u.header("authorization").map(str::to_owned))
-            .map(|a| a.rsplit("Signature=").next().unwrap().to_owned())
-            .collect();
+    let upgrades = g.ws.upgrades();
+    let signatures = support::signatures(upgrades.iter().map(|u| u.header("authorization")));
     assert_eq!(signatures.len(), 3);
 
     let logs = logs_out.text();
@@ -933,12 +929,7 @@ async fn secrets_never_reach_logs_or_debug() {
         "{logs}\n{builder_dbg}\n{token_builder_dbg}\n{signed:?}\n{token:?}\n{bad_token:?}\n{creds:?}\n{err1}\n{err1:?}\n{err2}\n{err2:?}\n{:?}",
         token.endpoint(),
     );
-    for secret in [SECRET, SESSION, BILLING] {
-        assert!(!everything.contains(secret), "{secret} leaked");
-    }
-    for sig in &signatures {
-        assert!(!everything.contains(sig.as_str()), "signature {sig} leaked");
-    }
+    support::assert_nothing_leaked(&everything, &[SECRET, SESSION, BILLING], &signatures);
     })
     .await
 }

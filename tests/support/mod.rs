@@ -35,3 +35,22 @@ pub async fn current_key(creds: &alloy_amb::AmbCredentials) -> String {
         .access_key_id()
         .to_owned()
 }
+
+/// The signatures of these `Authorization` header values (absent ones skipped).
+pub fn signatures<'a>(authorizations: impl IntoIterator<Item = Option<&'a str>>) -> Vec<String> {
+    authorizations
+        .into_iter()
+        .flatten()
+        .map(|a| a.rsplit("Signature=").next().unwrap().to_owned())
+        .collect()
+}
+
+/// Fails if any secret or signature appears in `everything` (logs, Debug and Display output).
+pub fn assert_nothing_leaked(everything: &str, secrets: &[&str], signatures: &[String]) {
+    for secret in secrets {
+        assert!(!everything.contains(secret), "{secret} leaked");
+    }
+    for sig in signatures {
+        assert!(!everything.contains(sig.as_str()), "signature {sig} leaked");
+    }
+}
