@@ -1,6 +1,8 @@
 //! The credential cache and its refresh policy, on a manual clock with a scripted source: no
 //! sleeps, no real expiries. (Real sources and real expiries: tests/credential_sources.rs.)
 
+mod support;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -12,6 +14,7 @@ use aws_credential_types::provider::{future, ProvideCredentials};
 use aws_credential_types::Credentials;
 use aws_smithy_async::time::TimeSource;
 use futures::FutureExt;
+use support::current_key as key;
 use tokio::sync::{mpsc, Semaphore};
 
 /// A clock the test moves by hand.
@@ -104,15 +107,6 @@ fn cached(source: &Scripted, clock: &ManualClock) -> AmbCredentials {
         .refresh_policy(RefreshPolicy::default())
         .time_source(clock.clone())
         .build()
-}
-
-async fn key(creds: &AmbCredentials) -> String {
-    creds
-        .credentials()
-        .await
-        .unwrap()
-        .access_key_id()
-        .to_owned()
 }
 
 /// Waits, without sleeping, until a background refresh has landed `want`.
