@@ -362,12 +362,18 @@ fn check_scope(case: &Case, auth: &ParsedAuth) -> Result<(), String> {
     Ok(())
 }
 
-fn check_header_case(case: &Case) -> Result<(), String> {
-    let ctx = &case.ctx;
+/// The vector's `request.txt` and its `<prefix>-signed-request.txt`, parsed.
+fn original_and_signed(case: &Case, prefix: &str) -> Result<(RawRequest, RawRequest), String> {
     let original =
         parse_request(&case.read("request.txt")).map_err(|e| format!("request.txt: {e}"))?;
-    let signed = parse_request(&case.read("header-signed-request.txt"))
-        .map_err(|e| format!("header-signed-request.txt: {e}"))?;
+    let file = format!("{prefix}-signed-request.txt");
+    let signed = parse_request(&case.read(&file)).map_err(|e| format!("{file}: {e}"))?;
+    Ok((original, signed))
+}
+
+fn check_header_case(case: &Case) -> Result<(), String> {
+    let ctx = &case.ctx;
+    let (original, signed) = original_and_signed(case, "header")?;
 
     // Signing only adds headers; the rest of the request is unchanged.
     eq("method", &signed.method, &original.method)?;
@@ -456,10 +462,7 @@ fn strip_query_param(query: &str, name: &str) -> (String, usize) {
 
 fn check_query_case(case: &Case) -> Result<(), String> {
     let ctx = &case.ctx;
-    let original =
-        parse_request(&case.read("request.txt")).map_err(|e| format!("request.txt: {e}"))?;
-    let signed = parse_request(&case.read("query-signed-request.txt"))
-        .map_err(|e| format!("query-signed-request.txt: {e}"))?;
+    let (original, signed) = original_and_signed(case, "query")?;
 
     // Presigning only adds query params; headers and body are unchanged.
     eq("method", &signed.method, &original.method)?;
