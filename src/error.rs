@@ -186,6 +186,24 @@ pub enum AmbError {
         message: String,
     },
 
+    /// The credential source failed recently and is not asked again before its backoff ends
+    /// (see [`RefreshPolicy`](crate::credentials::RefreshPolicy)): the request fails at once
+    /// with the source's last error.
+    #[error(
+        "could not load AWS credentials: {message}; after {failures} failed attempt(s) in a row \
+         the source is asked again in {retry_in:?} (requests fail at once until then); check \
+         AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws/config, or the \
+         instance/task role"
+    )]
+    CredentialsBackoff {
+        /// The credential source's last error, flattened to text.
+        message: String,
+        /// Failed attempts in a row.
+        failures: u32,
+        /// When the source is asked again.
+        retry_in: Duration,
+    },
+
     /// aws-sigv4 refused to sign the request.
     #[error("could not sign the request: {0}")]
     Signing(String),

@@ -8,7 +8,7 @@
 //! else `sign()` itself.
 
 use std::fmt;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -17,7 +17,7 @@ use aws_smithy_types::date_time::Format;
 use tokio::sync::OnceCell;
 use url::Url;
 
-use crate::credentials::AmbCredentials;
+use crate::credentials::{AmbCredentials, ClockSkew};
 use crate::endpoint::Endpoint;
 use crate::error::{AmbError, AuthFailure};
 use crate::secret::Secret;
@@ -114,8 +114,9 @@ pub(crate) struct SigV4 {
     pub(crate) service: Arc<str>,
     pub(crate) region: Region,
     pub(crate) credentials: AmbCredentials,
-    /// The gateway's clock minus ours, in milliseconds, learned from `Date` headers.
-    skew_ms: AtomicI64,
+    /// The gateway's clock minus ours, learned from `Date` headers; shared with the
+    /// credentials, which judge expiry on the same corrected clock.
+    skew: Arc<ClockSkew>,
     /// A hash (FNV-1a) of the last `Date` header the skew was learned from.
     last_date: AtomicU64,
     /// The derived signing key (changes once a day, or with the credentials).
@@ -195,9 +196,19 @@ impl Auth {
         match tokio::time::timeout(timeout, authorize).await {
             Ok(done) => done,
             Err(_) => Err(AmbError::Credentials {
-                message: format!(
-                    "the credential source (or the region lookup) did not answer within {timeout:?}"
-                ),
+                message: match self.credentials().and_then(AmbCredentials::fetching_for) {
+                    Some(running) => format!(
+                        "the {} credential source did not answer within {timeout:?}; its fetch \
+                         has been running for {running:?} and is not restarted (one at a time): \
+                         check that the source (credential_process, IMDS, STS, SSO) is reachable \
+                         and not waiting for input",
+                        self.credentials().map_or("", AmbCredentials::name)
+                    ),
+                    None => format!(
+                        "the credential source (or the region lookup) did not answer within \
+                         {timeout:?}"
+                    ),
+                },
             }),
         }
     }
@@ -255,13 +266,7 @@ const PLAUSIBLE_DATES: (i64, i64) = (1_577_836_800, 4_102_444_800);
 impl SigV4 {
     /// Now on the gateway's clock, as far as we know it.
     fn signing_time(&self) -> SystemTime {
-        let skew = self.skew_ms.load(Ordering::Relaxed);
-        let now = SystemTime::now();
-        if skew >= 0 {
-            now + Duration::from_millis(skew as u64)
-        } else {
-            now - Duration::from_millis(skew.unsigned_abs())
-        }
+        self.skew.correct(SystemTime::now())
     }
 
     fn observe_date(&self, date: &str) {
@@ -290,7 +295,7 @@ impl SigV4 {
         } else {
             skew_ms as i64
         };
-        let old = self.skew_ms.swap(skew_ms, Ordering::Relaxed);
+        let old = self.skew.set(skew_ms);
         if (old - skew_ms).abs() >= 1500 {
             tracing::debug!(skew_ms, "gateway clock skew updated from its Date header");
         }
@@ -298,7 +303,7 @@ impl SigV4 {
 
     /// The skew in force (gateway minus local clock).
     pub(crate) fn skew(&self) -> i64 {
-        self.skew_ms.load(Ordering::Relaxed)
+        self.skew.get()
     }
 }
 
@@ -444,8 +449,8 @@ impl AuthConfig {
         Ok(Auth::SigV4(Arc::new(SigV4 {
             service: service.into(),
             region,
+            skew: credentials.clock_skew(),
             credentials,
-            skew_ms: AtomicI64::new(0),
             last_date: AtomicU64::new(0),
             keys: SigningKeyCache::new(),
         })))

@@ -190,8 +190,25 @@ async fn advisory_failure_keeps_the_valid_credentials_and_mandatory_failure_is_a
         matches!(&err, AmbError::Credentials { message } if message.contains("the vault is sealed") && message.contains("scripted")),
         "{err}"
     );
-    // When the source recovers, the next caller gets fresh credentials.
+    // The source recovers, but it failed 3 times in a row: until its backoff ends, callers get
+    // the last error at once, typed, saying when the next attempt is; the source is not asked.
     *source.fail.lock().unwrap() = false;
+    let err = creds.credentials().await.unwrap_err();
+    let AmbError::CredentialsBackoff {
+        message,
+        failures,
+        retry_in,
+    } = &err
+    else {
+        panic!("{err}")
+    };
+    assert!(message.contains("the vault is sealed"), "{err}");
+    assert_eq!(*failures, 3);
+    assert!(*retry_in > Duration::ZERO);
+    assert!(err.to_string().contains("asked again in"), "{err}");
+    assert_eq!(creds.fetch_count(), 4);
+    // Then the next caller gets fresh credentials.
+    clock.advance(*retry_in);
     assert_eq!(key(&creds).await, "K5");
 }
 
@@ -264,4 +281,175 @@ async fn amb_credentials_are_a_provider_themselves() {
     }
     assert_eq!(base.fetch_count(), 1);
     assert_eq!(layered.name(), "custom");
+}
+
+// ---- Under stress: many callers, failing, short-lived and hung sources (issue 11, items 3 and 5).
+// These run on tokio's paused clock: the source's latency and the callers' pacing are simulated
+// time, so a "minute" takes milliseconds and nothing depends on the machine's speed.
+
+/// The credentials' clock follows tokio's (paused) clock.
+#[derive(Debug, Clone)]
+struct TokioClock {
+    base: SystemTime,
+    start: tokio::time::Instant,
+}
+
+impl TokioClock {
+    fn new() -> Self {
+        Self {
+            base: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            start: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl TimeSource for TokioClock {
+    fn now(&self) -> SystemTime {
+        self.base + self.start.elapsed()
+    }
+}
+
+/// What a [`Paced`] source does when asked.
+#[derive(Debug, Clone, Copy)]
+enum Behaviour {
+    /// Answers after `latency` with keys living `lifetime`.
+    Issue {
+        latency: Duration,
+        lifetime: Duration,
+    },
+    /// Fails after `latency`.
+    Fail { latency: Duration },
+    /// Never answers.
+    Hang,
+}
+
+#[derive(Debug, Clone)]
+struct Paced {
+    clock: TokioClock,
+    behaviour: Behaviour,
+    calls: Arc<AtomicU64>,
+}
+
+impl ProvideCredentials for Paced {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            match self.behaviour {
+                Behaviour::Issue { latency, lifetime } => {
+                    tokio::time::sleep(latency).await;
+                    Ok(Credentials::new(
+                        format!("K{n}"),
+                        "secret",
+                        Some("token".into()),
+                        Some(self.clock.now() + lifetime),
+                        "paced",
+                    ))
+                }
+                Behaviour::Fail { latency } => {
+                    tokio::time::sleep(latency).await;
+                    Err(CredentialsError::provider_error("STS is throttling"))
+                }
+                Behaviour::Hang => futures::future::pending().await,
+            }
+        })
+    }
+}
+
+fn paced(behaviour: Behaviour) -> (AmbCredentials, Arc<AtomicU64>) {
+    let clock = TokioClock::new();
+    let calls = Arc::new(AtomicU64::new(0));
+    let source = Paced {
+        clock: clock.clone(),
+        behaviour,
+        calls: calls.clone(),
+    };
+    let creds = AmbCredentials::builder(source)
+        .name("paced")
+        .time_source(clock)
+        .build();
+    (creds, calls)
+}
+
+/// 100 callers, each asking every 100 ms (simulated) for `run`; returns (successes, failures).
+async fn hammer(creds: &AmbCredentials, run: Duration) -> (u64, u64) {
+    let end = tokio::time::Instant::now() + run;
+    let callers: Vec<_> = (0..100)
+        .map(|_| {
+            let creds = creds.clone();
+            tokio::spawn(async move {
+                let (mut ok, mut failed) = (0u64, 0u64);
+                while tokio::time::Instant::now() < end {
+                    match tokio::time::timeout(Duration::from_secs(10), creds.credentials()).await {
+                        Ok(Ok(_)) => ok += 1,
+                        _ => failed += 1,
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    let mut total = (0, 0);
+    for c in callers {
+        let (ok, failed) = c.await.unwrap();
+        total.0 += ok;
+        total.1 += failed;
+    }
+    total
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_source_is_asked_a_handful_of_times_per_minute() {
+    let (creds, calls) = paced(Behaviour::Fail {
+        latency: Duration::from_millis(20),
+    });
+    let (ok, failed) = hammer(&creds, Duration::from_secs(60)).await;
+    let asked = calls.load(Ordering::SeqCst);
+    println!("failing source, 100 callers, 1 simulated minute: {failed} failed calls, {ok} ok, source asked {asked} times");
+    assert_eq!(ok, 0);
+    assert!(
+        asked <= 8,
+        "the failing source was asked {asked} times in a minute"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn five_second_keys_are_fetched_about_once_per_lifetime() {
+    let (creds, calls) = paced(Behaviour::Issue {
+        latency: Duration::from_millis(20),
+        lifetime: Duration::from_secs(5),
+    });
+    let (ok, failed) = hammer(&creds, Duration::from_secs(60)).await;
+    let fetched = calls.load(Ordering::SeqCst);
+    println!("5 s keys, 100 callers, 1 simulated minute: {ok} calls served, {failed} failed, {fetched} fetches");
+    assert_eq!(failed, 0);
+    // 12 lifetimes in a minute: each key is used for most of its life, never refetched per call.
+    assert!(
+        (12..=24).contains(&fetched),
+        "{fetched} fetches for 12 key lifetimes"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_source_is_asked_once_however_many_callers_time_out() {
+    let (creds, calls) = paced(Behaviour::Hang);
+    for _round in 0..5 {
+        let callers: Vec<_> = (0..100)
+            .map(|_| {
+                let creds = creds.clone();
+                tokio::spawn(async move {
+                    tokio::time::timeout(Duration::from_secs(1), creds.credentials()).await
+                })
+            })
+            .collect();
+        for c in callers {
+            assert!(c.await.unwrap().is_err(), "a hung source answered");
+        }
+    }
+    let asked = calls.load(Ordering::SeqCst);
+    println!("hung source, 5 rounds of 100 callers timing out: source asked {asked} times");
+    assert_eq!(asked, 1, "the hung fetch was abandoned and restarted");
 }

@@ -51,13 +51,19 @@
 //! # let _ = creds;
 //! ```
 
+mod clock;
+mod refresh;
+mod sources;
+
 use std::borrow::Cow;
+use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::future::Future;
+use std::hash::BuildHasher;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use aws_config::provider_config::ProviderConfig;
 use aws_config::Region;
@@ -65,55 +71,14 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
 use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource, TimeSource};
-use aws_smithy_runtime::expiring_cache::ExpiringCache;
+use futures::future::{BoxFuture, FutureExt, Shared};
 use tokio::sync::OnceCell;
 
 use crate::error::AmbError;
-
-/// Credentials that never expire are cached until this far in the future.
-const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-
-/// When cached credentials are refreshed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RefreshPolicy {
-    /// How long before expiry a background refresh starts while the current credentials keep
-    /// serving (default 5 minutes, as the AWS SDK for Java's prefetch time).
-    pub advisory: Duration,
-    /// How long before expiry callers stop using the current credentials and wait for fresh
-    /// ones (default 1 minute, as the AWS SDK for Java's stale time).
-    pub mandatory: Duration,
-    /// The least time between two background refresh attempts, so that a failing source is
-    /// not asked on every request (default 10 seconds).
-    pub retry_interval: Duration,
-}
-
-impl Default for RefreshPolicy {
-    fn default() -> Self {
-        Self {
-            advisory: Duration::from_secs(5 * 60),
-            mandatory: Duration::from_secs(60),
-            retry_interval: Duration::from_secs(10),
-        }
-    }
-}
-
-impl RefreshPolicy {
-    /// A policy with these windows (`advisory` is raised to `mandatory` if smaller).
-    pub fn new(advisory: Duration, mandatory: Duration) -> Self {
-        Self {
-            advisory: advisory.max(mandatory),
-            mandatory,
-            ..Self::default()
-        }
-    }
-
-    /// Sets the least time between two background refresh attempts.
-    pub fn with_retry_interval(mut self, retry_interval: Duration) -> Self {
-        self.retry_interval = retry_interval;
-        self
-    }
-}
+pub(crate) use clock::ClockSkew;
+pub use refresh::RefreshPolicy;
+use refresh::{Decision, Failure, Landed, State};
+use sources::ReportingChain;
 
 /// STS AssumeRole parameters for [`AmbCredentials::assume_role`].
 #[derive(Clone, Debug)]
@@ -196,12 +161,22 @@ struct Inner {
     source: Source,
     policy: RefreshPolicy,
     time: SharedTimeSource,
-    /// The cache; replaced whole when a background refresh lands or credentials are invalidated.
-    cache: RwLock<ExpiringCache<Credentials, CredentialsError>>,
-    refreshing: AtomicBool,
-    /// Unix millis before which no background refresh starts.
-    next_background_attempt: AtomicU64,
+    /// AWS's clock as the transports learned it: expiries are judged on it.
+    skew: Arc<ClockSkew>,
+    cache: Mutex<Cache>,
     fetches: AtomicU64,
+    /// Draws the backoff jitter.
+    random: RandomState,
+}
+
+/// The one fetch in flight, run in its own task: callers join it and may give up waiting (their
+/// timeout) without abandoning it.
+type Flight = Shared<BoxFuture<'static, Result<Credentials, Failure>>>;
+
+#[derive(Default)]
+struct Cache {
+    state: State,
+    flight: Option<Flight>,
 }
 
 /// Builds an [`AmbCredentials`] from any [`ProvideCredentials`]. See [`AmbCredentials::builder`].
@@ -238,12 +213,12 @@ impl AmbCredentialsBuilder {
             inner: Arc::new(Inner {
                 name: self.name,
                 source: self.source,
-                cache: RwLock::new(ExpiringCache::new(self.policy.mandatory)),
+                cache: Mutex::default(),
                 policy: self.policy,
                 time: self.time,
-                refreshing: AtomicBool::new(false),
-                next_background_attempt: AtomicU64::new(0),
+                skew: Arc::default(),
                 fetches: AtomicU64::new(0),
+                random: RandomState::new(),
             }),
         }
     }
@@ -470,118 +445,170 @@ impl AmbCredentials {
         self.inner.fetches.load(Ordering::Relaxed)
     }
 
-    fn cache(&self) -> ExpiringCache<Credentials, CredentialsError> {
-        self.inner
-            .cache
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        self.inner.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn replace_cache(&self, cache: ExpiringCache<Credentials, CredentialsError>) {
-        *self.inner.cache.write().unwrap_or_else(|e| e.into_inner()) = cache;
-    }
-
-    /// Current credentials: cached; refreshed in the background in the advisory window; loaded
-    /// once for all concurrent callers in the mandatory window or when none are cached.
+    /// Current credentials: cached; refreshed in the background in the advisory window; in the
+    /// mandatory window or when none are cached, fetched once for all concurrent callers, in a
+    /// task of its own that a caller giving up does not cancel. After a failure the source is
+    /// not asked again before its backoff ends: callers get the last error at once.
     pub async fn credentials(&self) -> Result<Credentials, AmbError> {
-        let now = self.inner.time.now();
-        let cache = self.cache();
-        if let Some(creds) = cache.yield_or_clear_if_expired(now).await {
-            self.maybe_refresh_in_background(&creds, now);
-            return Ok(creds);
-        }
-        cache
-            .get_or_load(|| self.fetch())
-            .await
-            .map_err(|e| AmbError::Credentials {
-                message: format!("{} credentials: {}", self.inner.name, flatten(&e)),
+        let flight = {
+            let local = self.inner.time.now();
+            let aws = self.inner.skew.correct(local);
+            let mut cache = self.cache();
+            match cache.state.decide(local, aws) {
+                Decision::Serve(creds) => return Ok(creds),
+                Decision::ServeAndRefresh(creds) => {
+                    self.start(&mut cache, local);
+                    return Ok(creds);
+                }
+                Decision::Fetch => self.start(&mut cache, local),
+                Decision::Join => cache.flight.clone(),
+                Decision::BackingOff {
+                    failure,
+                    failures,
+                    retry_in,
+                } => {
+                    return Err(AmbError::CredentialsBackoff {
+                        message: self.message(&failure),
+                        failures,
+                        retry_in,
+                    })
+                }
+            }
+        };
+        let result = match flight {
+            Some(flight) => flight.await,
+            // Outside a tokio runtime: fetched by this caller.
+            None => {
+                let result = self.fetch().await;
+                self.land(result)
+            }
+        };
+        result.map_err(|failure| AmbError::Credentials {
+            message: self.message(&failure),
+        })
+    }
+
+    /// Starts the one fetch in its own task (when there is a tokio runtime to run it).
+    fn start(&self, cache: &mut Cache, local: std::time::SystemTime) -> Option<Flight> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let this = self.clone();
+        let task = runtime.spawn(async move {
+            let result = this.fetch().await;
+            this.land(result)
+        });
+        let flight = async move {
+            task.await.unwrap_or_else(|e| {
+                Err(Failure::new(format!(
+                    "the credential fetch task ended: {e}"
+                )))
             })
+        }
+        .boxed()
+        .shared();
+        cache.state.started(local);
+        cache.flight = Some(flight.clone());
+        Some(flight)
+    }
+
+    /// Records a finished fetch; logs what deserves it.
+    fn land(&self, result: Result<Credentials, Failure>) -> Result<Credentials, Failure> {
+        let local = self.inner.time.now();
+        let aws = self.inner.skew.correct(local);
+        let jitter = self.inner.random.hash_one(self.fetch_count()) as f64 / u64::MAX as f64;
+        let landed = {
+            let mut cache = self.cache();
+            cache.flight = None;
+            cache.state.land(
+                result,
+                local,
+                aws,
+                self.inner.skew.learned(),
+                &self.inner.policy,
+                jitter,
+            )
+        };
+        match landed {
+            Landed::Fresh { creds, warn_short } => {
+                tracing::debug!(
+                    source = %self.inner.name,
+                    provider = creds_provider_name(&creds),
+                    access_key_id = %mask(creds.access_key_id()),
+                    expires_in = ?creds.expiry().and_then(|e| e.duration_since(aws).ok()),
+                    "fetched AWS credentials"
+                );
+                if let Some((lifetime, windows)) = warn_short {
+                    tracing::warn!(
+                        source = %self.inner.name,
+                        lifetime = ?lifetime,
+                        advisory = ?windows.advisory,
+                        mandatory = ?windows.mandatory,
+                        policy = ?self.inner.policy,
+                        "AWS credentials live only {}, less than twice the refresh policy's advisory window: refreshing {} before expiry instead (logged once); ask the source for longer-lived credentials",
+                        refresh::human(lifetime),
+                        refresh::human(windows.advisory),
+                    );
+                }
+                Ok(creds)
+            }
+            Landed::Failed {
+                failure,
+                failures,
+                retry_in,
+            } => {
+                let still_valid = self.cache().state.serving(aws);
+                tracing::warn!(
+                    source = %self.inner.name,
+                    error = %failure.0,
+                    failures,
+                    retry_in = ?retry_in,
+                    "fetching AWS credentials failed; {}",
+                    if still_valid {
+                        "the current credentials stay in use until the mandatory refresh window"
+                    } else {
+                        "requests fail at once until the next attempt"
+                    }
+                );
+                Err(failure)
+            }
+        }
+    }
+
+    /// `<source> credentials: <why>`.
+    fn message(&self, failure: &Failure) -> String {
+        format!("{} credentials: {}", self.inner.name, failure.0)
+    }
+
+    /// How long the fetch in flight has been running, if one is (for timeout messages).
+    pub(crate) fn fetching_for(&self) -> Option<Duration> {
+        let local = self.inner.time.now();
+        self.cache().state.fetching_for(local)
+    }
+
+    /// The gateway's clock as learned by the transports signing with these credentials; the
+    /// cache judges expiry on it.
+    pub(crate) fn clock_skew(&self) -> Arc<ClockSkew> {
+        self.inner.skew.clone()
     }
 
     /// Drops `stale` from the cache (when AMB says they are expired or unknown), so the next
     /// call fetches anew. Newer credentials already cached are kept.
     pub async fn invalidate(&self, stale: &Credentials) {
-        let current = self
-            .cache()
-            .yield_or_clear_if_expired(self.inner.time.now())
-            .await;
-        let same = current.as_ref().is_none_or(|c| {
-            c.access_key_id() == stale.access_key_id() && c.session_token() == stale.session_token()
-        });
-        if same {
+        if self.cache().state.invalidate(stale) {
             tracing::debug!(source = %self.inner.name, access_key_id = %mask(stale.access_key_id()), "invalidated cached AWS credentials");
-            self.replace_cache(ExpiringCache::new(self.inner.policy.mandatory));
         }
     }
 
-    fn maybe_refresh_in_background(&self, creds: &Credentials, now: SystemTime) {
-        let Some(expiry) = creds.expiry() else {
-            return;
-        };
-        let advisory_start = expiry
-            .checked_sub(self.inner.policy.advisory)
-            .unwrap_or(UNIX_EPOCH);
-        if now < advisory_start {
-            return;
-        }
-        let now_ms = millis(now);
-        if now_ms < self.inner.next_background_attempt.load(Ordering::Acquire) {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        if self.inner.refreshing.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let this = self.clone();
-        runtime.spawn(async move {
-            match this.fetch().await {
-                Ok(fresh) => {
-                    let cache = ExpiringCache::new(this.inner.policy.mandatory);
-                    let _ = cache.get_or_load(|| async { Ok(fresh) }).await;
-                    this.replace_cache(cache);
-                }
-                Err(err) => tracing::warn!(
-                    source = %this.inner.name,
-                    error = %flatten(&err),
-                    expires_in = ?expiry.duration_since(this.inner.time.now()).ok(),
-                    "background refresh of AWS credentials failed; the current credentials stay in use until the mandatory refresh window"
-                ),
-            }
-            let next = millis(this.inner.time.now() + this.inner.policy.retry_interval);
-            this.inner
-                .next_background_attempt
-                .store(next, Ordering::Release);
-            this.inner.refreshing.store(false, Ordering::Release);
-        });
-    }
-
-    async fn fetch(&self) -> Result<(Credentials, SystemTime), CredentialsError> {
+    async fn fetch(&self) -> Result<Credentials, Failure> {
         self.inner.fetches.fetch_add(1, Ordering::Relaxed);
         let provider = self.provider().await;
-        let creds = provider.provide_credentials().await?;
-        let now = self.inner.time.now();
-        let expiry = match creds.expiry() {
-            Some(e) if e <= now => {
-                return Err(CredentialsError::provider_error(format!(
-                    "the {} source returned credentials that expired {:?} ago",
-                    self.inner.name,
-                    now.duration_since(e).unwrap_or_default()
-                )))
-            }
-            Some(e) => e,
-            None => now + NEVER,
-        };
-        tracing::debug!(
-            source = %self.inner.name,
-            provider = creds_provider_name(&creds),
-            access_key_id = %mask(creds.access_key_id()),
-            expires_in = ?creds.expiry().and_then(|e| e.duration_since(now).ok()),
-            "fetched AWS credentials"
-        );
-        Ok((creds, expiry))
+        provider
+            .provide_credentials()
+            .await
+            .map_err(|e| Failure::new(flatten(&e)))
     }
 
     async fn provider(&self) -> SharedCredentialsProvider {
@@ -600,10 +627,40 @@ impl ProvideCredentials for AmbCredentials {
         future::ProvideCredentials::new(async move {
             self.credentials()
                 .await
-                .map_err(CredentialsError::provider_error)
+                .map_err(|e| CredentialsError::provider_error(BaseFailed::from(e)))
         })
     }
 }
+
+/// Why an [`AmbCredentials`] gave nothing, for a layer on top of it (an AssumeRole over it): the
+/// reason only, without what to check, which the layer's own error says (once).
+#[derive(Debug)]
+struct BaseFailed(String);
+
+impl From<AmbError> for BaseFailed {
+    fn from(err: AmbError) -> Self {
+        Self(match err {
+            AmbError::Credentials { message } => message,
+            AmbError::CredentialsBackoff {
+                message,
+                failures,
+                retry_in,
+            } => format!(
+                "{message} ({failures} failed attempts in a row; asked again in {})",
+                refresh::human(retry_in)
+            ),
+            other => other.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for BaseFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BaseFailed {}
 
 async fn provider_config(region: Option<String>) -> ProviderConfig {
     match region {
@@ -620,100 +677,6 @@ fn creds_provider_name(creds: &Credentials) -> String {
         .and_then(|s| s.split('"').next())
         .unwrap_or("unknown")
         .to_owned()
-}
-
-fn millis(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// aws-config's providers in the AWS CLI's order, remembering why each gave nothing.
-#[derive(Debug)]
-struct ReportingChain {
-    sources: Vec<(&'static str, SharedCredentialsProvider)>,
-}
-
-impl ReportingChain {
-    fn standard(conf: &ProviderConfig) -> Self {
-        use aws_config::{ecs, environment, imds, profile, web_identity_token};
-        Self {
-            sources: vec![
-                (
-                    "environment",
-                    SharedCredentialsProvider::new(
-                        environment::credentials::EnvironmentVariableCredentialsProvider::new(),
-                    ),
-                ),
-                (
-                    "profile",
-                    SharedCredentialsProvider::new(
-                        profile::ProfileFileCredentialsProvider::builder()
-                            .configure(conf)
-                            .build(),
-                    ),
-                ),
-                (
-                    "web identity",
-                    SharedCredentialsProvider::new(
-                        web_identity_token::WebIdentityTokenCredentialsProvider::builder()
-                            .configure(conf)
-                            .build(),
-                    ),
-                ),
-                (
-                    "ecs",
-                    SharedCredentialsProvider::new(
-                        ecs::EcsCredentialsProvider::builder()
-                            .configure(conf)
-                            .build(),
-                    ),
-                ),
-                (
-                    "imds",
-                    SharedCredentialsProvider::new(
-                        imds::credentials::ImdsCredentialsProvider::builder()
-                            .configure(conf)
-                            .build(),
-                    ),
-                ),
-            ],
-        }
-    }
-
-    async fn resolve(&self) -> Result<Credentials, CredentialsError> {
-        let mut tried = Vec::new();
-        for (name, provider) in &self.sources {
-            match provider.provide_credentials().await {
-                Ok(creds) => {
-                    tracing::debug!(source = name, "credential source answered");
-                    return Ok(creds);
-                }
-                Err(e @ CredentialsError::CredentialsNotLoaded(_)) => {
-                    tried.push(format!("{name}: {}", flatten(&e)));
-                }
-                Err(other) => {
-                    return Err(CredentialsError::provider_error(format!(
-                        "{name}: {}",
-                        flatten(&other)
-                    )))
-                }
-            }
-        }
-        Err(CredentialsError::not_loaded(format!(
-            "no credentials in any source; tried {}",
-            tried.join("; ")
-        )))
-    }
-}
-
-impl ProvideCredentials for ReportingChain {
-    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
-    where
-        Self: 'a,
-    {
-        future::ProvideCredentials::new(self.resolve())
-    }
 }
 
 /// Masks an access key id for display: `AKIAIOSFODNN7EXAMPLE` → `AKIA…MPLE` (`****` when too
