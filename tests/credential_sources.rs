@@ -288,3 +288,45 @@ async fn imds_credentials_rotate_under_load_with_no_failed_call() {
         started.elapsed().as_millis()
     );
 }
+
+#[tokio::test]
+async fn a_clock_20_minutes_fast_still_uses_15_minute_sessions() {
+    let _env = ENV.lock().await;
+    let _clean = CleanEnv::new("", "");
+    let fake = FakeAmb::start().await;
+    // AWS (the gateway and STS) is 20 minutes behind this machine.
+    fake.set_clock_offset(-20 * 60);
+    let sts = FakeSts::start(fake.registry(), Duration::from_secs(3600)).await;
+    sts.set_clock_offset(-20 * 60);
+    let base = AmbCredentials::from_static("AKIDBASE000000000000", "basesecret", None);
+    let role = AssumeRole::new(ROLE_ARN)
+        .region(REGION)
+        .sts_endpoint(sts.url());
+
+    // Before any answer from the gateway, 15-minute keys look expired on this clock: the
+    // error says the clock is probably off, and by how much at least.
+    sts.set_lifetime(Duration::from_secs(15 * 60));
+    let cold = AmbCredentials::assume_role(role.clone(), base.clone());
+    let err = cold.credentials().await.unwrap_err().to_string();
+    assert!(
+        err.contains("expired 5m") && err.contains("clock is probably ahead of AWS's by at least 5m"),
+        "{err}"
+    );
+
+    // An hour-long session to start with: the first request is refused for clock skew, the
+    // gateway's Date teaches the skew, the request is signed again and accepted.
+    sts.set_lifetime(Duration::from_secs(3600));
+    let creds = AmbCredentials::assume_role(role, base);
+    let provider = ProviderBuilder::new().on_transport(transport(&fake, creds.clone()));
+    provider.get_block_number().await.unwrap();
+    // The role now gives 15-minute sessions, and the current one is rotated away: the new
+    // session expires 5 minutes ago on this machine's clock, 15 minutes ahead on AWS's.
+    sts.set_lifetime(Duration::from_secs(15 * 60));
+    fake.registry()
+        .expire_key(&sts.issued().last().unwrap().access_key_id);
+    for _ in 0..20 {
+        provider.get_block_number().await.unwrap();
+    }
+    assert_eq!(creds.fetch_count(), 2);
+    assert_eq!(sts.issued().len(), 3); // the cold one, the hour, the 15 minutes
+}

@@ -34,11 +34,16 @@ pub struct Issued {
     pub access_key_id: String,
     pub secret: String,
     pub token: String,
+    /// The expiry on the source's clock (as sent).
     pub expires_at: SystemTime,
 }
 
 struct State {
     lifetime: Mutex<Duration>,
+    /// Seconds added to the real clock: the source's (AWS's) idea of "now", as in
+    /// `FakeAmb::set_clock_offset`. The fake AMB judges expiry on the real clock, so it is told
+    /// the real-clock expiry.
+    clock_offset: Mutex<i64>,
     issued: Mutex<Vec<Issued>>,
     counter: AtomicU64,
     registry: KeyRegistry,
@@ -49,6 +54,7 @@ impl State {
     fn new(registry: KeyRegistry, lifetime: Duration, prefix: &'static str) -> Arc<Self> {
         Arc::new(Self {
             lifetime: Mutex::new(lifetime),
+            clock_offset: Mutex::new(0),
             issued: Mutex::new(Vec::new()),
             counter: AtomicU64::new(0),
             registry,
@@ -67,20 +73,31 @@ impl State {
                     .unwrap()
                     .as_secs(),
             );
+        let real_expiry = now + *self.lifetime.lock().unwrap();
         let issued = Issued {
             access_key_id: format!("{}{n:012}", self.prefix),
             secret: format!("secret-{}-{n}", self.prefix),
             token: format!("token-{}-{n}", self.prefix),
-            expires_at: now + *self.lifetime.lock().unwrap(),
+            expires_at: self.shift(real_expiry),
         };
         self.registry.add_temporary_key(
             &issued.access_key_id,
             &issued.secret,
             &issued.token,
-            issued.expires_at,
+            real_expiry,
         );
         self.issued.lock().unwrap().push(issued.clone());
         issued
+    }
+
+    /// A real-clock time on the source's clock.
+    fn shift(&self, t: SystemTime) -> SystemTime {
+        let offset = *self.clock_offset.lock().unwrap();
+        if offset >= 0 {
+            t + Duration::from_secs(offset as u64)
+        } else {
+            t - Duration::from_secs(offset.unsigned_abs())
+        }
     }
 }
 
@@ -119,7 +136,7 @@ impl Respond for Imds {
                 ResponseTemplate::new(200).set_body_string(
                     json!({
                         "Code": "Success",
-                        "LastUpdated": iso8601(SystemTime::now()),
+                        "LastUpdated": iso8601(self.0.shift(SystemTime::now())),
                         "Type": "AWS-HMAC",
                         "AccessKeyId": k.access_key_id,
                         "SecretAccessKey": k.secret,
@@ -156,6 +173,11 @@ impl FakeImds {
 
     pub fn set_lifetime(&self, lifetime: Duration) {
         *self.state.lifetime.lock().unwrap() = lifetime;
+    }
+
+    /// Pretends the source's clock is `secs` seconds ahead of the real one (negative: behind).
+    pub fn set_clock_offset(&self, secs: i64) {
+        *self.state.clock_offset.lock().unwrap() = secs;
     }
 
     /// An aws-config IMDS client pointed at this fake.
@@ -266,5 +288,14 @@ impl FakeSts {
 
     pub fn deny(&self, deny: bool) {
         *self.deny.lock().unwrap() = deny;
+    }
+
+    pub fn set_lifetime(&self, lifetime: Duration) {
+        *self.state.lifetime.lock().unwrap() = lifetime;
+    }
+
+    /// Pretends STS's clock is `secs` seconds ahead of the real one (negative: behind).
+    pub fn set_clock_offset(&self, secs: i64) {
+        *self.state.clock_offset.lock().unwrap() = secs;
     }
 }
