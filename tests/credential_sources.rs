@@ -309,7 +309,8 @@ async fn a_clock_20_minutes_fast_still_uses_15_minute_sessions() {
     let cold = AmbCredentials::assume_role(role.clone(), base.clone());
     let err = cold.credentials().await.unwrap_err().to_string();
     assert!(
-        err.contains("expired 5m") && err.contains("clock is probably ahead of AWS's by at least 5m"),
+        err.contains("expired 5m")
+            && err.contains("clock is probably ahead of AWS's by at least 5m"),
         "{err}"
     );
 
@@ -329,4 +330,80 @@ async fn a_clock_20_minutes_fast_still_uses_15_minute_sessions() {
     }
     assert_eq!(creds.fetch_count(), 2);
     assert_eq!(sts.issued().len(), 3); // the cold one, the hour, the 15 minutes
+}
+
+/// The pids a `credential_process` script wrote, and how many of them are still running.
+fn processes(pid_file: &std::path::Path) -> (Vec<u32>, usize) {
+    let pids: Vec<u32> = std::fs::read_to_string(pid_file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    let alive = pids
+        .iter()
+        .filter(|pid| {
+            // Running or sleeping, not a zombie waiting to be reaped.
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat.rsplit(") ")
+                    .next()
+                    .is_some_and(|s| !s.starts_with('Z'))
+            })
+        })
+        .count();
+    (pids, alive)
+}
+
+#[tokio::test]
+async fn a_hung_credential_process_is_started_once_however_many_requests_time_out() {
+    let _env = ENV.lock().await;
+    let dir = std::env::temp_dir().join(format!("alloy-amb-hung-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pid_file = dir.join("pids");
+    let _ = std::fs::remove_file(&pid_file);
+    let _clean = CleanEnv::new(
+        &format!(
+            "[profile hung]\ncredential_process = sh -c 'echo $$ >> {}; exec sleep 120'\n",
+            pid_file.display()
+        ),
+        "",
+    );
+    let fake = FakeAmb::start().await;
+    let http = AmbHttp::builder(fake.url())
+        .region(REGION)
+        .credentials(AmbCredentials::profile("hung"))
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let provider = ProviderBuilder::new().on_transport(http);
+    let mut last = String::new();
+    for _ in 0..5 {
+        last = provider.get_block_number().await.unwrap_err().to_string();
+    }
+    // The process writes its pid as it starts: wait for the first one (bounded).
+    let started = Instant::now();
+    while processes(&pid_file).0.is_empty() && started.elapsed() < Duration::from_secs(10) {
+        tokio::task::yield_now().await;
+    }
+    let (pids, alive) = processes(&pid_file);
+    println!(
+        "hung credential_process, 5 requests timed out: {} started, {alive} alive",
+        pids.len()
+    );
+    for pid in &pids {
+        let _ = std::process::Command::new("kill")
+            .arg(pid.to_string())
+            .status();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        pids.len(),
+        1,
+        "the hung process was abandoned and started again"
+    );
+    assert_eq!(alive, 1);
+    assert!(
+        last.contains("did not answer within 300ms") && last.contains("not restarted"),
+        "{last}"
+    );
+    assert!(fake.received().is_empty(), "something was sent unsigned");
 }
