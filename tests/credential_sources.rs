@@ -407,3 +407,67 @@ async fn a_hung_credential_process_is_started_once_however_many_requests_time_ou
     );
     assert!(fake.received().is_empty(), "something was sent unsigned");
 }
+
+#[tokio::test]
+async fn profiles_without_credentials_say_why() {
+    let _env = ENV.lock().await;
+    let _clean = CleanEnv::new(
+        &format!(
+            "[profile selfref]\nrole_arn = {ROLE_ARN}\nsource_profile = selfref\nregion = us-east-1\n\
+             [profile empty]\nregion = us-east-1\n"
+        ),
+        "",
+    );
+    let selfref = AmbCredentials::profile("selfref")
+        .credentials()
+        .await
+        .unwrap_err()
+        .to_string();
+    let empty = AmbCredentials::profile("empty")
+        .credentials()
+        .await
+        .unwrap_err()
+        .to_string();
+    std::env::set_var("AWS_PROFILE", "empty");
+    let chain = AmbCredentials::default_chain()
+        .credentials()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        selfref.contains("`source_profile = selfref`, itself")
+            && selfref.contains("no `aws_access_key_id`"),
+        "{selfref}"
+    );
+    assert!(
+        empty.contains("profile `empty` has no credentials"),
+        "{empty}"
+    );
+    assert!(
+        chain.contains("profile: profile `empty` has no credentials"),
+        "{chain}"
+    );
+    for text in [&selfref, &empty, &chain] {
+        assert!(!text.contains("was not enabled"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn assume_role_over_a_failing_base_says_its_hint_once() {
+    let _env = ENV.lock().await;
+    let _clean = CleanEnv::new("", "");
+    let fake = FakeAmb::start().await;
+    let sts = FakeSts::start(fake.registry(), Duration::from_secs(900)).await;
+    let base = AmbCredentials::profile("missing");
+    let role = AssumeRole::new(ROLE_ARN)
+        .region(REGION)
+        .sts_endpoint(sts.url());
+    let err = AmbCredentials::assume_role(role, base)
+        .credentials()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err.matches("check AWS_ACCESS_KEY_ID").count(), 1, "{err}");
+    assert!(err.contains("profile `missing` is not defined"), "{err}");
+    assert!(sts.requests().is_empty());
+}

@@ -78,7 +78,7 @@ use crate::error::AmbError;
 pub(crate) use clock::ClockSkew;
 pub use refresh::RefreshPolicy;
 use refresh::{Decision, Failure, Landed, State};
-use sources::ReportingChain;
+use sources::{ExplainedProfile, ReportingChain};
 
 /// STS AssumeRole parameters for [`AmbCredentials::assume_role`].
 #[derive(Clone, Debug)]
@@ -326,12 +326,13 @@ impl AmbCredentials {
                     .await
                     .unwrap_or_else(|| Region::from_static("us-east-1"));
                 let conf = ProviderConfig::without_region().with_region(Some(region));
-                SharedCredentialsProvider::new(
+                SharedCredentialsProvider::new(ExplainedProfile::new(
                     aws_config::profile::ProfileFileCredentialsProvider::builder()
                         .configure(&conf)
-                        .profile_name(name)
+                        .profile_name(&name)
                         .build(),
-                )
+                    Some(name),
+                ))
             }
         })
     }
@@ -608,7 +609,7 @@ impl AmbCredentials {
         provider
             .provide_credentials()
             .await
-            .map_err(|e| Failure::new(flatten(&e)))
+            .map_err(|e| Failure::new(sources::describe(&e)))
     }
 
     async fn provider(&self) -> SharedCredentialsProvider {
