@@ -453,3 +453,23 @@ async fn a_hung_source_is_asked_once_however_many_callers_time_out() {
     println!("hung source, 5 rounds of 100 callers timing out: source asked {asked} times");
     assert_eq!(asked, 1, "the hung fetch was abandoned and restarted");
 }
+
+#[tokio::test(start_paused = true)]
+async fn short_lived_keys_warn_once() {
+    let (capture, _guard) = support::log_capture::capture();
+    let (creds, calls) = paced(Behaviour::Issue {
+        latency: Duration::from_millis(20),
+        lifetime: Duration::from_secs(5),
+    });
+    for _ in 0..300 {
+        creds.credentials().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(calls.load(Ordering::SeqCst) >= 5);
+    let logs = capture.text();
+    assert_eq!(
+        logs.matches("AWS credentials live only 5s").count(),
+        1,
+        "{logs}"
+    );
+}

@@ -15,15 +15,36 @@
 //! | [`AmbCredentials::from_static`] | fixed keys |
 //! | [`AmbCredentials::from_provider`] | your own [`ProvideCredentials`] |
 //!
-//! Whatever the source, credentials are cached with `aws-smithy-runtime`'s [`ExpiringCache`]
-//! (concurrent loads are one load) and refreshed by the [`RefreshPolicy`]:
+//! Whatever the source, credentials are cached and refreshed by the [`RefreshPolicy`]:
 //!
 //! - in the *advisory* window before expiry (default 5 minutes), the cached credentials are
 //!   still served at once while one background refresh runs; if it fails, a warning is logged
 //!   and the still-valid credentials keep serving;
 //! - in the *mandatory* window (default 1 minute), callers wait for the refresh: one fetch,
 //!   whose result all of them get; if it fails, they get the error;
-//! - credentials that have already expired are never handed out.
+//! - the windows shrink with the credentials' lifetime (at most a third and a sixth of it), so
+//!   keys that live seconds are used for most of their life, not fetched on every request; a
+//!   warning is logged once when keys live less than twice the advisory window;
+//! - credentials that have already expired are never handed out. Expiry is judged on AWS's
+//!   clock as the transports learned it from the gateway's `Date` header (the clock signing
+//!   uses), so a machine whose clock is off still uses its keys for their whole life; keys that
+//!   look expired on arrival are an error saying that this clock may be off, and by how much.
+//!
+//! **One fetch at a time.** A fetch runs in a task of its own; every caller that needs it
+//! waits for that one, each bounded by its own timeout (the transport's), and a caller giving up
+//! neither cancels nor restarts it: a hung source (a `credential_process` that never answers)
+//! is one fetch, one process, however many requests time out.
+//!
+//! **Backoff.** After a failed fetch the source is not asked again for
+//! [`RefreshPolicy::retry_interval`] (default 2 s), doubling with each failure in a row up to
+//! [`RefreshPolicy::max_retry_interval`] (default 1 minute), with jitter: a failing source is
+//! asked a handful of times in the first minute and then once a minute, however many callers.
+//! Meanwhile callers that need a fetch get the last error at once, as
+//! [`AmbError::CredentialsBackoff`] (which says when the next attempt is).
+//!
+//! (`aws-smithy-runtime`'s `ExpiringCache` runs the load in the caller's future, so a caller's
+//! timeout abandons it and the next caller starts another, and it has no backoff: hence this
+//! small state machine, `refresh.rs`, tested without I/O.)
 //!
 //! ```
 //! use alloy_amb::credentials::{AmbCredentials, RefreshPolicy};
