@@ -300,8 +300,9 @@ async fn rotation_after_first_log(source: Rotating) -> Gateway {
 #[tokio::test]
 async fn rotated_credentials_sign_the_reconnect() {
     bounded(async {
-        // Credentials with 30 s left are refreshed whenever they are used: the reconnect is signed
-        // with what the source hands out at that moment.
+        // Credentials living 30 s are cached for most of their life (the refresh windows shrink
+        // with the lifetime): the reconnect is first signed with the revoked key, the gateway's
+        // 403 drops it from the cache, and the upgrade is signed with what the source hands out.
         let g = rotation_after_first_log(Rotating::new(OLD, Some(Duration::from_secs(30)))).await;
         let keys: Vec<_> =
             g.ws.upgrades()
@@ -315,6 +316,11 @@ async fn rotated_credentials_sign_the_reconnect() {
             keys,
             [
                 (OLD.0.to_owned(), None, Some(OLD.2.to_owned())),
+                (
+                    OLD.0.to_owned(),
+                    Some(fake_amb::MSG_UNKNOWN_KEY.to_owned()),
+                    Some(OLD.2.to_owned())
+                ),
                 (NEW.0.to_owned(), None, Some(NEW.2.to_owned())),
             ]
         );
