@@ -207,6 +207,7 @@ pub struct AmbCredentialsBuilder {
     source: Source,
     policy: RefreshPolicy,
     time: SharedTimeSource,
+    skew: Arc<ClockSkew>,
 }
 
 impl AmbCredentialsBuilder {
@@ -237,7 +238,7 @@ impl AmbCredentialsBuilder {
                 cache: Mutex::default(),
                 policy: self.policy,
                 time: self.time,
-                skew: Arc::default(),
+                skew: self.skew,
                 fetches: AtomicU64::new(0),
                 random: RandomState::new(),
             }),
@@ -260,6 +261,7 @@ impl AmbCredentials {
             source,
             policy: RefreshPolicy::default(),
             time: SharedTimeSource::new(SystemTimeSource::new()),
+            skew: Arc::default(),
         }
     }
 
@@ -276,8 +278,16 @@ impl AmbCredentials {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = SharedCredentialsProvider> + Send + 'static,
     {
+        Self::lazy_builder(name, make).build()
+    }
+
+    fn lazy_builder<F, Fut>(name: &'static str, make: F) -> AmbCredentialsBuilder
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = SharedCredentialsProvider> + Send + 'static,
+    {
         let make: MakeProvider = Arc::new(move || Box::pin(make()));
-        Self::builder_for(name, Source::Lazy(make, OnceCell::new())).build()
+        Self::builder_for(name, Source::Lazy(make, OnceCell::new()))
     }
 
     /// Any credentials provider: static [`Credentials`], an `aws-config` provider, or your own
@@ -401,8 +411,10 @@ impl AmbCredentials {
 
     /// STS AssumeRole, signed with `base` credentials; the assumed credentials are cached and
     /// refreshed like any other.
+    /// Both judge expiry on the same learned clock (the base's keys are AWS's too).
     pub fn assume_role(role: AssumeRole, base: AmbCredentials) -> Self {
-        Self::lazy("assume role", move || {
+        let skew = base.clock_skew();
+        let mut builder = Self::lazy_builder("assume role", move || {
             let role = role.clone();
             let base = base.clone();
             async move {
@@ -428,15 +440,19 @@ impl AmbCredentials {
                 }
                 SharedCredentialsProvider::new(builder.build().await)
             }
-        })
+        });
+        builder.skew = skew;
+        builder.build()
     }
 
-    /// The same source with another refresh policy (and an empty cache of its own).
+    /// The same source with another refresh policy (and an empty cache of its own; the
+    /// learned clock stays shared).
     pub fn with_refresh_policy(self, policy: RefreshPolicy) -> Self {
         self.rebuild(|b| b.refresh_policy(policy))
     }
 
-    /// The same source measured on another clock (and an empty cache of its own). For tests.
+    /// The same source measured on another clock (and an empty cache of its own; the learned
+    /// skew stays shared). For tests.
     pub fn with_time_source(self, time: impl TimeSource + 'static) -> Self {
         self.rebuild(|b| b.time_source(time))
     }
@@ -448,6 +464,7 @@ impl AmbCredentials {
             source: inner.source.clone(),
             policy: inner.policy,
             time: inner.time.clone(),
+            skew: inner.skew.clone(),
         })
         .build()
     }
@@ -519,13 +536,18 @@ impl AmbCredentials {
         let runtime = tokio::runtime::Handle::try_current().ok()?;
         let this = self.clone();
         let task = runtime.spawn(async move {
+            // A source that panics, or a runtime that shuts down mid-fetch, still lands a
+            // failure: the state never stays "fetching" with nobody fetching.
+            let mut unlanded = LandOnDrop(Some(this.clone()));
             let result = this.fetch().await;
+            unlanded.0 = None;
             this.land(result)
         });
         let flight = async move {
             task.await.unwrap_or_else(|e| {
                 Err(Failure::new(format!(
-                    "the credential fetch task ended: {e}"
+                    "the fetch ended without an answer (the source panicked, or its runtime shut \
+                     down): {e}"
                 )))
             })
         }
@@ -536,7 +558,7 @@ impl AmbCredentials {
         Some(flight)
     }
 
-    /// Records a finished fetch; logs what deserves it.
+    /// Records a finished fetch; logs what deserves it (never while the cache is locked).
     fn land(&self, result: Result<Credentials, Failure>) -> Result<Credentials, Failure> {
         let local = self.inner.time.now();
         let aws = self.inner.skew.correct(local);
@@ -651,6 +673,20 @@ impl ProvideCredentials for AmbCredentials {
                 .await
                 .map_err(|e| CredentialsError::provider_error(BaseFailed::from(e)))
         })
+    }
+}
+
+/// Lands a failure for a fetch task that ends without landing (its source panicked, or the
+/// runtime dropped it).
+struct LandOnDrop(Option<AmbCredentials>);
+
+impl Drop for LandOnDrop {
+    fn drop(&mut self) {
+        if let Some(this) = self.0.take() {
+            let _ = this.land(Err(Failure::new(
+                "the fetch ended without an answer (the source panicked, or its runtime shut down)",
+            )));
+        }
     }
 }
 
@@ -777,6 +813,68 @@ mod tests {
         assert_eq!(creds.fetch_count(), 1);
         let dbg = format!("{creds:?}");
         assert!(!dbg.contains("TOPSECRETKEY") && !dbg.contains("SESSIONTOKEN"));
+    }
+
+    #[test]
+    fn an_assumed_role_judges_expiry_on_its_base_clock() {
+        let base = AmbCredentials::from_static("AKIDEXAMPLE1234", "s", None);
+        let role =
+            AmbCredentials::assume_role(AssumeRole::new("arn:aws:iam::1:role/r"), base.clone());
+        role.clock_skew().set(-1_200_000);
+        assert_eq!(base.clock_skew().learned(), Some(-1_200_000));
+        let policy = role.with_refresh_policy(RefreshPolicy::default());
+        assert!(Arc::ptr_eq(&policy.clock_skew(), &base.clock_skew()));
+    }
+
+    #[derive(Debug)]
+    struct PanicsOnce(AtomicU64);
+
+    impl ProvideCredentials for PanicsOnce {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            future::ProvideCredentials::new(async move {
+                if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
+                    panic!("the vault client panicked");
+                }
+                Ok(Credentials::new(
+                    "AKIDEXAMPLE1234",
+                    "s",
+                    None,
+                    None,
+                    "vault",
+                ))
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_source_is_a_failure_and_is_asked_again_after_the_backoff() {
+        /// The cache's clock follows tokio's paused clock.
+        #[derive(Debug)]
+        struct Paused(std::time::SystemTime, tokio::time::Instant);
+        impl TimeSource for Paused {
+            fn now(&self) -> std::time::SystemTime {
+                self.0 + self.1.elapsed()
+            }
+        }
+        let creds = AmbCredentials::builder(PanicsOnce(AtomicU64::new(0)))
+            .time_source(Paused(
+                std::time::SystemTime::now(),
+                tokio::time::Instant::now(),
+            ))
+            .build();
+        let err = creds.credentials().await.unwrap_err().to_string();
+        assert!(err.contains("panicked"), "{err}");
+        // Not stuck "fetching": the backoff, then a new fetch.
+        assert!(matches!(
+            creds.credentials().await,
+            Err(AmbError::CredentialsBackoff { .. })
+        ));
+        tokio::time::advance(RefreshPolicy::default().max_retry_interval).await;
+        assert!(creds.credentials().await.is_ok());
+        assert_eq!(creds.fetch_count(), 2);
     }
 
     #[tokio::test]
