@@ -513,8 +513,11 @@ impl AmbCredentials {
                     return Err(AmbError::CredentialsBackoff {
                         message: self.message(&failure),
                         failures,
-                        retry_in,
-                    })
+                        // Whole milliseconds, rounded up: `7.652s`, not `7.65135296s`.
+                        retry_in: Duration::from_millis(
+                            retry_in.as_nanos().div_ceil(1_000_000) as u64
+                        ),
+                    });
                 }
             }
         };
@@ -629,7 +632,8 @@ impl AmbCredentials {
     /// How long the fetch in flight has been running, if one is (for timeout messages).
     pub(crate) fn fetching_for(&self) -> Option<Duration> {
         let local = self.inner.time.now();
-        self.cache().state.fetching_for(local)
+        let running = self.cache().state.fetching_for(local)?;
+        Some(Duration::from_millis(running.as_millis() as u64))
     }
 
     /// The gateway's clock as learned by the transports signing with these credentials; the
