@@ -491,12 +491,9 @@ impl AmbCredentials {
             self.maybe_refresh_in_background(&creds, now);
             return Ok(creds);
         }
-        cache
-            .get_or_load(|| self.fetch())
-            .await
-            .map_err(|e| AmbError::Credentials {
-                message: format!("{} credentials: {}", self.inner.name, flatten(&e)),
-            })
+        cache.get_or_load(|| self.fetch()).await.map_err(|e| {
+            AmbError::credentials(format!("{} credentials: {}", self.inner.name, flatten(&e)))
+        })
     }
 
     /// Drops `stale` from the cache (when AMB says they are expired or unknown), so the next
@@ -545,7 +542,7 @@ impl AmbCredentials {
                 }
                 Err(err) => tracing::warn!(
                     source = %this.inner.name,
-                    error = %flatten(&err),
+                    error = %crate::redact::withhold_unknown(&flatten(&err)),
                     expires_in = ?expiry.duration_since(this.inner.time.now()).ok(),
                     "background refresh of AWS credentials failed; the current credentials stay in use until the mandatory refresh window"
                 ),
