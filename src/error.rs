@@ -70,7 +70,9 @@ impl AuthFailure {
             Self::WrongService
         } else if m.contains("missing authentication token") {
             Self::MissingAuthentication
-        } else if m.contains("signature we calculated does not match") {
+        } else if m.contains("signature we calculated does not match")
+            || m.contains("signaturedoesnotmatch")
+        {
             Self::InvalidSignature
         } else if m.contains("security token included in the request is expired")
             || m.contains("expiredtoken")
