@@ -20,7 +20,9 @@
 //! ```
 //!
 //! No error message contains a secret: URLs are reduced to their host (AMB billing tokens travel
-//! in the query string), and credentials are never formatted.
+//! in the query string), credentials are never formatted, and every text that comes from the
+//! network or a credential source (answer bodies, gateway messages, a `credential_process`'s
+//! stderr) has the secrets in use withheld and its length capped, whatever its shape.
 
 use std::time::Duration;
 
@@ -619,6 +621,14 @@ mod tests {
                 "Signature expired: 20240101T000000Z is now earlier than 20240101T001000Z \
                  (20240101T001500Z - 5 min.)",
                 AuthFailure::SignatureExpired,
+            ),
+            (
+                "Credential should be scoped to a valid region, not 'eu-west-1'. ",
+                AuthFailure::WrongRegion,
+            ),
+            (
+                "Credential should be scoped to correct service: 'execute-api'. ",
+                AuthFailure::WrongService,
             ),
             ("User is not authorized to perform: x", AuthFailure::Other),
         ];
