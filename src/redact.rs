@@ -565,11 +565,22 @@ pub(crate) fn withhold_error(
 
 /// A transport's answer with every text from the network withheld: the error (see
 /// [`withhold_error`]) or the JSON-RPC error payloads of a packet (results are left alone).
+/// `known` is only called when there is such a text: an answer without one costs nothing.
 pub(crate) fn withhold_result(
     result: alloy_transport::TransportResult<alloy_json_rpc::ResponsePacket>,
-    known: &Known,
+    known: impl FnOnce() -> Known,
 ) -> alloy_transport::TransportResult<alloy_json_rpc::ResponsePacket> {
     use alloy_json_rpc::{Response, ResponsePacket, ResponsePayload};
+    let failed = |r: &Response| matches!(r.payload, ResponsePayload::Failure(_));
+    let quotes = match &result {
+        Ok(ResponsePacket::Single(r)) => failed(r),
+        Ok(ResponsePacket::Batch(rs)) => rs.iter().any(failed),
+        Err(_) => true,
+    };
+    if !quotes {
+        return result;
+    }
+    let known = &known();
     let response = |r: Response| match r.payload {
         ResponsePayload::Failure(e) => Response {
             id: r.id,
@@ -815,7 +826,7 @@ mod tests {
             "{{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{{\"code\":-32000,\"message\":\"bad header x-amz-security-token: {TOKEN}\",\"data\":{{\"echo\":\"{SIG}\"}}}}}}"
         );
         let packet: alloy_json_rpc::ResponsePacket = serde_json::from_str(&body).unwrap();
-        let shown = withhold_result(Ok(packet), &known()).unwrap();
+        let shown = withhold_result(Ok(packet), known).unwrap();
         let alloy_json_rpc::ResponsePacket::Single(shown) = shown else {
             panic!("not a single response")
         };

@@ -160,7 +160,7 @@ impl Authorization {
         &self,
         result: alloy_transport::TransportResult<alloy_json_rpc::ResponsePacket>,
     ) -> alloy_transport::TransportResult<alloy_json_rpc::ResponsePacket> {
-        crate::redact::withhold_result(result, &self.known())
+        crate::redact::withhold_result(result, || self.known())
     }
 }
 
