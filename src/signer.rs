@@ -183,23 +183,22 @@ fn check_credentials(creds: &Credentials, source: &str) -> Result<(), AmbError> 
     ];
     for (what, value) in fields {
         let Some(value) = value else { continue };
-        // Checked byte by byte: this runs for every request.
-        let bad = if value.bytes().any(|b| b == b'\r' || b == b'\n') {
-            Some("contains a line break")
-        } else if value.bytes().any(|b| b <= b' ' || b == 0x7f) {
-            Some("contains a space or a control character")
-        } else {
-            None
-        };
-        if let Some(bad) = bad {
-            return Err(AmbError::Credentials {
-                message: format!(
-                    "the {what} from the {source} credential source {bad}, so it cannot be sent \
-                     in a request header (nothing was sent); look for a stray newline or space \
-                     where it is set (environment variable, credentials file, process output)"
-                ),
-            });
+        // One pass over the bytes for every request; the kind of fault only on failure.
+        if !value.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            continue;
         }
+        let bad = if value.contains(['\r', '\n']) {
+            "contains a line break"
+        } else {
+            "contains a space or a control character"
+        };
+        return Err(AmbError::Credentials {
+            message: format!(
+                "the {what} from the {source} credential source {bad}, so it cannot be sent in \
+                 a request header (nothing was sent); look for a stray newline or space where it \
+                 is set (environment variable, credentials file, process output)"
+            ),
+        });
     }
     Ok(())
 }
