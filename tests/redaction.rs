@@ -296,3 +296,59 @@ async fn credential_process_stderr_is_withheld() {
     assert!(everything.contains("fetch failed"), "{everything}");
     support::assert_nothing_leaked(&everything, &[SECRET, SESSION], &[]);
 }
+
+/// A refused WebSocket upgrade (403 or another status) whose body quotes the secrets of the
+/// upgrade: the error quotes the body with them withheld.
+#[tokio::test]
+async fn refused_websocket_upgrades_quote_no_secret() {
+    use alloy_amb::AmbWsConnect;
+    use support::fake_ws::FakeWs;
+    let fake = support::fake_amb::FakeAmb::start().await;
+    fake.add_key(AKID, SECRET, Some(SESSION));
+    fake.add_billing_token(BILLING);
+    let ws = FakeWs::start(&fake).await;
+    let body = format!(
+        "refused; you sent {SESSION} and {} with {BILLING}; key {SECRET}",
+        pct(SESSION)
+    );
+    let signed = || {
+        AmbWsConnect::builder(ws.url())
+            .region(support::fake_amb::REGION)
+            .credentials_provider(Credentials::new(
+                AKID,
+                SECRET,
+                Some(SESSION.into()),
+                None,
+                "t",
+            ))
+            .build()
+            .unwrap()
+    };
+    let token = || AmbWsConnect::new(format!("{}?billingtoken={BILLING}", ws.url())).unwrap();
+    let mut all = String::new();
+    for (status, connect, secrets) in [
+        (403, signed(), vec![SECRET, SESSION]),
+        (502, signed(), vec![SECRET, SESSION]),
+        (403, token(), vec![BILLING]),
+        (429, token(), vec![BILLING]),
+    ] {
+        ws.refuse_next_upgrades(vec![(status, &body)]);
+        let err = tokio::time::timeout(
+            Duration::from_secs(20),
+            alloy_rpc_client::ClientBuilder::default().pubsub(connect),
+        )
+        .await
+        .expect("bounded")
+        .map(drop)
+        .expect_err("refused");
+        let text = format!("{err}\n{err:?}\n");
+        assert!(
+            text.contains(&status.to_string()) && text.contains("refused; you sent"),
+            "{text}"
+        );
+        support::assert_nothing_leaked(&text, &secrets, &[]);
+        assert!(!text.contains(&pct(SESSION)), "{text}");
+        all.push_str(&text);
+    }
+    assert!(all.contains("<withheld>"), "{all}");
+}
