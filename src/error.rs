@@ -480,6 +480,15 @@ impl AmbError {
                 reason: w(reason),
             },
             Self::Signing(reason) => Self::Signing(w(reason)),
+            Self::Redirected {
+                status,
+                location,
+                host,
+            } => Self::Redirected {
+                status,
+                location: w(location),
+                host,
+            },
             Self::WsClosed { host, code, detail } => Self::WsClosed {
                 host,
                 code,
@@ -634,6 +643,38 @@ mod tests {
         ];
         for (message, kind) in cases {
             assert_eq!(AuthFailure::classify(message), kind, "{message}");
+        }
+    }
+
+    #[test]
+    fn every_text_from_the_network_is_withheld() {
+        let mut known = Known::default();
+        known.add("KnownSessionToken0001");
+        let texts = |e: &AmbError| format!("{e} {e:?}");
+        let errors = [
+            AmbError::Redirected {
+                status: 302,
+                location: "https://elsewhere.example/KnownSessionToken0001/x".into(),
+                host: "h".into(),
+            },
+            AmbError::UnexpectedResponse {
+                status: 200,
+                snippet: "<p>KnownSessionToken0001</p>".into(),
+                host: "h".into(),
+            },
+            AmbError::Request {
+                host: "h".into(),
+                reason: "echo KnownSessionToken0001".into(),
+            },
+            AmbError::Credentials {
+                message: "stderr: KnownSessionToken0001".into(),
+            },
+        ];
+        for err in errors {
+            assert!(texts(&err).contains("KnownSessionToken0001"));
+            let shown = texts(&err.withhold(&known));
+            assert!(!shown.contains("KnownSessionToken0001"), "{shown}");
+            assert!(shown.contains("<withheld>"), "{shown}");
         }
     }
 
