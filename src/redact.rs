@@ -14,7 +14,8 @@
 //! 2. the value of every name that carries a secret is withheld whatever it is: `Authorization`
 //!    (the whole header value), `Signature=`, `X-Amz-Signature`, `X-Amz-Security-Token`,
 //!    `billingtoken`, `SessionToken`, `SecretAccessKey`, `aws_secret_access_key`, API keys and
-//!    passwords, in header, query, JSON, XML and HTML shapes;
+//!    passwords, in header, query, JSON, XML and HTML shapes (a short lowercase word after such
+//!    a name, as in `invalid signature: expected ...`, is prose and stays);
 //! 3. runs of 40 or more base64 characters mixing upper case, lower case and digits (what AWS
 //!    secret keys and session tokens look like) are withheld even when nothing names them;
 //! 4. control characters other than newline and tab become spaces, and the result is at most
