@@ -58,6 +58,9 @@ pub struct AmbHost {
 impl Endpoint {
     /// Parses and validates an endpoint URL.
     pub fn parse(input: &str) -> Result<Self, AmbError> {
+        if let Some(reason) = missing_scheme(input.trim()) {
+            return Err(AmbError::InvalidUrl { reason });
+        }
         let mut url = Url::parse(input.trim()).map_err(|e| AmbError::InvalidUrl {
             reason: format!("{e} (in {:?})", redact_query(input)),
         })?;
@@ -212,12 +215,45 @@ fn looks_like_region(s: &str) -> bool {
             .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
 }
 
+/// A loopback IP literal (127.0.0.0/8, ::1) or exactly `localhost`: names under `.localhost`
+/// are not trusted, a resolver may send them anywhere.
 fn is_loopback(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if bare.eq_ignore_ascii_case("localhost") || bare.ends_with(".localhost") {
+    if bare.eq_ignore_ascii_case("localhost") {
         return true;
     }
     bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// When `input` has no `scheme://` (`localhost:8545`, `nd-x.ethereum...amazonaws.com`,
+/// `127.0.0.1:8545`), says which scheme to add instead of the URL parser's words ("relative
+/// URL without a base", or a host taken for a scheme).
+fn missing_scheme(input: &str) -> Option<String> {
+    if input.is_empty() {
+        return Some("the endpoint URL is empty".into());
+    }
+    if input.contains("://") {
+        return None;
+    }
+    let shown = redact_query(input);
+    let lower = input.to_ascii_lowercase();
+    if ["http:", "https:", "ws:", "wss:"]
+        .iter()
+        .any(|s| lower.starts_with(s))
+    {
+        return None;
+    }
+    let authority = input.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => authority,
+    };
+    let add = if is_loopback(host) {
+        format!("`http://{shown}` (or `ws://{shown}` for a WebSocket endpoint; cleartext is allowed on loopback only)")
+    } else {
+        format!("`https://{shown}` (or `wss://{shown}` for a WebSocket endpoint)")
+    };
+    Some(format!("`{shown}` has no scheme: write {add}"))
 }
 
 fn take_billing_token(url: &mut Url) -> Result<Option<Secret>, AmbError> {
@@ -231,6 +267,13 @@ fn take_billing_token(url: &mut Url) -> Result<Option<Secret>, AmbError> {
             if v.is_empty() {
                 return Err(AmbError::InvalidUrl {
                     reason: "the `billingtoken` query parameter is empty".into(),
+                });
+            }
+            if token.is_some() {
+                return Err(AmbError::InvalidUrl {
+                    reason: "the URL has more than one `billingtoken` query parameter: give the \
+                             token once"
+                        .into(),
                 });
             }
             token = Some(Secret::new(v.into_owned()));

@@ -20,11 +20,15 @@
 //! ```
 //!
 //! No error message contains a secret: URLs are reduced to their host (AMB billing tokens travel
-//! in the query string), and credentials are never formatted.
+//! in the query string), credentials are never formatted, and every text that comes from the
+//! network or a credential source (answer bodies, gateway messages, a `credential_process`'s
+//! stderr) has the secrets in use withheld and its length capped, whatever its shape.
 
 use std::time::Duration;
 
 use alloy_transport::{TransportError, TransportErrorKind};
+
+use crate::redact::{self, Known};
 
 /// Why AMB (or an AWS gateway in front of a node) refused a request with HTTP 403.
 ///
@@ -46,6 +50,12 @@ pub enum AuthFailure {
     SignatureExpired,
     /// A billing token was refused (token-based access).
     InvalidBillingToken,
+    /// `Credential should be scoped to a valid region`: the request was signed for a region
+    /// other than the endpoint's.
+    WrongRegion,
+    /// `Credential should be scoped to correct service`: the request was signed for another
+    /// SigV4 service name than the endpoint's.
+    WrongService,
     /// Any other 403 answer; the gateway's message is quoted.
     Other,
 }
@@ -54,9 +64,17 @@ impl AuthFailure {
     /// Classify the `message` of an AWS gateway 403 answer.
     pub fn classify(message: &str) -> Self {
         let m = message.to_ascii_lowercase();
-        if m.contains("missing authentication token") {
+        if m.contains("scoped to a valid region")
+            || (m.contains("region") && m.contains("is wrong; expecting"))
+        {
+            Self::WrongRegion
+        } else if m.contains("scoped to correct service") {
+            Self::WrongService
+        } else if m.contains("missing authentication token") {
             Self::MissingAuthentication
-        } else if m.contains("signature we calculated does not match") {
+        } else if m.contains("signature we calculated does not match")
+            || m.contains("signaturedoesnotmatch")
+        {
             Self::InvalidSignature
         } else if m.contains("security token included in the request is expired")
             || m.contains("expiredtoken")
@@ -103,6 +121,17 @@ impl AuthFailure {
                 "check the AMB accessor (billing) token: it may be wrong, deleted or for another \
                  network"
             }
+            Self::WrongRegion => {
+                "the request was signed for another region than the endpoint's: sign for the \
+                 endpoint's region (the region in an AMB node's host name) with `.region(..)`, \
+                 or fix AWS_REGION or the profile's region"
+            }
+            Self::WrongService => {
+                "the request was signed for another service than the endpoint's: set the SigV4 \
+                 service name with `.service(..)`: `managedblockchain` for AMB (the default), \
+                 `execute-api` for API Gateway, `lambda` for Lambda function URLs, \
+                 `vpc-lattice-svcs` for VPC Lattice"
+            }
             Self::Other => {
                 "check the IAM policy of these credentials (managedblockchain:POST/GET/Invoke) \
                  and the endpoint"
@@ -118,6 +147,8 @@ impl AuthFailure {
             Self::ExpiredToken => "expired security token",
             Self::SignatureExpired => "signature expired (clock skew)",
             Self::InvalidBillingToken => "invalid billing token",
+            Self::WrongRegion => "credentials scoped to the wrong region",
+            Self::WrongService => "credentials scoped to the wrong service",
             Self::Other => "access denied",
         }
     }
@@ -386,8 +417,20 @@ impl AmbError {
         host: &str,
         token_mode: bool,
     ) -> Self {
-        let message = gateway_message(body);
-        let kind = match AuthFailure::classify(&message) {
+        Self::gateway_refusal(status, body, host, token_mode, &Known::default())
+    }
+
+    /// [`from_gateway_refusal`](Self::from_gateway_refusal), with the secrets in use (`known`)
+    /// withheld from the quoted message by value too.
+    pub(crate) fn gateway_refusal(
+        status: u16,
+        body: &[u8],
+        host: &str,
+        token_mode: bool,
+        known: &Known,
+    ) -> Self {
+        let (kind, message) = gateway_message(body, known);
+        let kind = match kind {
             AuthFailure::Other | AuthFailure::MissingAuthentication if token_mode => {
                 AuthFailure::InvalidBillingToken
             }
@@ -398,6 +441,91 @@ impl AmbError {
             status,
             message,
             host: host.to_owned(),
+        }
+    }
+
+    /// Builds [`AmbError::Credentials`] from a credential source's error text (which may
+    /// quote a `credential_process`'s stderr): secrets withheld, length capped.
+    pub(crate) fn credentials(message: impl AsRef<str>) -> Self {
+        Self::Credentials {
+            message: redact::withhold_unknown(message.as_ref()),
+        }
+    }
+
+    /// This error with every text that came from the network or a credential source passed
+    /// through [`crate::redact`] again, withholding the secrets in use (`known`) by value.
+    pub(crate) fn withhold(self, known: &Known) -> Self {
+        let w = |text: String| redact::withhold(&text, known);
+        match self {
+            Self::AuthRejected {
+                kind,
+                status,
+                message,
+                host,
+            } => Self::AuthRejected {
+                kind,
+                status,
+                message: w(message),
+                host,
+            },
+            Self::UnexpectedResponse {
+                status,
+                snippet,
+                host,
+            } => Self::UnexpectedResponse {
+                status,
+                snippet: w(snippet),
+                host,
+            },
+            Self::WsUpgradeRejected {
+                status,
+                snippet,
+                host,
+            } => Self::WsUpgradeRejected {
+                status,
+                snippet: w(snippet),
+                host,
+            },
+            Self::Credentials { message } => Self::Credentials {
+                message: w(message),
+            },
+            Self::Connect { host, reason } => Self::Connect {
+                host,
+                reason: w(reason),
+            },
+            Self::Request { host, reason } => Self::Request {
+                host,
+                reason: w(reason),
+            },
+            Self::Signing(reason) => Self::Signing(w(reason)),
+            Self::Redirected {
+                status,
+                location,
+                host,
+            } => Self::Redirected {
+                status,
+                location: w(location),
+                host,
+            },
+            Self::WsClosed { host, code, detail } => Self::WsClosed {
+                host,
+                code,
+                detail: w(detail),
+            },
+            Self::WsUnsupportedData { host, reason } => Self::WsUnsupportedData {
+                host,
+                reason: w(reason),
+            },
+            Self::WsResponseTooLarge {
+                host,
+                method,
+                message,
+            } => Self::WsResponseTooLarge {
+                host,
+                method,
+                message: w(message),
+            },
+            other => other,
         }
     }
 
@@ -413,79 +541,35 @@ impl AmbError {
 /// How much of an unexpected body is quoted in errors.
 pub(crate) const SNIPPET_LEN: usize = 200;
 
-/// The `message` (or `Message`) of an AWS gateway error body, or the start of the body itself,
-/// with secrets withheld (see [`redact_gateway_message`]).
-fn gateway_message(bytes: &[u8]) -> String {
+/// The `message` (or `Message`) of an AWS gateway error body, or the body itself, with
+/// secrets withheld and its length capped (see [`crate::redact`]).
+fn gateway_message(bytes: &[u8], known: &Known) -> (AuthFailure, String) {
     #[derive(serde::Deserialize)]
     struct Body {
         #[serde(alias = "Message")]
         message: String,
     }
-    let message = match serde_json::from_slice::<Body>(bytes) {
-        Ok(b) => b.message,
+    // Classified on the gateway's own words, quoted with the secrets withheld.
+    let (raw, cut) = match serde_json::from_slice::<Body>(bytes) {
+        Ok(b) => (b.message, false),
         Err(_) => {
-            let end = bytes.len().min(SNIPPET_LEN);
-            String::from_utf8_lossy(&bytes[..end]).trim().to_owned()
+            let end = bytes.len().min(QUOTED_BODY);
+            (
+                String::from_utf8_lossy(&bytes[..end]).into_owned(),
+                end < bytes.len(),
+            )
         }
     };
-    redact_gateway_message(&message)
-}
-
-/// What withholds a secret's value in a quoted gateway message.
-const WITHHELD: &str = "<withheld>";
-
-/// AWS answers a signature mismatch with the canonical request it computed, and that holds
-/// every signed header's value: `x-amz-security-token:<session token>`. The canonical request
-/// stays (it is what to compare with one's own, e.g. `amb doctor -v`), the token's value does
-/// not; neither does a token in a query string (`X-Amz-Security-Token=`, `billingtoken=`).
-fn redact_gateway_message(message: &str) -> String {
-    const HEADER: &str = "x-amz-security-token:";
-    const QUERY: [&str; 2] = ["x-amz-security-token=", "billingtoken="];
-    let mut out = String::with_capacity(message.len());
-    for (n, line) in message.split('\n').enumerate() {
-        if n > 0 {
-            out.push('\n');
-        }
-        // The canonical request is quoted: its first line may follow a `'`.
-        let body = line.trim_start_matches(['\'', ' ', '\t']);
-        if body
-            .get(..HEADER.len())
-            .is_some_and(|h| h.eq_ignore_ascii_case(HEADER))
-        {
-            out.push_str(&line[..line.len() - body.len() + HEADER.len()]);
-            out.push_str(WITHHELD);
-            // A closing quote, if the canonical request ended on this line.
-            if line.ends_with('\'') {
-                out.push('\'');
-            }
-            continue;
-        }
-        let mut rest = line;
-        while let Some((at, name)) = QUERY
-            .iter()
-            .filter_map(|q| find_ignore_ascii_case(rest, q).map(|at| (at, q.len())))
-            .min()
-        {
-            let value = at + name;
-            out.push_str(&rest[..value]);
-            out.push_str(WITHHELD);
-            let end = rest[value..]
-                .find(['&', ' ', '\'', '"'])
-                .map_or(rest.len(), |e| value + e);
-            rest = &rest[end..];
-        }
-        out.push_str(rest);
+    let mut shown = redact::withhold(raw.trim(), known);
+    if cut && !shown.ends_with('…') {
+        shown.push('…');
     }
-    out
+    (AuthFailure::classify(&raw), shown)
 }
 
-/// Where `needle` (ASCII, lowercase) starts in `haystack`, ignoring ASCII case.
-fn find_ignore_ascii_case(haystack: &str, needle: &str) -> Option<usize> {
-    haystack
-        .as_bytes()
-        .windows(needle.len())
-        .position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
-}
+/// How much of a refusal's body that is not AWS's JSON is classified and quoted (before the
+/// quote is capped).
+const QUOTED_BODY: usize = 16 * 1024;
 
 impl From<AmbError> for TransportError {
     fn from(err: AmbError) -> Self {
@@ -508,12 +592,12 @@ mod tests {
             The String-to-Sign should have been\n'AWS4-HMAC-SHA256\n20261124T000000Z'\n\
             url https://h.example/?billingtoken=BTOKEN";
         let body = serde_json::json!({ "message": aws }).to_string();
-        let shown = gateway_message(body.as_bytes());
+        let shown = gateway_message(body.as_bytes(), &Known::default()).1;
         for secret in ["QTOKEN", "HTOKEN", "BTOKEN"] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         assert!(
-            shown.contains("\nX-Amz-Security-Token:<withheld>\n"),
+            shown.contains("\nX-Amz-Security-Token: <withheld>\n"),
             "{shown}"
         );
         assert!(
@@ -525,16 +609,16 @@ mod tests {
         assert_eq!(
             shown.replace("<withheld>", ""),
             aws.replace("QTOKEN%2B1", "")
-                .replace(" HTOKEN/2+=", "")
+                .replace("HTOKEN/2+=", "")
                 .replace("BTOKEN", "")
         );
         // A token as the first line of the quote, and a body that is not JSON.
         assert_eq!(
-            gateway_message(b"'x-amz-security-token:T'\nnext"),
+            gateway_message(b"'x-amz-security-token:T'\nnext", &Known::default()).1,
             "'x-amz-security-token:<withheld>'\nnext"
         );
         assert_eq!(
-            gateway_message("é x-amz-security-token=é&".as_bytes()),
+            gateway_message("é x-amz-security-token=é&".as_bytes(), &Known::default()).1,
             "é x-amz-security-token=<withheld>&"
         );
     }
@@ -565,10 +649,50 @@ mod tests {
                  (20240101T001500Z - 5 min.)",
                 AuthFailure::SignatureExpired,
             ),
+            (
+                "Credential should be scoped to a valid region, not 'eu-west-1'. ",
+                AuthFailure::WrongRegion,
+            ),
+            (
+                "Credential should be scoped to correct service: 'execute-api'. ",
+                AuthFailure::WrongService,
+            ),
             ("User is not authorized to perform: x", AuthFailure::Other),
         ];
         for (message, kind) in cases {
             assert_eq!(AuthFailure::classify(message), kind, "{message}");
+        }
+    }
+
+    #[test]
+    fn every_text_from_the_network_is_withheld() {
+        let mut known = Known::default();
+        known.add("KnownSessionToken0001");
+        let texts = |e: &AmbError| format!("{e} {e:?}");
+        let errors = [
+            AmbError::Redirected {
+                status: 302,
+                location: "https://elsewhere.example/KnownSessionToken0001/x".into(),
+                host: "h".into(),
+            },
+            AmbError::UnexpectedResponse {
+                status: 200,
+                snippet: "<p>KnownSessionToken0001</p>".into(),
+                host: "h".into(),
+            },
+            AmbError::Request {
+                host: "h".into(),
+                reason: "echo KnownSessionToken0001".into(),
+            },
+            AmbError::Credentials {
+                message: "stderr: KnownSessionToken0001".into(),
+            },
+        ];
+        for err in errors {
+            assert!(texts(&err).contains("KnownSessionToken0001"));
+            let shown = texts(&err.withhold(&known));
+            assert!(!shown.contains("KnownSessionToken0001"), "{shown}");
+            assert!(shown.contains("<withheld>"), "{shown}");
         }
     }
 

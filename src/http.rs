@@ -197,9 +197,9 @@ impl AmbHttp {
                     retried = true;
                     continue;
                 }
-                return Err(refusal.into());
+                return auth.withhold(Err(refusal.into()));
             }
-            return self.answer(status, retry_after, bytes);
+            return auth.withhold(self.answer(status, retry_after, bytes));
         }
     }
 

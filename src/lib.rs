@@ -14,6 +14,7 @@ pub mod error;
 #[cfg(feature = "http")]
 pub mod http;
 mod provider_ext;
+mod redact;
 #[cfg(feature = "ws")]
 pub mod resumable;
 mod secret;

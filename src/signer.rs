@@ -20,6 +20,7 @@ use url::Url;
 use crate::credentials::{AmbCredentials, ClockSkew};
 use crate::endpoint::Endpoint;
 use crate::error::{AmbError, AuthFailure};
+use crate::redact::Known;
 use crate::secret::Secret;
 use crate::sign_fast::{self, SigningKeyCache};
 
@@ -131,6 +132,76 @@ pub(crate) struct Authorization {
     pub(crate) headers: Vec<(&'static str, String)>,
     /// The credentials the request was signed with.
     pub(crate) credentials: Option<Credentials>,
+    /// The request's signature (hex), kept to withhold it from the answer's error text.
+    signature: Option<[u8; 64]>,
+}
+
+impl Authorization {
+    /// The secrets of this request: secret key and session token, signature, billing token.
+    pub(crate) fn known(&self) -> Known {
+        let mut known = Known::default();
+        if let Some(creds) = &self.credentials {
+            known.add_credentials(creds);
+        }
+        if let Some(sig) = self
+            .signature
+            .as_ref()
+            .and_then(|s| std::str::from_utf8(s).ok())
+        {
+            known.add(sig);
+        }
+        known.add_wire(&self.headers, &self.url);
+        known
+    }
+
+    /// The answer to this request with its secrets withheld from every text that came from the
+    /// network (error bodies, JSON-RPC error payloads, gateway messages): see
+    /// [`crate::redact`].
+    pub(crate) fn withhold(
+        &self,
+        result: alloy_transport::TransportResult<alloy_json_rpc::ResponsePacket>,
+    ) -> alloy_transport::TransportResult<alloy_json_rpc::ResponsePacket> {
+        crate::redact::withhold_result(result, || self.known())
+    }
+}
+
+/// The signature in `headers` (the `authorization` header's `Signature=`), when it is the
+/// usual 64 hex digits.
+fn signature_of(headers: &[(&'static str, String)]) -> Option<[u8; 64]> {
+    let (_, value) = headers.iter().find(|(n, _)| *n == "authorization")?;
+    let (_, sig) = value.rsplit_once("Signature=")?;
+    sig.as_bytes().try_into().ok()
+}
+
+/// Refuses credentials that cannot go into a header (a line break or other control character,
+/// e.g. a session token pasted with its newline): a typed error, never a panic, and nothing
+/// is sent. Names the field, never its value.
+fn check_credentials(creds: &Credentials, source: &str) -> Result<(), AmbError> {
+    let fields = [
+        ("access key id", Some(creds.access_key_id())),
+        ("secret access key", Some(creds.secret_access_key())),
+        ("session token", creds.session_token()),
+    ];
+    for (what, value) in fields {
+        let Some(value) = value else { continue };
+        // One pass over the bytes for every request; the kind of fault only on failure.
+        if !value.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            continue;
+        }
+        let bad = if value.contains(['\r', '\n']) {
+            "contains a line break"
+        } else {
+            "contains a space or a control character"
+        };
+        return Err(AmbError::Credentials {
+            message: format!(
+                "the {what} from the {source} credential source {bad}, so it cannot be sent in \
+                 a request header (nothing was sent); look for a stray newline or space where it \
+                 is set (environment variable, credentials file, process output)"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The parts of a request that are signed.
@@ -154,10 +225,12 @@ impl Auth {
                 url: url.get_or_init(|| endpoint.wire_url(Some(token))).clone(),
                 headers: Vec::new(),
                 credentials: None,
+                signature: None,
             }),
             Self::SigV4(sig) => {
                 let region = sig.region.get(endpoint).await?;
                 let creds = sig.credentials.credentials().await?;
+                check_credentials(&creds, sig.credentials.name())?;
                 let url = endpoint.wire_url(None);
                 let headers = sign_headers(
                     &sig.keys,
@@ -171,6 +244,7 @@ impl Auth {
                 )?;
                 Ok(Authorization {
                     url,
+                    signature: signature_of(&headers),
                     headers,
                     credentials: Some(creds),
                 })
@@ -426,8 +500,22 @@ impl AuthConfig {
     /// Decides the auth mode for `endpoint`; a billing token in the URL or on the builder
     /// selects token mode.
     pub(crate) fn build(self, endpoint: &mut Endpoint) -> Result<Auth, AmbError> {
-        let token = self.billing_token.or_else(|| endpoint.take_billing_token());
+        if let Some(region) = &self.region {
+            check_region(region)?;
+        }
+        let token = match (self.billing_token, endpoint.take_billing_token()) {
+            (Some(given), Some(in_url)) if given != in_url => {
+                return Err(AmbError::Config(
+                    "a billing token was given twice, in the URL (`?billingtoken=`) and with \
+                     `.billing_token(..)`, and they differ: give it once"
+                        .into(),
+                ))
+            }
+            (Some(given), _) => Some(given),
+            (None, in_url) => in_url,
+        };
         if let Some(token) = token {
+            check_billing_token(&token)?;
             if self.credentials.is_some() {
                 return Err(AmbError::Config(
                     "both a billing token and SigV4 credentials were given; choose one".into(),
@@ -455,6 +543,44 @@ impl AuthConfig {
             keys: SigningKeyCache::new(),
         })))
     }
+}
+
+/// A signing region is lowercase letters, digits and dashes (`us-east-1`, `cn-north-1`,
+/// `us-gov-west-1`): anything else (empty, spaces, a line break) is refused before anything is
+/// signed or sent.
+fn check_region(region: &str) -> Result<(), AmbError> {
+    let ok = !region.is_empty()
+        && region.len() <= 64
+        && !region.starts_with('-')
+        && !region.ends_with('-')
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(AmbError::Config(format!(
+            "invalid region {region:?} given with `.region(..)`: a region is lowercase letters, \
+             digits and dashes, such as `us-east-1` (an AMB node's region is in its host name)"
+        )))
+    }
+}
+
+/// A billing token must be something that can be sent: not empty, no spaces or control
+/// characters. The message never shows the token.
+fn check_billing_token(token: &Secret) -> Result<(), AmbError> {
+    let value = token.expose();
+    let bad = if value.trim().is_empty() {
+        "is empty"
+    } else if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        "contains a space, a line break or a control character"
+    } else {
+        return Ok(());
+    };
+    Err(AmbError::Config(format!(
+        "the billing token (`.billing_token(..)` or `?billingtoken=`) {bad}: pass the accessor \
+         token's id as the AMB console shows it"
+    )))
 }
 
 impl fmt::Debug for AuthConfig {

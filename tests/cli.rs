@@ -268,3 +268,117 @@ async fn demo_exits_0() {
         assert!(t.contains(step), "{step}:\n{t}");
     }
 }
+
+/// `amb <args>` with no AWS credentials nor region at all.
+fn amb_without_aws(args: &[&str]) -> Command {
+    let mut cmd = amb("unused", args);
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endpoint_with_a_billing_token_just_works() {
+    let e = emulator().await;
+    e.amb.add_billing_token("CliBillingToken0001");
+    let http = format!("{}?billingtoken=CliBillingToken0001", e.amb.url());
+    let ws = format!("{}?billingtoken=CliBillingToken0001", e.ws.url());
+    for url in [&http, &ws] {
+        let out = run(amb_without_aws(&["call", "--endpoint", url, "eth_chainId"])).await;
+        assert!(out.status.success(), "{url}: {}", text(&out));
+        assert_eq!(stdout(&out), format!("\"{CHAIN_ID:#x}\""));
+    }
+    let out = run(amb_without_aws(&[
+        "doctor",
+        "--endpoint",
+        &http,
+        "--ws-endpoint",
+        &ws,
+    ]))
+    .await;
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    for check in ["credentials", "http call", "wss upgrade"] {
+        assert!(check_line(&t, check).starts_with('✓'), "{check}:\n{t}");
+    }
+    assert!(!t.contains("CliBillingToken0001"), "{t}");
+    // Nothing was signed: token access only.
+    assert!(e
+        .amb
+        .received()
+        .iter()
+        .all(|r| r.header("authorization").is_none()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_name_the_cli_flags() {
+    let e = emulator().await;
+    let url = e.amb.url();
+    // No region anywhere (not an AMB host, no AWS_REGION, an empty profile).
+    let out = run(amb(
+        SECRET_KEY,
+        &["call", "--endpoint", &url, "eth_chainId"],
+    ))
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        err.contains("--region") && !err.contains(".region("),
+        "{}",
+        text(&out)
+    );
+    // An invalid region.
+    let out = run(amb(
+        SECRET_KEY,
+        &[
+            "call",
+            "--endpoint",
+            &url,
+            "--region",
+            "us east 1",
+            "eth_chainId",
+        ],
+    ))
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        err.contains("--region") && !err.contains(".region("),
+        "{}",
+        text(&out)
+    );
+    // A wrong region, in doctor's report.
+    let (out, t) = doctor(&e, SECRET_KEY, &["--region", "eu-west-1"]).await;
+    assert!(!out.status.success(), "{t}");
+    assert!(!t.contains(".region("), "{t}");
+    assert!(e
+        .amb
+        .received()
+        .iter()
+        .all(|r| r.method != "POST" || r.rejected.is_some()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn call_refuses_malformed_json_parameters() {
+    let e = emulator().await;
+    let url = e.amb.url();
+    for bad in [r#"{"to":"#, "[1,", r#""unterminated"#] {
+        let out = call(SECRET_KEY, &url, &["eth_call", bad, "latest"]).await;
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{bad}: {}", text(&out));
+        assert!(
+            err.contains("parameter 1 is not valid JSON"),
+            "{bad}: {}",
+            text(&out)
+        );
+    }
+    assert!(e.amb.received().is_empty(), "a malformed call was sent");
+    // A bare word is still a string, and valid JSON is itself.
+    let out = call(
+        SECRET_KEY,
+        &url,
+        &["eth_getBlockByNumber", "latest", "false"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+}

@@ -147,7 +147,7 @@ async fn configurable_service_name_for_api_gateway() {
     let err = block_number_err(transport(&fake)).await;
     assert!(matches!(
         amb_err(&err),
-        AmbError::AuthRejected { kind: AuthFailure::Other, message, .. } if message.contains("correct service")
+        AmbError::AuthRejected { kind: AuthFailure::WrongService, message, .. } if message.contains("correct service")
     ));
 }
 
@@ -303,7 +303,7 @@ async fn wrong_region_is_refused_and_quoted() {
     let err = block_number_err(t).await;
     match amb_err(&err) {
         AmbError::AuthRejected {
-            kind: AuthFailure::Other,
+            kind: AuthFailure::WrongRegion,
             message,
             status: 403,
             ..

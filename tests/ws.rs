@@ -430,7 +430,7 @@ async fn refused_upgrades_are_typed_auth_errors() {
         ),
         (
             connector(&g.ws).region("eu-west-1"),
-            AuthFailure::Other,
+            AuthFailure::WrongRegion,
             "region",
         ),
     ];

@@ -19,16 +19,33 @@ pub struct CallArgs {
     raw: bool,
     /// The JSON-RPC method, e.g. `eth_blockNumber`.
     method: String,
-    /// Parameters, one JSON value each (a bare word is taken as a string: `latest`).
+    /// Parameters, one JSON value each (a bare word is taken as a string: `latest`; an
+    /// object, array or quoted string must be valid JSON).
     params: Vec<String>,
 }
 
-/// One argument as JSON: itself if it parses, else a string.
-fn param(arg: &str) -> Value {
-    serde_json::from_str(arg).unwrap_or_else(|_| Value::String(arg.to_owned()))
+/// One argument as JSON: itself if it parses; a bare word (`latest`, `0x10`) as a string; but
+/// what starts like JSON (`{`, `[`, `"`) and does not parse is refused, not sent as a string.
+fn param(n: usize, arg: &str) -> Result<Value, String> {
+    match serde_json::from_str(arg) {
+        Ok(v) => Ok(v),
+        Err(e) if arg.trim_start().starts_with(['{', '[', '"']) => Err(format!(
+            "parameter {n} is not valid JSON ({e}): {arg}; quote it for the shell, e.g. \
+             '{{\"to\":\"0x...\"}}'"
+        )),
+        Err(_) => Ok(Value::String(arg.to_owned())),
+    }
 }
 
 pub async fn run(a: CallArgs) -> CliResult {
+    // Checked before connecting: a malformed parameter sends nothing.
+    let params = a
+        .params
+        .iter()
+        .enumerate()
+        .map(|(n, p)| param(n + 1, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let params = Value::Array(params);
     let url = a
         .conn
         .endpoint_or(&["AMB_HTTP_ENDPOINT", "AMB_WS_ENDPOINT"])?;
@@ -37,7 +54,6 @@ pub async fn run(a: CallArgs) -> CliResult {
     } else {
         ClientBuilder::default().transport(a.conn.http(&url)?, false)
     };
-    let params = Value::Array(a.params.iter().map(|p| param(p)).collect());
     let request = client.request::<_, Box<RawValue>>(a.method.clone(), params);
     let id = serde_json::to_value(&request.request().meta.id).unwrap_or(Value::Null);
     match request.await {

@@ -5,13 +5,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alloy_amb::credentials::{flatten, mask};
 use alloy_amb::testing::sigv4::{self, SigV4Request};
-use alloy_amb::{AmbError, Endpoint};
+use alloy_amb::{AmbError, AuthFailure, Endpoint};
 use alloy_primitives::U64;
 use alloy_rpc_client::{ClientBuilder, RpcClient};
 use alloy_transport::TransportError;
 use clap::Args;
 
-use super::{is_ws, CliResult, Conn};
+use super::{cli_words, is_ws, CliResult, Conn};
 
 /// Clock skew beyond this is flagged (AWS refuses signatures more than 5 minutes off).
 const MAX_SKEW_SECS: i64 = 120;
@@ -41,9 +41,10 @@ impl Report {
         println!("✓ {check:<12} {}", detail.as_ref());
     }
 
+    /// A failed check; library wording (`.region(..)`) becomes the CLI's (`--region`).
     fn fail(&mut self, check: &'static str, detail: impl AsRef<str>, hint: impl AsRef<str>) {
-        println!("✗ {check:<12} {}", detail.as_ref());
-        println!("  {:<12} hint: {}", "", hint.as_ref());
+        println!("✗ {check:<12} {}", cli_words(detail.as_ref()));
+        println!("  {:<12} hint: {}", "", cli_words(hint.as_ref()));
         self.failed.push(check);
     }
 
@@ -91,19 +92,21 @@ fn derive_http(ws: &str) -> Option<String> {
     Some(format!("https://{}/", e.host().replacen(".wss.", ".", 1)))
 }
 
-/// A hint for a refused request: the library's, sharpened for scope errors.
+/// A hint for a refused request: the library's (classified there, for HTTP and WebSocket
+/// alike), sharpened for scope errors.
 fn auth_hint(err: &AmbError) -> String {
-    if let AmbError::AuthRejected { kind, message, .. } = err {
-        let m = message.to_ascii_lowercase();
-        if m.contains("scoped to a valid region") {
-            return "the signing region is not the node's: pass --region with the region in the \
-                    node's host name (or fix AWS_REGION / the profile's region)"
-                .into();
-        }
-        if m.contains("scoped to correct service") {
-            return "the service name is wrong: AMB takes `managedblockchain` (--service)".into();
-        }
-        return kind.hint().into();
+    if let AmbError::AuthRejected { kind, .. } = err {
+        return match kind {
+            AuthFailure::WrongRegion => {
+                "the signing region is not the node's: pass --region with the region in the \
+                 node's host name (or fix AWS_REGION / the profile's region)"
+                    .into()
+            }
+            AuthFailure::WrongService => {
+                "the service name is wrong: AMB takes `managedblockchain` (--service)".into()
+            }
+            kind => kind.hint().into(),
+        };
     }
     match err {
         AmbError::Connect { .. } | AmbError::Timeout { .. } => {

@@ -31,9 +31,12 @@ enum Command {
 }
 
 /// Applies `--region`, `--service` and `--billing-token` (or the credentials) to a transport
-/// builder (the HTTP and WebSocket builders share these setters) and builds it.
+/// builder (the HTTP and WebSocket builders share these setters) and builds it. An endpoint
+/// that carries `?billingtoken=` is token access: no credentials are set (unless `--profile`
+/// asks for them, which the builder then refuses as a conflict).
 macro_rules! configure {
-    ($conn:expr, $builder:expr) => {{
+    ($conn:expr, $url:expr, $builder:expr) => {{
+        let token_in_url = alloy_amb::Endpoint::parse($url).is_ok_and(|e| e.has_billing_token());
         let mut b = $builder;
         if let Some(r) = &$conn.region {
             b = b.region(r.clone());
@@ -43,6 +46,7 @@ macro_rules! configure {
         }
         b = match &$conn.billing_token {
             Some(t) => b.billing_token(t.clone()),
+            None if token_in_url && $conn.profile.is_none() => b,
             None => b.credentials($conn.credentials()),
         };
         b.build()
@@ -92,11 +96,11 @@ impl Conn {
     }
 
     fn http(&self, url: &str) -> Result<AmbHttp, alloy_amb::AmbError> {
-        configure!(self, AmbHttp::builder(url))
+        configure!(self, url, AmbHttp::builder(url))
     }
 
     fn ws(&self, url: &str) -> Result<AmbWsConnect, alloy_amb::AmbError> {
-        configure!(self, AmbWsConnect::builder(url))
+        configure!(self, url, AmbWsConnect::builder(url))
     }
 }
 
@@ -117,10 +121,19 @@ pub async fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", cli_words(&e.to_string()));
             ExitCode::FAILURE
         }
     }
+}
+
+/// A library message in the CLI's words: the builder setters it names are these flags.
+pub(crate) fn cli_words(text: &str) -> String {
+    text.replace("`.region(..)` on the builder", "`--region`")
+        .replace("`.region(..)`", "`--region`")
+        .replace("`.service(..)`", "`--service`")
+        .replace("`.billing_token(..)`", "`--billing-token`")
+        .replace("`?billingtoken=`", "`?billingtoken=` in the endpoint")
 }
 
 /// A command's error, already worded for the user.

@@ -656,7 +656,7 @@ impl AmbCredentials {
         provider
             .provide_credentials()
             .await
-            .map_err(|e| Failure::new(sources::describe(&e)))
+            .map_err(|e| Failure::new(crate::redact::withhold_unknown(&sources::describe(&e))))
     }
 
     async fn provider(&self) -> SharedCredentialsProvider {

@@ -52,7 +52,10 @@ struct Key {
 }
 
 /// One request as the fake received it, with its verdict.
-#[derive(Clone, Debug)]
+///
+/// `Debug` withholds secrets: the values of `Authorization` and `X-Amz-Security-Token`, and
+/// signatures and tokens in the query or anywhere else (see the crate's redaction).
+#[derive(Clone)]
 pub struct Received {
     /// HTTP method.
     pub method: String,
@@ -68,6 +71,47 @@ pub struct Received {
     pub rejected: Option<String>,
     /// The signed headers listed in the signature, if it was parsed.
     pub signed_headers: Vec<String>,
+}
+
+impl std::fmt::Debug for Received {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::redact::{withhold_unknown, WITHHELD};
+        let headers: Vec<(&str, String)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let secret = ["authorization", "x-amz-security-token"]
+                    .iter()
+                    .any(|n| k.eq_ignore_ascii_case(n));
+                let v = if secret {
+                    WITHHELD.to_owned()
+                } else {
+                    withhold_unknown(&format!("{k}: {v}"))
+                        .split_once(": ")
+                        .map_or_else(|| WITHHELD.to_owned(), |(_, v)| v.to_owned())
+                };
+                (k.as_str(), v)
+            })
+            .collect();
+        f.debug_struct("Received")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field(
+                "query",
+                &self
+                    .query
+                    .as_ref()
+                    .map(|q| withhold_unknown(&format!("?{q}"))),
+            )
+            .field("headers", &headers)
+            .field(
+                "body",
+                &withhold_unknown(&String::from_utf8_lossy(&self.body)),
+            )
+            .field("rejected", &self.rejected.as_deref().map(withhold_unknown))
+            .field("signed_headers", &self.signed_headers)
+            .finish()
+    }
 }
 
 impl Received {

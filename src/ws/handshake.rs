@@ -21,6 +21,7 @@ use url::{Host, Position, Url};
 
 use crate::endpoint::Endpoint;
 use crate::error::{AmbError, SNIPPET_LEN};
+use crate::redact::Known;
 
 /// A byte stream the WebSocket runs over: plain TCP on loopback, TLS elsewhere.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -173,13 +174,16 @@ async fn open_inner(
         if chunked {
             body = dechunk(&body);
         }
+        // The refusal's text is classified in one place (`AmbError::gateway_refusal`, shared
+        // with HTTP) and quoted with this upgrade's secrets withheld.
+        let mut known = Known::default();
+        known.add_wire(up.headers, up.url);
         return Err(if status == 403 {
-            AmbError::from_gateway_refusal(status, &body, host, up.token_mode)
+            AmbError::gateway_refusal(status, &body, host, up.token_mode, &known)
         } else {
-            let end = body.len().min(SNIPPET_LEN);
             AmbError::WsUpgradeRejected {
                 status,
-                snippet: String::from_utf8_lossy(&body[..end]).trim().to_owned(),
+                snippet: crate::redact::withhold_snippet(&body, &known, SNIPPET_LEN),
                 host: host.to_owned(),
             }
         });
