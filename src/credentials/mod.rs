@@ -529,9 +529,7 @@ impl AmbCredentials {
                 self.land(result)
             }
         };
-        result.map_err(|failure| AmbError::Credentials {
-            message: self.message(&failure),
-        })
+        result.map_err(|failure| AmbError::credentials(self.message(&failure)))
     }
 
     /// Starts the one fetch in its own task (when there is a tokio runtime to run it).
