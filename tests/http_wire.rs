@@ -1,0 +1,201 @@
+//! The HTTP wire: gzip for large answers (AMB refuses uncompressed answers over 5.9 MB), and
+//! a cap on answer size that is enforced while reading.
+
+mod support;
+
+use alloy_amb::http::SPLIT_BAD_ANSWER;
+use alloy_amb::{AmbError, AmbHttp, ProviderBuilderExt};
+use alloy_provider::{Provider, ProviderBuilder};
+use alloy_rpc_client::RpcClient;
+use alloy_rpc_types_eth::Filter;
+use alloy_transport::{TransportError, TransportErrorKind};
+use serde_json::Value;
+use support::chain::{self, CHAIN_ID};
+use support::fake_amb::{FakeAmb, MSG_RESPONSE_TOO_LARGE, REGION, RESPONSE_LIMIT};
+use support::fake_credentials;
+
+fn transport(fake: &FakeAmb) -> alloy_amb::AmbHttpBuilder {
+    AmbHttp::builder(fake.url())
+        .region(REGION)
+        .credentials_provider(fake_credentials())
+}
+
+/// A fake whose chain has `blocks` blocks, so `eth_getLogs` over all of them is large (about
+/// 600 bytes per log).
+async fn fake_with_blocks(blocks: u64) -> FakeAmb {
+    let fake = FakeAmb::start().await;
+    while fake.head() < blocks {
+        fake.mine();
+    }
+    fake
+}
+
+fn all_logs(head: u64) -> Filter {
+    Filter::new().from_block(0).to_block(head).address(
+        chain::LOG_ADDRESS
+            .parse::<alloy_primitives::Address>()
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn large_answers_come_gzipped_and_are_decompressed() {
+    let fake = fake_with_blocks(15_000).await;
+    let provider =
+        ProviderBuilder::new().on_transport(transport(&fake).gzip(true).build().unwrap());
+    assert_eq!(provider.get_chain_id().await.unwrap(), CHAIN_ID);
+    let logs = provider.get_logs(&all_logs(fake.head())).await.unwrap();
+    assert_eq!(logs.len(), 15_001);
+    assert_eq!(logs[14_000].block_number, Some(14_000));
+    // Uncompressed, the answer is over AMB's limit: only gzip got it through.
+    let uncompressed = serde_json::to_vec(&logs).unwrap().len();
+    assert!(uncompressed > RESPONSE_LIMIT, "{uncompressed}");
+    for r in fake.accepted() {
+        assert!(r.header("accept-encoding").unwrap().contains("gzip"));
+        assert_eq!(r.header("accept"), Some("application/gzip"));
+        // Neither is signed: a proxy adjusting them does not break the signature.
+        assert!(!r.signed_headers.iter().any(|h| h.starts_with("accept")));
+    }
+}
+
+#[tokio::test]
+async fn without_gzip_answers_over_5_9_mb_are_refused() {
+    let fake = fake_with_blocks(15_000).await;
+    let provider =
+        ProviderBuilder::new().on_transport(transport(&fake).gzip(false).build().unwrap());
+    // Small answers pass uncompressed.
+    assert_eq!(provider.get_chain_id().await.unwrap(), CHAIN_ID);
+    let err = match provider.get_logs(&all_logs(fake.head())).await {
+        Ok(logs) => panic!("{} logs got through", logs.len()),
+        Err(err) => err,
+    };
+    match &err {
+        TransportError::Transport(TransportErrorKind::HttpError(e)) => {
+            assert_eq!(e.status, 502);
+            assert!(e.body.contains(MSG_RESPONSE_TOO_LARGE), "{}", e.body);
+        }
+        other => panic!("{other:?}"),
+    }
+    let r = fake.accepted().pop().unwrap();
+    assert!(r.header("accept-encoding").is_none());
+    assert!(r.header("accept").is_none_or(|a| a != "application/gzip"));
+}
+
+fn too_large(err: &TransportError) -> (&str, usize) {
+    match AmbError::from_transport_error(err) {
+        Some(AmbError::ResponseTooLarge { method, limit, .. }) => (method, *limit),
+        _ => panic!("not ResponseTooLarge: {err:?}"),
+    }
+}
+
+/// Over the limit (after decompression), with or without gzip: a short typed error naming the
+/// method and the limit.
+#[tokio::test]
+async fn answers_over_the_limit_are_a_short_typed_error() {
+    let fake = fake_with_blocks(2_000).await;
+    for gzip in [true, false] {
+        let t = transport(&fake).gzip(gzip).max_response_size(64 * 1024);
+        let provider = ProviderBuilder::new().on_transport(t.build().unwrap());
+        // Under the limit: fine.
+        assert_eq!(provider.get_chain_id().await.unwrap(), CHAIN_ID);
+        let err = match provider.get_logs(&all_logs(fake.head())).await {
+            Ok(logs) => panic!("{} logs got through", logs.len()),
+            Err(err) => err,
+        };
+        assert_eq!(too_large(&err), ("eth_getLogs", 65_536), "gzip {gzip}");
+        let text = err.to_string();
+        assert!(text.len() < 300, "{text}");
+        assert!(text.contains("max_response_size"), "{text}");
+    }
+}
+
+/// In a split batch, an answer over the limit is that call's error only.
+#[tokio::test]
+async fn an_answer_over_the_limit_in_a_batch_is_its_calls_error() {
+    let fake = fake_with_blocks(2_000).await;
+    let t = transport(&fake)
+        .max_response_size(64 * 1024)
+        .build()
+        .unwrap();
+    let client = RpcClient::new(t, false);
+    let mut batch = client.new_batch();
+    let logs = batch
+        .add_call::<_, Value>(
+            "eth_getLogs",
+            &(serde_json::json!({"fromBlock": "0x0", "toBlock": "latest"}),),
+        )
+        .unwrap();
+    let id = batch
+        .add_call::<_, alloy_primitives::U64>("eth_chainId", &())
+        .unwrap();
+    batch.send().await.unwrap();
+    let err = match logs.await {
+        Ok(logs) => panic!("logs got through: {} bytes", logs.to_string().len()),
+        Err(err) => err,
+    };
+    let payload = err.as_error_resp().expect("an error answer");
+    assert_eq!(payload.code, SPLIT_BAD_ANSWER);
+    assert!(
+        payload.message.contains("eth_getLogs"),
+        "{}",
+        payload.message
+    );
+    assert_eq!(id.await.unwrap().to::<u64>(), CHAIN_ID);
+}
+
+/// A 100 MB answer (with a `Content-Length`, and chunked without one) is never read whole:
+/// the transport stops at the limit and the server sees the connection go.
+#[tokio::test]
+async fn a_100_mb_answer_is_never_read_whole() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const TOTAL: usize = 100 * 1024 * 1024;
+    const CHUNK: usize = 1024 * 1024;
+    for chunked in [false, true] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 64 * 1024];
+            let _ = sock.read(&mut buf).await.unwrap();
+            let head = if chunked {
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n".to_owned()
+            } else {
+                format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {TOTAL}\r\n\r\n")
+            };
+            sock.write_all(head.as_bytes()).await.unwrap();
+            let data = vec![b' '; CHUNK];
+            let mut written = 0;
+            while written < TOTAL {
+                let sent = if chunked {
+                    let size = format!("{CHUNK:x}\r\n");
+                    sock.write_all(size.as_bytes()).await.is_ok()
+                        && sock.write_all(&data).await.is_ok()
+                        && sock.write_all(b"\r\n").await.is_ok()
+                } else {
+                    sock.write_all(&data).await.is_ok()
+                };
+                if !sent {
+                    break;
+                }
+                written += CHUNK;
+            }
+            written
+        });
+        let t = AmbHttp::builder(format!("http://{addr}/?billingtoken=T"))
+            .max_response_size(CHUNK)
+            .build()
+            .unwrap();
+        let provider = ProviderBuilder::new().on_transport(t);
+        let err = provider
+            .raw_request::<_, Value>("debug_traceBlockByNumber".into(), ("latest",))
+            .await
+            .unwrap_err();
+        assert_eq!(too_large(&err), ("debug_traceBlockByNumber", CHUNK));
+        drop(provider);
+        let written = server.await.unwrap();
+        assert!(
+            written < TOTAL,
+            "chunked {chunked}: the whole answer was read"
+        );
+    }
+}
