@@ -199,3 +199,51 @@ async fn a_100_mb_answer_is_never_read_whole() {
         );
     }
 }
+
+/// What the README says about retries (alloy 2.5's default `RetryBackoffLayer` policy): 429,
+/// 503 and answers with `Retry-After` are retried; 502, 504 and a 500 without `Retry-After`
+/// fail after one attempt; the README's own policy retries 502 and 504 too.
+#[tokio::test]
+async fn retries_are_what_the_readme_says() {
+    use alloy_rpc_client::ClientBuilder;
+    use alloy_transport::layers::{RateLimitRetryPolicy, RetryBackoffLayer};
+
+    let cases: [(u16, Option<u64>, usize); 6] = [
+        (429, None, 2),
+        (503, None, 2),
+        (500, Some(0), 2),
+        (502, None, 1),
+        (504, None, 1),
+        (500, None, 1),
+    ];
+    for (status, retry_after, attempts) in cases {
+        let fake = FakeAmb::start().await;
+        fake.script(vec![(status, "{\"message\": \"x\"}", retry_after)]);
+        let client = ClientBuilder::default()
+            .layer(RetryBackoffLayer::new(3, 1, 10_000))
+            .transport(transport(&fake).build().unwrap(), false);
+        let answer = ProviderBuilder::new()
+            .connect_client(client)
+            .get_chain_id()
+            .await;
+        assert_eq!(answer.is_ok(), attempts == 2, "{status}: {answer:?}");
+        assert_eq!(fake.received().len(), attempts, "{status} {retry_after:?}");
+    }
+
+    // The README's policy for reads.
+    for status in [502, 504] {
+        let fake = FakeAmb::start().await;
+        fake.script(vec![(status, "bad gateway", None)]);
+        let policy = RateLimitRetryPolicy::default().or(|err: &TransportError| {
+            err.as_transport_err()
+                .and_then(|kind| kind.as_http_error())
+                .is_some_and(|http| matches!(http.status, 500 | 502 | 504))
+        });
+        let client = ClientBuilder::default()
+            .layer(RetryBackoffLayer::new_with_policy(3, 1, 10_000, policy))
+            .transport(transport(&fake).build().unwrap(), false);
+        let provider = ProviderBuilder::new().connect_client(client);
+        assert_eq!(provider.get_chain_id().await.unwrap(), CHAIN_ID);
+        assert_eq!(fake.received().len(), 2);
+    }
+}

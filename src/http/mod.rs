@@ -2,7 +2,7 @@
 //!
 //! - this file: the transport, and its `tower::Service` (one async path per packet kind);
 //! - `wire`: one signed POST, its answer read within the size limit, and what the answer means
-//!   ([`wire::Failure`]: throttled, not sent, outcome unknown, or a bad answer);
+//!   (`wire::Failure`: throttled, not sent, outcome unknown, or a bad answer);
 //! - `batch`: a batch split into single calls, each with its own outcome;
 //! - `builder`: [`AmbHttpBuilder`].
 
