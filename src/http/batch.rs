@@ -138,9 +138,11 @@ async fn send_call(t: &AmbHttp, req: SerializedRequest, split: Split) -> Outcome
             Err(failure) => failure,
         };
         let Failure::Throttled { retry_after, .. } = &failure else {
+            debug!(%method, %id, reason = %reason(failure.error()), "this call of the batch failed; not sent again");
             return Outcome::Failed { id, failure, tries };
         };
         let Some(wait) = split.next_wait(tries, *retry_after, waited) else {
+            debug!(%method, %id, tries, "throttled (429) past the bound: not sent again");
             return Outcome::Failed { id, failure, tries };
         };
         debug!(%method, %id, ?wait, "throttled (429): retrying this call of the batch alone");

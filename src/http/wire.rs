@@ -49,7 +49,6 @@ impl Failure {
         }
     }
 
-    #[cfg(test)]
     pub(super) fn error(&self) -> &TransportError {
         match self {
             Self::Throttled { error, .. }
