@@ -150,7 +150,7 @@ async fn a_100_mb_answer_is_never_read_whole() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     const TOTAL: usize = 100 * 1024 * 1024;
     const CHUNK: usize = 1024 * 1024;
-    for chunked in [false, true] {
+    for (status, chunked) in [(200, false), (200, true), (502, true)] {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
@@ -158,9 +158,9 @@ async fn a_100_mb_answer_is_never_read_whole() {
             let mut buf = vec![0u8; 64 * 1024];
             let _ = sock.read(&mut buf).await.unwrap();
             let head = if chunked {
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n".to_owned()
+                format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
             } else {
-                format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {TOTAL}\r\n\r\n")
+                format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {TOTAL}\r\n\r\n")
             };
             sock.write_all(head.as_bytes()).await.unwrap();
             let data = vec![b' '; CHUNK];
@@ -190,12 +190,22 @@ async fn a_100_mb_answer_is_never_read_whole() {
             .raw_request::<_, Value>("debug_traceBlockByNumber".into(), ("latest",))
             .await
             .unwrap_err();
-        assert_eq!(too_large(&err), ("debug_traceBlockByNumber", CHUNK));
+        if status == 200 {
+            assert_eq!(too_large(&err), ("debug_traceBlockByNumber", CHUNK));
+        } else {
+            // An error answer is quoted, from its first 64 KiB at most.
+            let http = err
+                .as_transport_err()
+                .and_then(|k| k.as_http_error())
+                .unwrap();
+            assert_eq!(http.status, 502);
+            assert!(http.body.len() <= 64 * 1024, "{}", http.body.len());
+        }
         drop(provider);
         let written = server.await.unwrap();
         assert!(
             written < TOTAL,
-            "chunked {chunked}: the whole answer was read"
+            "{status}, chunked {chunked}: the whole answer was read"
         );
     }
 }
