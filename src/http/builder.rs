@@ -80,7 +80,7 @@ impl AmbHttpBuilder {
     /// `Retry-After` the gateway asked for (else 0.5 s, doubling). A 429 means the call was
     /// not executed, so this never runs anything twice. Past the bound the call's answer in
     /// the batch is a JSON-RPC error with code [`SPLIT_NOT_SENT`](super::SPLIT_NOT_SENT).
-    /// `retries(0, ..)` turns this off.
+    /// `batch_retries(0, ..)` turns this off.
     pub fn batch_retries(mut self, retries: u32, max_wait: Duration) -> Self {
         self.batch_retries = retries;
         self.batch_retry_wait = max_wait;

@@ -33,9 +33,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The default limit on an answer's size, after decompression: 128 MiB.
 ///
-/// AMB refuses uncompressed answers over 5.9 MB; gzip-compressed JSON-RPC answers (hex and
-/// repeated keys) shrink 5 to 20 times, so the largest answer AMB can send decompresses to
-/// about 120 MB. Anything larger is not an AMB answer, and is refused before it fills memory.
+/// Uncompressed, AMB answers stop at 5.9 MB; gzip shrinks JSON-RPC answers (hex, repeated
+/// keys) 5 to 30 times (`eth_getLogs`: about 27), so a compressed AMB answer can decompress to
+/// 30 to 170 MB. An answer costs several times its size in memory while alloy parses it (a
+/// 100 MB one took over 600 MiB), so the default stops at 128 MiB, which covers all but the
+/// largest traces; ask for less (narrower block ranges) or raise the limit with
+/// [`AmbHttpBuilder::max_response_size`].
 pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 128 * 1024 * 1024;
 
 /// The default number of single calls a split batch has in flight at once.
