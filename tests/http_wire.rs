@@ -258,3 +258,16 @@ async fn retries_are_what_the_readme_says() {
         assert_eq!(fake.received().len(), 2);
     }
 }
+
+/// A large answer that is JSON but not JSON-RPC is quoted from its start only.
+#[tokio::test]
+async fn a_large_answer_that_is_not_json_rpc_is_quoted_from_its_start() {
+    let fake = FakeAmb::start().await;
+    let body = format!("{{\"data\": \"{}\"}}", "a".repeat(10_000_000));
+    fake.script(vec![(200, body.as_str(), None)]);
+    let provider = ProviderBuilder::new().on_transport(transport(&fake).build().unwrap());
+    let err = provider.get_chain_id().await.unwrap_err();
+    assert!(matches!(err, TransportError::DeserError { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.len() < 70_000, "{} bytes", text.len());
+}

@@ -281,8 +281,9 @@ impl AmbHttp {
         match status {
             200..=299 => match serde_json::from_slice::<ResponsePacket>(&bytes) {
                 Ok(packet) => Ok(packet),
+                // Quoted from its start only: an answer may be up to `max_response_size`.
                 Err(e) if looks_like_json(&bytes) => Err(Failure::BadAnswer(
-                    TransportError::deser_err(e, String::from_utf8_lossy(&bytes)),
+                    TransportError::deser_err(e, String::from_utf8_lossy(head(&bytes))),
                 )),
                 Err(_) => Err(Failure::BadAnswer(self.unexpected(status, &bytes))),
             },
@@ -460,6 +461,11 @@ fn header_name(name: &'static str) -> http::HeaderName {
         "x-amz-security-token" => X_AMZ_SECURITY_TOKEN,
         other => http::HeaderName::from_static(other),
     }
+}
+
+/// The start of a body, as much as error texts quote.
+fn head(bytes: &[u8]) -> &[u8] {
+    &bytes[..bytes.len().min(ERROR_BODY_LIMIT)]
 }
 
 fn looks_like_json(bytes: &[u8]) -> bool {
