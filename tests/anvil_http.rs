@@ -134,3 +134,59 @@ async fn a_throttled_transaction_in_a_batch_is_mined_once() {
         .count();
     assert_eq!(sends, 11, "10 transactions, the throttled one twice");
 }
+
+/// A transaction the node executed but whose answer was lost (a 502 from the gateway after
+/// anvil ran it): that call's answer is "outcome unknown" and it is not sent again; the 9
+/// others get their own hashes. The nonce is 10: each transaction ran once.
+#[tokio::test]
+async fn a_transaction_with_a_lost_answer_is_not_sent_again() {
+    use alloy_amb::http::SPLIT_OUTCOME_UNKNOWN;
+    use alloy_amb::testing::fake_amb::CallHook;
+    use alloy_primitives::B256;
+
+    let Some(anvil) = Anvil::spawn("a_transaction_with_a_lost_answer_is_not_sent_again") else {
+        return;
+    };
+    let (fake, t) = gateway_to(&anvil).await;
+    let from = address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+    let to = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
+    fake.on_call(
+        4,
+        CallHook::ExecuteThenFail {
+            status: 502,
+            body: r#"{"message": "Internal server error"}"#.into(),
+        },
+    );
+    let client = RpcClient::new(t.clone(), false);
+    let mut batch = client.new_batch();
+    let waiters: Vec<_> = (0..10u64)
+        .map(|i| {
+            let tx = serde_json::json!({"from": from, "to": to, "value": U64::from(i + 1)});
+            batch
+                .add_call::<_, B256>("eth_sendTransaction", &(tx,))
+                .unwrap()
+        })
+        .collect();
+    batch.send().await.unwrap();
+    let (mut hashes, mut unknown) = (0, 0);
+    for w in waiters {
+        match w.await {
+            Ok(_) => hashes += 1,
+            Err(e) => {
+                assert_eq!(
+                    e.as_error_resp().map(|p| p.code),
+                    Some(SPLIT_OUTCOME_UNKNOWN)
+                );
+                unknown += 1;
+            }
+        }
+    }
+    assert_eq!((hashes, unknown), (9, 1));
+    let provider = ProviderBuilder::new().on_transport(t);
+    assert_eq!(provider.get_transaction_count(from).await.unwrap(), 10);
+    assert_eq!(
+        fake.calls(),
+        11,
+        "10 sends and the nonce query: nothing sent twice"
+    );
+}
