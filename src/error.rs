@@ -395,6 +395,18 @@ pub enum AmbError {
         /// The gateway's own message, quoted.
         message: String,
     },
+    /// An HTTP answer (after decompression) was larger than the transport's limit
+    /// ([`AmbHttpBuilder::max_response_size`](crate::AmbHttpBuilder::max_response_size)). It was
+    /// read only up to the limit, then dropped.
+    #[error("the answer to `{method}` from {host} is larger than the {limit} byte limit; ask for less (e.g. a narrower eth_getLogs block range) or raise it with .max_response_size(..)")]
+    ResponseTooLarge {
+        /// The endpoint's host.
+        host: String,
+        /// The JSON-RPC method whose answer was too large (`batch` for an unsplit batch).
+        method: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
 }
 
 impl AmbError {

@@ -41,6 +41,53 @@ pub const MSG_UNSIGNED_HOST: &str =
     "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.";
 /// The answer to a JSON-RPC batch (AMB does not support them).
 pub const MSG_BATCH: &str = "Batch requests are not supported";
+/// The largest answer the gateway sends uncompressed: AMB documents that HTTP answers over
+/// 5.9 MB fail unless the request asks for gzip.
+pub const RESPONSE_LIMIT: usize = 5_900_000;
+/// The gateway's answer (HTTP 502) instead of an uncompressed answer over [`RESPONSE_LIMIT`].
+/// AWS does not document AMB's exact failure; this models the AWS gateway family's answer to
+/// an integration response over its payload limit.
+pub const MSG_RESPONSE_TOO_LARGE: &str =
+    "Response payload size exceeded maximum allowed payload size";
+/// The body of [`CallHook::throttle`]'s 429, as the AWS gateway family answers it.
+pub const MSG_THROTTLED: &str = "Too Many Requests";
+
+/// What the gateway does to one accepted call instead of (or besides) answering it normally;
+/// see [`FakeAmb::on_call`].
+#[derive(Clone, Debug)]
+pub enum CallHook {
+    /// Answers with this status, body and `Retry-After` (seconds) without passing the call on:
+    /// it is not executed (a throttle, or an outage in front of the node).
+    Refuse {
+        /// HTTP status.
+        status: u16,
+        /// Body.
+        body: String,
+        /// `Retry-After` in seconds.
+        retry_after: Option<u64>,
+    },
+    /// Executes the call, then answers with this status and body instead of the node's
+    /// answer: the call ran, but the client cannot know (a 502 after the node executed it).
+    ExecuteThenFail {
+        /// HTTP status.
+        status: u16,
+        /// Body.
+        body: String,
+    },
+    /// Executes the call and answers after this delay (a timeout after execution).
+    Delay(Duration),
+}
+
+impl CallHook {
+    /// A 429 with AWS's body and this `Retry-After`: not executed.
+    pub fn throttle(retry_after: Option<u64>) -> Self {
+        Self::Refuse {
+            status: 429,
+            body: json!({ "message": MSG_THROTTLED }).to_string(),
+            retry_after,
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 struct Key {
@@ -138,6 +185,11 @@ struct State {
     /// Status and body to answer with instead of the chain, for the next N accepted calls.
     scripted: Mutex<Vec<(u16, String, Option<u64>)>>,
     delay: Mutex<Option<Duration>>,
+    /// Accepted single calls so far (the index [`CallHook`]s are keyed by).
+    calls: Mutex<u64>,
+    hooks: Mutex<HashMap<u64, CallHook>>,
+    /// `None`: no limit on uncompressed answers.
+    response_limit: Mutex<Option<usize>>,
 }
 
 /// The fake AMB gateway. Dropping it stops the server.
@@ -152,6 +204,7 @@ impl FakeAmb {
     /// [`SERVICE`].
     pub async fn start() -> Self {
         let state = Arc::new(State::default());
+        *state.response_limit.lock().unwrap() = Some(RESPONSE_LIMIT);
         *state.region.lock().unwrap() = REGION.into();
         *state.service.lock().unwrap() = SERVICE.into();
         state.keys.lock().unwrap().insert(
@@ -259,6 +312,25 @@ impl FakeAmb {
     /// Delays every answer (for timeouts).
     pub fn set_delay(&self, delay: Duration) {
         *self.state.delay.lock().unwrap() = Some(delay);
+    }
+
+    /// What to do to the accepted single call number `n` (0 for the first accepted from the
+    /// start of the fake), instead of answering it normally. Batches and refused requests
+    /// are not counted.
+    pub fn on_call(&self, n: u64, hook: CallHook) {
+        self.state.hooks.lock().unwrap().insert(n, hook);
+    }
+
+    /// How many single calls were accepted so far.
+    pub fn calls(&self) -> u64 {
+        *self.state.calls.lock().unwrap()
+    }
+
+    /// The largest answer sent uncompressed ([`RESPONSE_LIMIT`] by default; `None`: no
+    /// limit). A larger answer is refused with a 502 ([`MSG_RESPONSE_TOO_LARGE`]) unless the
+    /// request carries `Accept-Encoding: gzip`; answers to such requests are always gzipped.
+    pub fn set_response_limit(&self, limit: Option<usize>) {
+        *self.state.response_limit.lock().unwrap() = limit;
     }
 
     /// Mines one block on the chain; returns the new head.
@@ -455,14 +527,54 @@ impl Gateway {
         sigv4::verify(req, &auth, &key.secret, true).map_err(|_| bad_signature(req, &auth))
     }
 
-    fn answer(&self, body: &[u8]) -> ResponseTemplate {
+    /// Answers one accepted single call: scripted, hooked, or executed (chain or upstream),
+    /// then compressed or refused by size as AMB does.
+    fn answer(&self, request: &Request) -> ResponseTemplate {
+        let body = &request.body;
         if let Some((status, body, retry_after)) = self.0.scripted.lock().unwrap().pop() {
-            let mut t = ResponseTemplate::new(status).set_body_string(body);
-            if let Some(secs) = retry_after {
-                t = t.insert_header("retry-after", secs.to_string().as_str());
-            }
-            return t;
+            return answer(status, body.into_bytes(), retry_after, "text/plain");
         }
+        let n = {
+            let mut calls = self.0.calls.lock().unwrap();
+            *calls += 1;
+            *calls - 1
+        };
+        let hook = self.0.hooks.lock().unwrap().remove(&n);
+        if let Some(CallHook::Refuse {
+            status,
+            body,
+            retry_after,
+        }) = hook
+        {
+            return answer(status, body.into_bytes(), retry_after, "application/json");
+        }
+        let (mut status, mut bytes) = self.execute(body);
+        if let Some(CallHook::ExecuteThenFail { status: s, body: b }) = &hook {
+            (status, bytes) = (*s, b.clone().into_bytes());
+        }
+        let gzip = request
+            .headers
+            .get_all(http::header::ACCEPT_ENCODING)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.contains("gzip")));
+        let limit = *self.0.response_limit.lock().unwrap();
+        let mut template = if gzip {
+            answer(status, gzipped(&bytes), None, "application/json")
+                .insert_header("content-encoding", "gzip")
+        } else if limit.is_some_and(|limit| bytes.len() > limit) {
+            let message = json!({ "message": MSG_RESPONSE_TOO_LARGE }).to_string();
+            answer(502, message.into_bytes(), None, "application/json")
+        } else {
+            answer(status, bytes, None, "application/json")
+        };
+        if let Some(CallHook::Delay(delay)) = hook {
+            template = template.set_delay(delay);
+        }
+        template
+    }
+
+    /// Executes a single call on the upstream node or the chain: status and body.
+    fn execute(&self, body: &[u8]) -> (u16, Vec<u8>) {
         let upstream = self.0.upstream.lock().unwrap().clone();
         if let Some(url) = upstream {
             return forward(&url, body);
@@ -470,29 +582,47 @@ impl Gateway {
         let req: Value = match serde_json::from_slice(body) {
             Ok(v) => v,
             Err(_) => {
-                return ResponseTemplate::new(400)
-                    .set_body_json(json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "parse error"}}))
+                let error = json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "parse error"}});
+                return (400, error.to_string().into_bytes());
             }
         };
         let answer = self.0.chain.lock().unwrap().answer(&req);
-        ResponseTemplate::new(200).set_body_json(answer)
+        (200, answer.to_string().into_bytes())
     }
 }
 
+fn answer(status: u16, body: Vec<u8>, retry_after: Option<u64>, mime: &str) -> ResponseTemplate {
+    let mut t = ResponseTemplate::new(status).set_body_raw(body, mime);
+    if let Some(secs) = retry_after {
+        t = t.insert_header("retry-after", secs.to_string().as_str());
+    }
+    t
+}
+
+fn gzipped(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(bytes).expect("gzip into memory");
+    gz.finish().expect("gzip into memory")
+}
+
 /// Blocking forward to a real node (runs on wiremock's own server thread).
-fn forward(url: &str, body: &[u8]) -> ResponseTemplate {
+fn forward(url: &str, body: &[u8]) -> (u16, Vec<u8>) {
     match ureq::post(url)
         .header("content-type", "application/json")
         .send(body)
     {
         Ok(mut resp) => {
             let status = resp.status().as_u16();
-            let bytes = resp.body_mut().read_to_vec().unwrap_or_default();
-            ResponseTemplate::new(status)
-                .insert_header("content-type", "application/json")
-                .set_body_bytes(bytes)
+            let bytes = resp
+                .body_mut()
+                .with_config()
+                .limit(u64::MAX)
+                .read_to_vec()
+                .unwrap_or_default();
+            (status, bytes)
         }
-        Err(e) => ResponseTemplate::new(502).set_body_string(format!("upstream failed: {e}")),
+        Err(e) => (502, format!("upstream failed: {e}").into_bytes()),
     }
 }
 
@@ -543,7 +673,7 @@ impl Respond for Gateway {
             (Ok(()), true) => ResponseTemplate::new(400)
                 .insert_header("content-type", "application/json")
                 .set_body_string(json!({ "message": MSG_BATCH }).to_string()),
-            (Ok(()), false) => self.answer(&request.body),
+            (Ok(()), false) => self.answer(request),
         };
         if let Some(delay) = *self.0.delay.lock().unwrap() {
             template = template.set_delay(delay);

@@ -8,6 +8,8 @@
 //! - [`fake_ws::FakeWs`]: the WebSocket gateway beside it, sharing its keys, clock and chain;
 //!   it serves `eth_subscribe` for `logs` and `newHeads` as blocks are mined, and can drop,
 //!   close or freeze its connections on command.
+//! - [`front::InFlightFront`]: an HTTP front before the gateway that counts the requests in
+//!   flight at once, and can hold them until a number are waiting.
 //!
 //! ```no_run
 //! # async fn f() {
@@ -31,4 +33,5 @@
 pub mod chain;
 pub mod fake_amb;
 pub mod fake_ws;
+pub mod front;
 pub mod sigv4;

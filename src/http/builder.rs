@@ -1,0 +1,183 @@
+//! [`AmbHttpBuilder`]: the configuration of an [`AmbHttp`], checked at `build()`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_transport_http::reqwest;
+
+use super::batch::Split;
+use super::{
+    AmbHttp, Inner, DEFAULT_BATCH_CONCURRENCY, DEFAULT_BATCH_RETRIES, DEFAULT_BATCH_RETRY_WAIT,
+    DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT,
+};
+use crate::endpoint::{Endpoint, Scheme};
+use crate::error::AmbError;
+use crate::signer::AuthConfig;
+
+/// Builds an [`AmbHttp`]. Obtained from [`AmbHttp::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct AmbHttpBuilder {
+    /// Parsed when the builder is made, so that `Debug` never shows a billing token.
+    endpoint: Result<Endpoint, AmbError>,
+    auth: AuthConfig,
+    timeout: Duration,
+    split_batches: bool,
+    batch_concurrency: usize,
+    batch_retries: u32,
+    batch_retry_wait: Duration,
+    max_response_size: usize,
+    /// `None`: on for AMB hosts, off elsewhere.
+    gzip: Option<bool>,
+    client: Option<reqwest::Client>,
+}
+
+impl AmbHttpBuilder {
+    pub(super) fn new(url: &str) -> Self {
+        Self {
+            endpoint: Endpoint::parse(url),
+            auth: AuthConfig::default(),
+            timeout: DEFAULT_TIMEOUT,
+            split_batches: true,
+            batch_concurrency: DEFAULT_BATCH_CONCURRENCY,
+            batch_retries: DEFAULT_BATCH_RETRIES,
+            batch_retry_wait: DEFAULT_BATCH_RETRY_WAIT,
+            max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
+            gzip: None,
+            client: None,
+        }
+    }
+
+    crate::signer::auth_setters!();
+
+    /// Per-request timeout (default 10 s). It bounds loading credentials (when not cached)
+    /// and, separately, sending the request and reading the whole answer: a credential source
+    /// that does not answer in time fails the request with [`AmbError::Credentials`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Whether to split JSON-RPC batches into single calls (default `true`, since AMB rejects
+    /// batches). Turn off for endpoints that accept batches.
+    ///
+    /// Each call of a split batch has its own outcome; see
+    /// [`batch_concurrency`](Self::batch_concurrency) and [`batch_retries`](Self::batch_retries).
+    pub fn split_batches(mut self, split: bool) -> Self {
+        self.split_batches = split;
+        self
+    }
+
+    /// How many calls of a split batch are in flight at once (default 8, at least 1): a
+    /// 1,000-call batch opens at most this many requests at a time.
+    pub fn batch_concurrency(mut self, calls: usize) -> Self {
+        self.batch_concurrency = calls;
+        self
+    }
+
+    /// How a throttled (HTTP 429) call of a split batch is retried, on its own: at most
+    /// `retries` times and `max_wait` of waiting in all (default 3 times, 10 s), after the
+    /// `Retry-After` the gateway asked for (else 0.5 s, doubling). A 429 means the call was
+    /// not executed, so this never runs anything twice. Past the bound the call's answer in
+    /// the batch is a JSON-RPC error with code [`SPLIT_NOT_SENT`](super::SPLIT_NOT_SENT).
+    /// `batch_retries(0, ..)` turns this off.
+    pub fn batch_retries(mut self, retries: u32, max_wait: Duration) -> Self {
+        self.batch_retries = retries;
+        self.batch_retry_wait = max_wait;
+        self
+    }
+
+    /// The largest answer accepted, in bytes after decompression (default 128 MiB, see
+    /// [`DEFAULT_MAX_RESPONSE_SIZE`](super::DEFAULT_MAX_RESPONSE_SIZE)). A larger answer is
+    /// read only up to the limit and fails with [`AmbError::ResponseTooLarge`], naming the
+    /// method; memory stays bounded by the limit.
+    pub fn max_response_size(mut self, bytes: usize) -> Self {
+        self.max_response_size = bytes;
+        self
+    }
+
+    /// Ask for gzip-compressed answers (`Accept-Encoding: gzip` and, as AMB's documentation
+    /// asks, `Accept: application/gzip`) and decompress them. Default: on for AMB hosts
+    /// (`*.managedblockchain.<region>.amazonaws.com`, which refuse uncompressed answers over
+    /// 5.9 MB), off elsewhere. Neither header is signed.
+    ///
+    /// With a client of your own ([`client`](Self::client)), that client's `gzip` setting
+    /// decides about `Accept-Encoding` and decompression (reqwest's default is on); this
+    /// setting then only adds `Accept: application/gzip`.
+    pub fn gzip(mut self, on: bool) -> Self {
+        self.gzip = Some(on);
+        self
+    }
+
+    /// Use this `reqwest` client (connection pool, proxy, TLS settings). The transport's own
+    /// timeout ([`timeout`](Self::timeout)) applies on top of any timeout set on the client:
+    /// whichever is shorter ends the request.
+    ///
+    /// Build it with `.redirect(reqwest::redirect::Policy::none())`, as the default client is:
+    /// reqwest follows redirects by default, and on a redirect to another host it drops
+    /// `Authorization` but resends the session token (`x-amz-security-token`). With redirects
+    /// off, a 3xx answer is [`AmbError::Redirected`].
+    pub fn client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Validates the configuration and builds the transport.
+    pub fn build(self) -> Result<AmbHttp, AmbError> {
+        let mut endpoint = self.endpoint?;
+        if endpoint.scheme() != Scheme::Http {
+            return Err(AmbError::UnsupportedScheme {
+                scheme: endpoint.url().scheme().to_owned(),
+                expected: "https:// (http:// on loopback); use AmbWsConnect for wss://",
+            });
+        }
+        if self.timeout.is_zero() {
+            return Err(AmbError::Config(
+                "the timeout must be more than zero".into(),
+            ));
+        }
+        if self.max_response_size == 0 {
+            return Err(AmbError::Config(
+                "max_response_size must be more than zero bytes".into(),
+            ));
+        }
+        if self.batch_concurrency == 0 {
+            return Err(AmbError::Config(
+                "batch_concurrency must be at least 1".into(),
+            ));
+        }
+        let gzip = self.gzip.unwrap_or(endpoint.amb_host().is_some());
+        let auth = self.auth.build(&mut endpoint)?;
+        let client = match self.client {
+            Some(c) => c,
+            // Redirects are never followed: a signature is valid for one host, and reqwest
+            // would resend `x-amz-security-token` to another host (it strips only
+            // `Authorization`). A 3xx becomes `AmbError::Redirected`.
+            None => reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .gzip(gzip)
+                .build()
+                .map_err(|e| AmbError::Config(format!("could not build the HTTP client: {e}")))?,
+        };
+        let host = http::HeaderValue::from_str(endpoint.authority())
+            .map_err(|e| AmbError::Config(format!("invalid host: {e}")))?;
+        let split = self.split_batches.then_some(Split {
+            concurrency: self.batch_concurrency,
+            retries: self.batch_retries,
+            retry_wait: self.batch_retry_wait,
+        });
+        Ok(AmbHttp {
+            inner: Arc::new(Inner {
+                host,
+                endpoint,
+                auth,
+                client,
+                split,
+                timeout: self.timeout,
+                max_response_size: self.max_response_size,
+                accept_gzip: gzip,
+                token: Default::default(),
+            }),
+        })
+    }
+}

@@ -1,0 +1,247 @@
+//! [`AmbHttp`]: a SigV4-signed (or billing-token) HTTP transport for alloy.
+//!
+//! - this file: the transport, and its `tower::Service` (one async path per packet kind);
+//! - `wire`: one signed POST, its answer read within the size limit, and what the answer means
+//!   (`wire::Failure`: throttled, not sent, outcome unknown, or a bad answer);
+//! - `batch`: a batch split into single calls, each with its own outcome;
+//! - `builder`: [`AmbHttpBuilder`].
+
+use std::sync::Arc;
+use std::task;
+use std::time::Duration;
+
+use alloy_json_rpc::{RequestPacket, ResponsePacket, SerializedRequest};
+use alloy_transport::{TransportError, TransportFut, TransportResult};
+use alloy_transport_http::reqwest;
+use tower::Service;
+use tracing::{debug_span, Instrument};
+
+use crate::credentials::AmbCredentials;
+use crate::endpoint::Endpoint;
+use crate::error::AmbError;
+use crate::signer::Auth;
+
+mod batch;
+mod builder;
+mod wire;
+
+pub use batch::{SPLIT_BAD_ANSWER, SPLIT_NOT_SENT, SPLIT_OUTCOME_UNKNOWN};
+pub use builder::AmbHttpBuilder;
+
+/// The default per-request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The default limit on an answer's size, after decompression: 128 MiB.
+///
+/// Uncompressed, AMB answers stop at 5.9 MB; gzip shrinks JSON-RPC answers (hex, repeated
+/// keys) 5 to 30 times (`eth_getLogs`: about 27), so a compressed AMB answer can decompress to
+/// 30 to 170 MB. An answer costs several times its size in memory while alloy parses it (a
+/// 100 MB one took over 600 MiB), so the default stops at 128 MiB, which covers all but the
+/// largest traces; ask for less (narrower block ranges) or raise the limit with
+/// [`AmbHttpBuilder::max_response_size`].
+pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 128 * 1024 * 1024;
+
+/// The default number of single calls a split batch has in flight at once.
+pub const DEFAULT_BATCH_CONCURRENCY: usize = 8;
+
+/// The default bound on retrying one throttled (HTTP 429) call of a split batch: retries.
+pub const DEFAULT_BATCH_RETRIES: u32 = 3;
+
+/// The default bound on retrying one throttled (HTTP 429) call of a split batch: total wait.
+pub const DEFAULT_BATCH_RETRY_WAIT: Duration = Duration::from_secs(10);
+
+/// An alloy HTTP transport that signs every JSON-RPC POST with SigV4 (or adds an AMB billing
+/// token).
+///
+/// It is a `tower::Service<RequestPacket>` with alloy's transport error and future types, so it
+/// is an alloy [`Transport`](alloy_transport::Transport). Signing happens inside `call()` over
+/// the exact bytes that are sent, so every retry by alloy's `RetryBackoffLayer` is signed anew
+/// with a fresh `X-Amz-Date`.
+///
+/// ```no_run
+/// use alloy_amb::{AmbHttp, ProviderBuilderExt};
+/// use alloy_provider::{Provider, ProviderBuilder};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let url = "https://nd-xxxx.ethereum.managedblockchain.us-east-1.amazonaws.com";
+/// let provider = ProviderBuilder::new().on_transport(AmbHttp::new(url)?);
+/// println!("{}", provider.get_block_number().await?);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Cloning is cheap; clones share the connection pool and the credential cache.
+#[derive(Clone, Debug)]
+pub struct AmbHttp {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    endpoint: Endpoint,
+    /// The `Host` header (the signed authority), built once.
+    host: http::HeaderValue,
+    auth: Auth,
+    client: reqwest::Client,
+    /// `None`: batches are sent as they are.
+    split: Option<batch::Split>,
+    timeout: Duration,
+    max_response_size: usize,
+    /// Send `Accept: application/gzip`, as AMB's documentation asks for compressed answers.
+    accept_gzip: bool,
+    /// The last `x-amz-security-token` value sent: the same (about 1 KB) for every request
+    /// until the credentials change, so it is checked and copied once, not per request.
+    token: wire::LastToken,
+}
+
+impl AmbHttp {
+    /// A transport for `url` with the defaults: SigV4 for `managedblockchain` (or token mode if
+    /// the URL has `?billingtoken=`), the region from the AMB host name or the AWS region chain,
+    /// credentials from the standard AWS chain, a 10 s timeout, batches split, gzip asked for
+    /// from AMB hosts, answers up to 128 MiB.
+    pub fn new(url: impl AsRef<str>) -> Result<Self, AmbError> {
+        Self::builder(url).build()
+    }
+
+    /// A builder for `url`, to set region, service, credentials, token, timeout...
+    pub fn builder(url: impl AsRef<str>) -> AmbHttpBuilder {
+        AmbHttpBuilder::new(url.as_ref())
+    }
+
+    crate::signer::auth_accessors!();
+
+    async fn send_packet(self, packet: RequestPacket) -> TransportResult<ResponsePacket> {
+        match packet {
+            RequestPacket::Single(req) => self.send_single(req).await,
+            // AMB rejects JSON-RPC batches: each call on its own, with its own outcome.
+            RequestPacket::Batch(reqs) if self.inner.split.is_some() => {
+                batch::send_split(&self, reqs).await
+            }
+            RequestPacket::Batch(reqs) => {
+                let headers = RequestPacket::Batch(reqs.clone()).headers();
+                let body = RequestPacket::Batch(reqs)
+                    .serialize()
+                    .map_err(TransportError::ser_err)?;
+                let body = bytes_of(body);
+                let answer = self.post(body, &headers, "batch").await;
+                answer.map_err(wire::Failure::into_error)
+            }
+        }
+    }
+
+    async fn send_single(self, req: SerializedRequest) -> TransportResult<ResponsePacket> {
+        let headers = req.headers().cloned().unwrap_or_default();
+        // Borrowed for alloy's own method names: nothing allocated per request for logging.
+        let method = req.method_clone();
+        let span = debug_span!("amb_request", method = %method, id = %req.id(), status = tracing::field::Empty, latency_ms = tracing::field::Empty);
+        let body = bytes_of(req.take_request());
+        let answer = self.post(body, &headers, &method).instrument(span).await;
+        answer.map_err(wire::Failure::into_error)
+    }
+}
+
+fn bytes_of(raw: Box<serde_json::value::RawValue>) -> bytes::Bytes {
+    let s: Box<str> = raw.into();
+    bytes::Bytes::from(String::from(s))
+}
+
+impl Service<RequestPacket> for AmbHttp {
+    type Response = ResponsePacket;
+    type Error = TransportError;
+    type Future = TransportFut<'static>;
+
+    #[inline]
+    fn poll_ready(&mut self, _cx: &mut task::Context<'_>) -> task::Poll<Result<(), Self::Error>> {
+        task::Poll::Ready(Ok(()))
+    }
+
+    #[inline]
+    fn call(&mut self, req: RequestPacket) -> Self::Future {
+        Box::pin(self.clone().send_packet(req))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn is_an_alloy_transport() {
+        fn assert_transport<T: alloy_transport::Transport + Clone + Send + Sync + 'static>() {}
+        assert_transport::<AmbHttp>();
+    }
+
+    #[test]
+    fn debug_never_shows_the_billing_token() {
+        let t = AmbHttp::new("https://mainnet.polygon.managedblockchain.us-east-1.amazonaws.com/?billingtoken=SECRETTOKEN").unwrap();
+        assert!(!format!("{t:?}").contains("SECRETTOKEN"));
+        let b = AmbHttp::builder("https://x.example").billing_token("OTHERSECRET");
+        assert!(!format!("{b:?}").contains("OTHERSECRET"));
+        let b = AmbHttp::builder("https://x.example/?billingtoken=URLSECRET");
+        assert!(!format!("{b:?}").contains("URLSECRET"));
+        let b = AmbHttp::builder("nope://x.example/?billingtoken=URLSECRET");
+        assert!(!format!("{b:?}").contains("URLSECRET"));
+    }
+
+    #[test]
+    fn refuses_wss_and_zero_timeout() {
+        assert!(matches!(
+            AmbHttp::new("wss://nd-a.wss.ethereum.managedblockchain.us-east-1.amazonaws.com"),
+            Err(AmbError::UnsupportedScheme { .. })
+        ));
+        assert!(matches!(
+            AmbHttp::builder("https://a.example")
+                .region("us-east-1")
+                .timeout(Duration::ZERO)
+                .build(),
+            Err(AmbError::Config(_))
+        ));
+    }
+
+    #[test]
+    fn refuses_zero_limits() {
+        let b = || AmbHttp::builder("https://a.example").region("us-east-1");
+        assert!(matches!(
+            b().max_response_size(0).build(),
+            Err(AmbError::Config(_))
+        ));
+        assert!(matches!(
+            b().batch_concurrency(0).build(),
+            Err(AmbError::Config(_))
+        ));
+    }
+
+    #[test]
+    fn gzip_is_asked_for_by_default_from_amb_hosts_only() {
+        let amb = AmbHttp::new("https://nd-abc.ethereum.managedblockchain.us-east-1.amazonaws.com")
+            .unwrap();
+        assert!(amb.inner.accept_gzip);
+        let other = AmbHttp::builder("https://a.example")
+            .region("us-east-1")
+            .build()
+            .unwrap();
+        assert!(!other.inner.accept_gzip);
+        let on = AmbHttp::builder("https://a.example")
+            .region("us-east-1")
+            .gzip(true)
+            .build()
+            .unwrap();
+        assert!(on.inner.accept_gzip);
+        let off =
+            AmbHttp::builder("https://nd-abc.ethereum.managedblockchain.us-east-1.amazonaws.com")
+                .gzip(false)
+                .build()
+                .unwrap();
+        assert!(!off.inner.accept_gzip);
+    }
+
+    #[test]
+    fn token_and_credentials_conflict() {
+        let r = AmbHttp::builder("https://a.example/?billingtoken=t")
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "a", "b", None, None, "x",
+            ))
+            .build();
+        assert!(matches!(r, Err(AmbError::Config(_))));
+    }
+}
