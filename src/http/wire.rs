@@ -126,7 +126,7 @@ fn withhold(
     answer: Result<ResponsePacket, Failure>,
 ) -> Result<ResponsePacket, Failure> {
     match answer {
-        Ok(packet) => auth.withhold(Ok(packet)).map_err(|e| Failure::BadAnswer(e)),
+        Ok(packet) => auth.withhold(Ok(packet)).map_err(Failure::BadAnswer),
         Err(failure) => Err(failure.map(|e| crate::redact::withhold_error(e, &auth.known()))),
     }
 }
