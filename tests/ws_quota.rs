@@ -279,3 +279,27 @@ async fn a_resumable_stream_gets_an_oversized_log_by_backfill() {
     })
     .await
 }
+
+/// Notifications sent while the connection was down are gone: every reconnect counts too, so
+/// the one signal covers both causes.
+#[tokio::test]
+async fn every_reconnect_counts_as_possibly_lost_notifications() {
+    bounded(async {
+        let g = gateway().await;
+        let connect = connector(&g.ws).build().unwrap();
+        let mut lost = connect.lost_notifications();
+        let p = provider(connect).await;
+        let _logs = p.subscribe_logs(&chain_filter()).await.unwrap();
+        assert_eq!(*lost.borrow_and_update(), 0);
+        for reconnects in 1..=2 {
+            g.ws.drop_connections();
+            lost.changed().await.unwrap();
+            assert_eq!(*lost.borrow_and_update(), reconnects);
+            g.ws.wait_for("the resubscription", |s| {
+                s.subscriptions > reconnects as usize
+            })
+            .await;
+        }
+    })
+    .await
+}

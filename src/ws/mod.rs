@@ -26,9 +26,10 @@
 //!   ([`quota_error`]).
 //! - AMB's "message response is too large" names no request, and also replaces a notification
 //!   over the quota. While a subscription is open such a message is ambiguous: it is counted
-//!   on [`AmbWsConnect::lost_notifications`] at once (give that signal to a resumable log
-//!   stream, which then backfills the lost log), and a request that may be its subject keeps
-//!   waiting for its own answer, up to [`AmbWsConnectBuilder::attribution_wait`].
+//!   on [`AmbWsConnect::lost_notifications`] at once (as every reconnect is; give that signal
+//!   to a resumable log stream, which then backfills what was missed), and a request that may
+//!   be its subject keeps waiting for its own answer, up to
+//!   [`AmbWsConnectBuilder::attribution_wait`].
 
 mod backend;
 mod handshake;
@@ -124,14 +125,17 @@ impl AmbWsConnect {
 
     crate::signer::auth_accessors!();
 
-    /// A signal that counts notifications the gateway may have dropped: each "message response
-    /// is too large" (AMB's 512 KB quota) that came while a subscription was open, on any
-    /// connection this connector (or a clone) opened. Such a message names nothing; it may
-    /// stand for a notification over the quota (e.g. a log with a large `data`), so a log
-    /// subscription may have missed an item.
+    /// A signal that counts the moments after which a subscription on this connector (or a
+    /// clone) may have missed notifications:
+    /// - every reconnect: what the node sent while the connection was down is not replayed;
+    /// - every "message response is too large" (AMB's 512 KB quota) that came while a
+    ///   subscription was open. Such a message names nothing; it may stand for a notification
+    ///   over the quota (e.g. a log with a large `data`).
     ///
-    /// Give it to a resumable log stream as a backfill signal, so the lost log is fetched
-    /// with `eth_getLogs` (best over an HTTP backfill provider, which has no 512 KB quota):
+    /// Give it to a resumable log stream as its backfill signal, so what was missed is fetched
+    /// with `eth_getLogs` (best over an HTTP backfill provider, which has no 512 KB quota). The
+    /// count changes before anything that arrives after the event is passed on, so a stream
+    /// that looks at the signal first backfills before it sees later notifications:
     ///
     /// ```no_run
     /// use alloy_amb::resumable::ResumableLogsExt;
@@ -153,7 +157,9 @@ impl AmbWsConnect {
     ///
     /// A count, not a certainty: a refusal of a request's answer while a subscription is open
     /// counts too (the gateway's message cannot be told apart), which costs one backfill that
-    /// finds nothing new. Cheap to clone; every receiver sees every change.
+    /// finds nothing new. Cheap to clone; every receiver sees every change. It covers what
+    /// [`track_reconnects`](crate::resumable::track_reconnects) signals, so with this connector
+    /// that wrapper is not needed.
     pub fn lost_notifications(&self) -> watch::Receiver<u64> {
         self.inner.lost_notifications.subscribe()
     }
@@ -240,7 +246,10 @@ impl PubSubConnect for AmbWsConnect {
     async fn try_reconnect(&self) -> TransportResult<ConnectionHandle> {
         let span =
             debug_span!("amb_ws_connect", host = %self.inner.endpoint.host(), reconnect = true);
-        self.open().instrument(span).await
+        let handle = self.open().instrument(span).await?;
+        // Notifications sent while the connection was down are gone.
+        self.inner.lost_notifications.send_modify(|n| *n += 1);
+        Ok(handle)
     }
 }
 
