@@ -287,7 +287,7 @@ impl Backend {
                 let method = match answered.method {
                     Some(m) => m,
                     None => {
-                        debug!(host = %self.host, id = %response.id, "an answer to no waiting request (already refused, or unknown)");
+                        warn!(host = %self.host, id = %response.id, "an answer to no waiting request: its request was already failed after the attribution wait (a longer `attribution_wait` avoids this), or is unknown; alloy drops it");
                         String::new()
                     }
                 };
