@@ -175,6 +175,30 @@ async fn an_oversized_answer_without_subscriptions_is_never_signalled() {
     .await
 }
 
+/// Once the only subscription is ended, a refusal is certain again: the request fails at
+/// once, nothing is signalled.
+#[tokio::test]
+async fn after_unsubscribing_an_oversized_answer_is_certain_again() {
+    bounded(async {
+        let g = gateway().await;
+        let connect = connector(&g.ws)
+            .attribution_wait(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        let lost = connect.lost_notifications();
+        let p = provider(connect).await;
+        let heads = p.subscribe_blocks().await.unwrap();
+        p.unsubscribe(*heads.local_id()).await.unwrap();
+        g.ws.wait_for("the eth_unsubscribe", |s| s.unsubscriptions == 1)
+            .await;
+        g.ws.set_response_limit(Some(RESPONSE_LIMIT));
+        let refused = p.get_block_by_number(BlockNumberOrTag::Latest).await;
+        assert_too_large(refused, "eth_getBlockByNumber");
+        assert_eq!(*lost.borrow(), 0);
+    })
+    .await
+}
+
 /// Both at once: request A's answer is on its way; request B's answer is refused (no id);
 /// then a log notification is refused (no id); then A's answer comes. A gets its own answer,
 /// B the typed error, and both refusals are signalled. (Before: the second refusal failed A
@@ -183,10 +207,8 @@ async fn an_oversized_answer_without_subscriptions_is_never_signalled() {
 async fn an_oversized_answer_and_notification_interleaved_around_a_waiting_request() {
     bounded(async {
         let g = gateway().await;
-        let connect = connector(&g.ws)
-            .attribution_wait(Duration::from_secs(3))
-            .build()
-            .unwrap();
+        // The default wait (5 s): A's answer comes well within it; B's error at its end.
+        let connect = connector(&g.ws).build().unwrap();
         let lost = connect.lost_notifications();
         let p = provider(connect).await;
         let _logs = p.subscribe_logs(&chain_filter()).await.unwrap();
