@@ -109,7 +109,7 @@ impl Conn {
         url: &str,
         tune: impl FnOnce(AmbWsConnectBuilder) -> AmbWsConnectBuilder,
     ) -> Result<AmbWsConnect, alloy_amb::AmbError> {
-        configure!(self, tune(AmbWsConnect::builder(url)))
+        configure!(self, url, tune(AmbWsConnect::builder(url)))
     }
 }
 
