@@ -497,7 +497,8 @@ impl AmbCredentials {
             let local = self.inner.time.now();
             let aws = self.inner.skew.correct(local);
             let mut cache = self.cache();
-            match cache.state.decide(local, aws) {
+            let learned = self.inner.skew.learned().is_some();
+            match cache.state.decide(local, aws, learned) {
                 Decision::Serve(creds) => return Ok(creds),
                 Decision::ServeAndRefresh(creds) => {
                     self.start(&mut cache, local);
@@ -577,7 +578,11 @@ impl AmbCredentials {
             )
         };
         match landed {
-            Landed::Fresh { creds, warn_short } => {
+            Landed::Fresh {
+                creds,
+                warn_short,
+                warn_clock,
+            } => {
                 tracing::debug!(
                     source = %self.inner.name,
                     provider = creds_provider_name(&creds),
@@ -595,6 +600,14 @@ impl AmbCredentials {
                         "AWS credentials live only {}, less than twice the refresh policy's advisory window: refreshing {} before expiry instead (logged once); ask the source for longer-lived credentials",
                         refresh::human(lifetime),
                         refresh::human(windows.advisory),
+                    );
+                }
+                if let Some(ago) = warn_clock {
+                    let ago = refresh::human(Duration::from_secs(ago.as_secs()));
+                    tracing::warn!(
+                        source = %self.inner.name,
+                        access_key_id = %mask(creds.access_key_id()),
+                        "AWS credentials arrived already expired by {ago} on this machine's clock: this machine's clock looks ahead of AWS's by at least {ago} (synchronise it: NTP/chrony), unless the source handed out stale keys. They are used provisionally; the gateway's clock is learned from its first answer, and expiry is judged on it from then on (logged once)",
                     );
                 }
                 Ok(creds)
