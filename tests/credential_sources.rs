@@ -410,6 +410,48 @@ async fn a_source_handing_out_stale_keys_is_named_after_the_clock_is_learned_wit
     assert_eq!(refusals(&fake).len(), 1);
 }
 
+#[tokio::test]
+async fn cold_start_over_websocket_with_the_clock_20_minutes_fast_learns_from_the_upgrade() {
+    let _env = ENV.lock().await;
+    let _clean = CleanEnv::new("", "");
+    let fake = FakeAmb::start().await;
+    let ws = support::fake_ws::FakeWs::start(&fake).await;
+    fake.set_clock_offset(-20 * 60);
+    let sts = FakeSts::start(fake.registry(), Duration::from_secs(15 * 60)).await;
+    sts.set_clock_offset(-20 * 60);
+    let base = AmbCredentials::from_static("AKIDBASE000000000000", "basesecret", None);
+    let role = AssumeRole::new(ROLE_ARN)
+        .region(REGION)
+        .sts_endpoint(sts.url());
+    let creds = AmbCredentials::assume_role(role, base);
+    let connect = alloy_amb::AmbWsConnect::builder(ws.url())
+        .region(REGION)
+        .credentials(creds.clone())
+        .build()
+        .unwrap();
+    // The first upgrade is refused for its time, its Date teaches the gateway's clock, the
+    // second is accepted: the WebSocket shares the signer and the cache's clock.
+    let provider = ProviderBuilder::new()
+        .connect_pubsub_with(connect)
+        .await
+        .unwrap();
+    for _ in 0..50 {
+        provider.get_block_number().await.unwrap();
+    }
+    let refused: Vec<_> = ws
+        .upgrades()
+        .into_iter()
+        .filter_map(|u| u.rejected)
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert_eq!(ws.upgrades().len(), 2);
+    assert!(
+        (1..=2).contains(&creds.fetch_count()),
+        "{}",
+        creds.fetch_count()
+    );
+}
+
 /// The pids a `credential_process` script wrote, and how many of them are still running.
 fn processes(pid_file: &std::path::Path) -> (Vec<u32>, usize) {
     let pids: Vec<u32> = std::fs::read_to_string(pid_file)
