@@ -25,10 +25,13 @@
 //! - the windows shrink with the credentials' lifetime (at most a third and a sixth of it), so
 //!   keys that live seconds are used for most of their life, not fetched on every request; a
 //!   warning is logged once when keys live less than twice the advisory window;
-//! - credentials that have already expired are never handed out. Expiry is judged on AWS's
+//! - credentials known to have expired are never handed out. Expiry is judged on AWS's
 //!   clock as the transports learned it from the gateway's `Date` header (the clock signing
-//!   uses), so a machine whose clock is off still uses its keys for their whole life; keys that
-//!   look expired on arrival are an error saying that this clock may be off, and by how much.
+//!   uses), so a machine whose clock is off still uses its keys for their whole life. Before
+//!   any `Date` is known (a cold start), keys that look expired on arrival are served
+//!   provisionally, with a warning once that this clock looks off; the gateway's first answer
+//!   teaches its clock, and from then on keys expired on it are dropped and the error says the
+//!   source handed out stale credentials.
 //!
 //! **One fetch at a time.** A fetch runs in a task of its own; every caller that needs it
 //! waits for that one, each bounded by its own timeout (the transport's), and a caller giving up
