@@ -376,14 +376,17 @@ pub(crate) async fn run_live(
                 let why = core.on_signal(kind);
                 core.resync(why, None).await
             }
-            head = heads.recv() => match head {
-                Ok(h) => core.on_head(h.number, h.hash, h.parent_hash).await,
-                Err(RecvError::Lagged(_)) => core.resync("lagging heads", None).await,
-                Err(RecvError::Closed) => Err(Stop::End(StreamError::LiveEnded { resume: Default::default() })),
-            },
+            // Logs before heads: the two subscriptions are separate channels, and a head
+            // means its parent's logs are complete only if every log that arrived before it
+            // has been taken first.
             log = logs.recv() => match log {
                 Ok(log) => core.on_live_log(log).await,
                 Err(RecvError::Lagged(_)) => core.resync("lagging logs", None).await,
+                Err(RecvError::Closed) => Err(Stop::End(StreamError::LiveEnded { resume: Default::default() })),
+            },
+            head = heads.recv() => match head {
+                Ok(h) => core.on_head(h.number, h.hash, h.parent_hash).await,
+                Err(RecvError::Lagged(_)) => core.resync("lagging heads", None).await,
                 Err(RecvError::Closed) => Err(Stop::End(StreamError::LiveEnded { resume: Default::default() })),
             },
         };
