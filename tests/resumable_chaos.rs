@@ -1,0 +1,247 @@
+//! A chaos run (ignored by default; several minutes): anvil behind proxies that drop the
+//! WebSocket every 0.2-5 s and cut WebSocket and HTTP together for outages, while logs are
+//! emitted continuously and the chain reorganises live (`anvil_reorg`). At the end, what the
+//! gap-free stream delivered (removals applied) is compared with the node's `eth_getLogs`
+//! over the whole range, and so is what a plain `eth_subscribe("logs")` delivered.
+//!
+//! ```text
+//! ANVIL_BIN=... CHAOS_SECS=300 CHAOS_SEED=7 \
+//!     cargo test --all-features --test resumable_chaos -- --ignored --nocapture
+//! ```
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use alloy_amb::resumable::{track_reconnects, ResumableLogsExt};
+use alloy_primitives::{B256, U256};
+use alloy_provider::{Provider, ProviderBuilder, RootProvider, WsConnect};
+use alloy_rpc_types_eth::{Filter, Log};
+use futures::StreamExt;
+use support::anvil::Anvil;
+use support::emitter::Emitter;
+use support::tcp_proxy::TcpProxy;
+
+type Key = (u64, u64, B256);
+
+fn key(l: &Log) -> Key {
+    (
+        l.block_number.unwrap(),
+        l.log_index.unwrap(),
+        l.block_hash.unwrap(),
+    )
+}
+
+fn topic(l: &Log) -> u64 {
+    U256::from_be_bytes(l.topics()[0].0).to::<u64>()
+}
+
+/// xorshift64*: a seeded, dependency-free source of chaos.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+}
+
+/// Delivered / expected / missing / duplicated (and extra: delivered, not canonical).
+#[allow(dead_code)] // read through `Debug`
+#[derive(Debug)]
+struct Tally {
+    delivered: usize,
+    expected: usize,
+    missing: usize,
+    duplicated: usize,
+    extra: usize,
+}
+
+fn tally(expected: &[Key], delivered: &[Key]) -> Tally {
+    let mut seen: HashMap<Key, usize> = HashMap::new();
+    for k in delivered {
+        *seen.entry(*k).or_default() += 1;
+    }
+    let canonical: std::collections::HashSet<Key> = expected.iter().copied().collect();
+    Tally {
+        delivered: delivered.len(),
+        expected: expected.len(),
+        missing: expected.iter().filter(|k| !seen.contains_key(k)).count(),
+        duplicated: seen.values().filter(|n| **n > 1).map(|n| n - 1).sum(),
+        extra: seen.keys().filter(|k| !canonical.contains(k)).count(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a chaos run of several minutes: --ignored"]
+async fn chaos_gap_free_vs_plain_subscription() {
+    let secs: u64 = std::env::var("CHAOS_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(180);
+    let seed: u64 = std::env::var("CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12);
+    let Some(anvil) = Anvil::spawn("chaos_gap_free_vs_plain_subscription") else {
+        return;
+    };
+    let emitter = Arc::new(Emitter::deploy(&anvil.http_url()).await);
+    let node = format!("127.0.0.1:{}", anvil.port).parse().unwrap();
+    let ws_proxy = Arc::new(TcpProxy::start(node).await);
+    let http_proxy = Arc::new(TcpProxy::start(node).await);
+    let filter = Filter::new().address(emitter.address);
+
+    // The README's setup: live over the WebSocket, backfill over HTTP (both through proxies).
+    let (connect, reconnects) = track_reconnects(
+        WsConnect::new(ws_proxy.ws_url())
+            .with_max_retries(u32::MAX)
+            .with_retry_interval(Duration::from_millis(100)),
+    );
+    let ws = ProviderBuilder::new()
+        .connect_pubsub_with(connect)
+        .await
+        .unwrap();
+    let http = RootProvider::new_http(format!("http://{}/", http_proxy.addr).parse().unwrap());
+    let mut gap_free = ws
+        .resumable_logs(&filter)
+        .reconnect_signal(reconnects)
+        .backfill_provider(http)
+        .subscribe()
+        .await
+        .unwrap();
+    // A plain subscription through the same kind of connection.
+    let plain_ws = ProviderBuilder::new()
+        .connect_pubsub_with(
+            WsConnect::new(ws_proxy.ws_url())
+                .with_max_retries(u32::MAX)
+                .with_retry_interval(Duration::from_millis(100)),
+        )
+        .await
+        .unwrap();
+    let mut plain = plain_ws.subscribe_logs(&filter).await.unwrap().into_stream();
+
+    let got: Arc<Mutex<Vec<Log>>> = Arc::default();
+    let plain_got: Arc<Mutex<Vec<Log>>> = Arc::default();
+    let g = got.clone();
+    let gap_free_task = tokio::spawn(async move {
+        while let Some(item) = gap_free.next().await {
+            g.lock().unwrap().push(item.expect("the gap-free stream ended"));
+        }
+        gap_free.stats()
+    });
+    let p = plain_got.clone();
+    let plain_task = tokio::spawn(async move {
+        while let Some(log) = plain.next().await {
+            p.lock().unwrap().push(log);
+        }
+    });
+
+    // The chain: a log every ~30 ms, a live reorg (1-3 blocks, with new logs) every 5-15 s.
+    let end = Instant::now() + Duration::from_secs(secs);
+    let e = emitter.clone();
+    let chain = tokio::spawn(async move {
+        let mut rng = Rng(seed ^ 0x9e37_79b9_7f4a_7c15);
+        let (mut n, mut reorgs) = (0u64, 0u64);
+        let mut next_reorg = Instant::now() + Duration::from_secs(rng.between(5, 15));
+        while Instant::now() < end {
+            n += 1;
+            e.emit(n).await;
+            if Instant::now() >= next_reorg {
+                let depth = rng.between(1, 3);
+                let logs: Vec<(u64, u64)> =
+                    (0..depth).map(|i| (1_000_000 + n * 10 + i, i)).collect();
+                e.reorg(depth, &logs).await;
+                reorgs += 1;
+                next_reorg = Instant::now() + Duration::from_secs(rng.between(5, 15));
+            }
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        (n, reorgs)
+    });
+    // The network: drops every 0.2-5 s; every ~30 s an outage of 5-15 s (WS and HTTP).
+    let (w, h) = (ws_proxy.clone(), http_proxy.clone());
+    let network = tokio::spawn(async move {
+        let mut rng = Rng(seed);
+        let (mut drops, mut outages) = (0u64, 0u64);
+        let mut next_outage = Instant::now() + Duration::from_secs(rng.between(20, 40));
+        while Instant::now() < end {
+            tokio::time::sleep(Duration::from_millis(rng.between(200, 5000))).await;
+            w.drop_all();
+            drops += 1;
+            if Instant::now() >= next_outage {
+                outages += 1;
+                w.refuse(true);
+                h.refuse(true);
+                h.drop_all();
+                tokio::time::sleep(Duration::from_secs(rng.between(5, 15))).await;
+                w.refuse(false);
+                h.refuse(false);
+                next_outage = Instant::now() + Duration::from_secs(rng.between(20, 40));
+            }
+        }
+        (drops, outages)
+    });
+    let (emitted, reorgs) = chain.await.unwrap();
+    let (drops, outages) = network.await.unwrap();
+
+    // A last log marks the end; the gap-free stream must reach it.
+    let marker = 999_999_999;
+    emitter.emit(marker).await;
+    let wait = Instant::now();
+    while !got.lock().unwrap().iter().any(|l| topic(l) == marker) {
+        assert!(wait.elapsed() < Duration::from_secs(120), "the marker never arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The plain subscription gets the same moment to catch up (it never will for outages).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let expected: Vec<Key> = emitter
+        .http
+        .get_logs(&filter.clone().from_block(0))
+        .await
+        .unwrap()
+        .iter()
+        .map(key)
+        .collect();
+    let items = got.lock().unwrap().clone();
+    let mut applied: Vec<Key> = Vec::new();
+    let mut bad_removals = 0;
+    for l in &items {
+        if l.removed {
+            match applied.iter().position(|k| *k == key(l)) {
+                Some(i) => {
+                    applied.remove(i);
+                }
+                None => bad_removals += 1,
+            }
+        } else {
+            applied.push(key(l));
+        }
+    }
+    let removals = items.iter().filter(|l| l.removed).count();
+    let gap_free_tally = tally(&expected, &applied);
+    let plain_items: Vec<Key> = plain_got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| !l.removed)
+        .map(key)
+        .collect();
+    let plain_tally = tally(&expected, &plain_items);
+    gap_free_task.abort();
+    plain_task.abort();
+    println!(
+        "chaos: {secs} s, seed {seed}: {emitted} logs emitted, {reorgs} live reorgs, {drops} drops, {outages} outages"
+    );
+    println!("gap-free stream: {gap_free_tally:?}, removals {removals}, removals of undelivered logs {bad_removals}");
+    println!("plain subscribe_logs: {plain_tally:?}");
+    assert_eq!(bad_removals, 0);
+    assert_eq!(applied, expected, "the gap-free stream, applied, is the chain's logs in order");
+}
