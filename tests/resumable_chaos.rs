@@ -132,7 +132,7 @@ async fn chaos_gap_free_vs_plain_subscription() {
     let g = got.clone();
     let gap_free_task = tokio::spawn(async move {
         while let Some(item) = gap_free.next().await {
-            g.lock().unwrap().push(item.expect("the gap-free stream ended"));
+            g.lock().unwrap().push(item.unwrap_or_else(|e| panic!("the gap-free stream ended: {e}")));
         }
         gap_free.stats()
     });

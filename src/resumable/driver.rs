@@ -121,7 +121,8 @@ impl Core {
             };
             match classify(&err) {
                 Failure::TooLarge if splittable => return Ok(Err(err)),
-                Failure::Invalid => {
+                // Asked again twice, in case it was about the node's state after all.
+                Failure::Invalid if attempt >= 3 => {
                     return Err(Stop::End(StreamError::InvalidFilter {
                         message: err.to_string(),
                         resume: Default::default(),

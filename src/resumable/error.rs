@@ -155,6 +155,17 @@ const TOO_LARGE: &[&str] = &[
     "payload too large",
 ];
 
+/// Invalid-params answers that are about a block the node does not have (yet).
+const BLOCK_NOT_THERE: &[&str] = &[
+    "out of range",
+    "block height",
+    "beyond",
+    "not found",
+    "unknown block",
+    "header not found",
+    "future block",
+];
+
 /// Classifies a failed call of the stream (`eth_getLogs`, `eth_getBlockByNumber`,
 /// `eth_blockNumber`).
 pub(crate) fn classify(err: &TransportError) -> Failure {
@@ -170,6 +181,9 @@ pub(crate) fn classify(err: &TransportError) -> Failure {
         RpcError::ErrorResp(payload) => match payload.code {
             // Infura & co: "query returned more than 10000 results" (also caught above).
             -32005 => Failure::TooLarge,
+            // Invalid params about blocks: a node behind, or a chain that just got shorter
+            // (anvil: "BlockOutOfRangeError: block height is N but requested was M").
+            -32602 if BLOCK_NOT_THERE.iter().any(|p| text.contains(p)) => Failure::Transient,
             // Invalid request / method not found / invalid params: the filter is wrong.
             -32600 | -32601 | -32602 => Failure::Invalid,
             _ => Failure::Transient,
@@ -178,5 +192,42 @@ pub(crate) fn classify(err: &TransportError) -> Failure {
             Failure::TooLarge
         }
         _ => Failure::Transient,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_json_rpc::ErrorPayload;
+
+    fn rpc(code: i64, message: &str) -> TransportError {
+        RpcError::ErrorResp(ErrorPayload {
+            code,
+            message: message.to_owned().into(),
+            data: None,
+        })
+    }
+
+    #[test]
+    fn size_limits_of_nodes_and_providers_mean_ask_for_less() {
+        for (code, message) in [
+            (-32005, "query returned more than 10000 results"),
+            (-32602, "Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range"),
+            (-32000, "Message response is too large"),
+            (-32600, "block range is too wide"),
+        ] {
+            assert_eq!(classify(&rpc(code, message)), Failure::TooLarge, "{message}");
+        }
+        let lambda = TransportErrorKind::http_error(413, "{\"message\":\"Response payload size exceeded maximum allowed payload size\"}".into());
+        assert_eq!(classify(&lambda), Failure::TooLarge);
+    }
+
+    #[test]
+    fn a_block_not_there_yet_is_transient_and_a_bad_filter_is_not() {
+        let anvil = rpc(-32602, "BlockOutOfRangeError: block height is 2749 but requested was 2751");
+        assert_eq!(classify(&anvil), Failure::Transient);
+        assert_eq!(classify(&rpc(-32602, "invalid argument 0: hex string has odd length")), Failure::Invalid);
+        assert_eq!(classify(&TransportErrorKind::http_error(503, "unavailable".into())), Failure::Transient);
+        assert_eq!(classify(&TransportErrorKind::backend_gone()), Failure::Transient);
     }
 }

@@ -1,19 +1,38 @@
-//! Gap-free log subscriptions: every log exactly once, in order, across reconnects and reorgs.
+//! Gap-free log streams: every log exactly once, in chain order, across reconnects, outages,
+//! reorgs and restarts; live over a WebSocket, or by polling over HTTP only.
 //!
 //! A plain `eth_subscribe("logs")` only delivers what happens while the connection is up:
-//! alloy-pubsub resubscribes after a reconnect, but logs emitted during the outage are lost.
-//! [`subscribe_logs_resumable`] returns a stream that remembers the last delivered position
-//! (block number, block hash, log index) and, after any reconnect, a gap in `newHeads`, or a
-//! lagging subscription channel, backfills with `eth_getLogs` from there to the current head
-//! (in chunks, with retries), then continues live, dropping duplicates.
+//! alloy-pubsub resubscribes after a reconnect, but logs emitted during the outage are lost,
+//! and a node like anvil tells a reorg with no `removed: true` at all. A [`ResumableLogs`]
+//! stream keeps a record of the recent blocks (hash, and the logs it delivered from each)
+//! and:
 //!
-//! Reorgs: logs with `removed: true` from the node are passed through (once). After a
-//! reconnect or gap, the stream checks the hashes of the blocks it delivered logs from; if the
-//! chain changed under it, it emits the orphaned logs again with `removed: true` (newest first)
-//! before the replacement logs.
+//! - after a reconnect ([`track_reconnects`]), any [`backfill_on`](ResumableLogsBuilder::backfill_on)
+//!   signal, a gap in `newHeads` or in the logs, or a lagging channel, checks its record
+//!   against the chain and backfills with `eth_getLogs` from its last position to the head
+//!   (ranges halved on any "too large" answer, down to one block);
+//! - on any sign of a reorg (a log or head whose block hash differs from the recorded one at
+//!   that height, in whichever order the node tells them, or a `removed: true` from the node)
+//!   emits the logs it delivered from the replaced blocks again with `removed: true`, newest
+//!   first, then the replacement logs;
+//! - retries failed calls (capped exponential backoff, a `warn` each, counted in
+//!   [`Stats::retried_errors`]) for as long as they fail, unless bounded with
+//!   [`retry_policy`](ResumableLogsBuilder::retry_policy); it ends only with a typed
+//!   [`StreamError`] (a reorg deeper than the record, a refused filter, one block too large
+//!   with no HTTP provider, the bound reached, the WebSocket given up for good), which carries
+//!   the [`Cursor`] to start again from;
+//! - gives [`ResumableLogs::cursor`] (serde) to save, and starts again from it with
+//!   [`from_cursor`](ResumableLogsBuilder::from_cursor), checking the saved blocks first;
+//! - over a provider without subscriptions, polls (built on alloy's
+//!   [`watch_canonical_logs_from`](alloy_provider::Provider::watch_canonical_logs_from)) with the
+//!   same item type and guarantees.
+//!
+//! Removals are the logs as delivered, with `removed: true` (alloy's field): undo what you
+//! applied for them. Every item carries its position (`block_number`, `block_hash`,
+//! `log_index`; [`Position::of`]).
 //!
 //! ```no_run
-//! use alloy_amb::resumable::{track_reconnects, ResumableLogsExt};
+//! use alloy_amb::resumable::{track_reconnects, ResumableLogsExt, StreamError};
 //! use alloy_amb::AmbWsConnect;
 //! use alloy_provider::ProviderBuilder;
 //! use alloy_rpc_types_eth::Filter;
@@ -28,17 +47,21 @@
 //!     .subscribe()
 //!     .await?;
 //! while let Some(log) = logs.next().await {
-//!     let log = log?;
-//!     if log.removed { /* undo */ } else { /* apply */ }
+//!     match log {
+//!         Ok(log) if log.removed => { /* undo */ }
+//!         Ok(log) => { /* apply */ }
+//!         Err(err) => {
+//!             // Terminal: the error says why and carries where to go on from.
+//!             let resume = StreamError::from_transport_error(&err).map(|e| e.resume().clone());
+//!             return Err(err.into());
+//!         }
+//!     }
+//!     // Save `logs.cursor()` (serde) now and then; start again with `.from_cursor(saved)`.
 //! }
 //! # Ok(()) }
 //! ```
 //!
-//! Limits: the stream is as good as the node's `eth_getLogs`; a reorg deeper than the remembered
-//! history (default 128 blocks) produces removals only for what is remembered; without a
-//! reconnect signal ([`track_reconnects`]), an outage is noticed through `newHeads` (a block
-//! number gap), so logs of the last block before a disconnect are re-checked only when the next
-//! head arrives.
+//! See `docs/gap-free-streams.md` for the two modes side by side, and the measured numbers.
 
 mod cursor;
 mod driver;
