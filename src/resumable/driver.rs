@@ -305,8 +305,7 @@ impl Core {
                 }
             }
             self.tracker.backfilled_through(end);
-            self.counters
-                .add(Counter::BlocksBackfilled, end - from + 1);
+            self.counters.add(Counter::BlocksBackfilled, end - from + 1);
             from = end + 1;
         }
         Ok(())
@@ -336,7 +335,12 @@ impl Core {
     }
 
     /// A head: in sequence, or first a backfill / reorg check.
-    pub(crate) async fn on_head(&mut self, number: u64, hash: alloy_primitives::B256, parent: alloy_primitives::B256) -> Result<(), Stop> {
+    pub(crate) async fn on_head(
+        &mut self,
+        number: u64,
+        hash: alloy_primitives::B256,
+        parent: alloy_primitives::B256,
+    ) -> Result<(), Stop> {
         match self.tracker.head(number, hash, parent) {
             Head::Ok => Ok(()),
             Head::Gap { through } => self.resync("a gap in heads", Some(through)).await,

@@ -185,7 +185,7 @@ pub(crate) fn classify(err: &TransportError) -> Failure {
             // (anvil: "BlockOutOfRangeError: block height is N but requested was M").
             -32602 if BLOCK_NOT_THERE.iter().any(|p| text.contains(p)) => Failure::Transient,
             // Invalid request / method not found / invalid params: the filter is wrong.
-            -32600 | -32601 | -32602 => Failure::Invalid,
+            -32602..=-32600 => Failure::Invalid,
             _ => Failure::Transient,
         },
         RpcError::Transport(TransportErrorKind::HttpError(e)) if e.status == 413 => {
@@ -218,16 +218,34 @@ mod tests {
         ] {
             assert_eq!(classify(&rpc(code, message)), Failure::TooLarge, "{message}");
         }
-        let lambda = TransportErrorKind::http_error(413, "{\"message\":\"Response payload size exceeded maximum allowed payload size\"}".into());
+        let lambda = TransportErrorKind::http_error(
+            413,
+            "{\"message\":\"Response payload size exceeded maximum allowed payload size\"}".into(),
+        );
         assert_eq!(classify(&lambda), Failure::TooLarge);
     }
 
     #[test]
     fn a_block_not_there_yet_is_transient_and_a_bad_filter_is_not() {
-        let anvil = rpc(-32602, "BlockOutOfRangeError: block height is 2749 but requested was 2751");
+        let anvil = rpc(
+            -32602,
+            "BlockOutOfRangeError: block height is 2749 but requested was 2751",
+        );
         assert_eq!(classify(&anvil), Failure::Transient);
-        assert_eq!(classify(&rpc(-32602, "invalid argument 0: hex string has odd length")), Failure::Invalid);
-        assert_eq!(classify(&TransportErrorKind::http_error(503, "unavailable".into())), Failure::Transient);
-        assert_eq!(classify(&TransportErrorKind::backend_gone()), Failure::Transient);
+        assert_eq!(
+            classify(&rpc(
+                -32602,
+                "invalid argument 0: hex string has odd length"
+            )),
+            Failure::Invalid
+        );
+        assert_eq!(
+            classify(&TransportErrorKind::http_error(503, "unavailable".into())),
+            Failure::Transient
+        );
+        assert_eq!(
+            classify(&TransportErrorKind::backend_gone()),
+            Failure::Transient
+        );
     }
 }

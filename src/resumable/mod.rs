@@ -314,13 +314,9 @@ impl ResumableLogsBuilder {
         };
         let signals = merge_signals(self.signals);
         let task = match live_subs {
-            Some((heads, logs)) => tokio::spawn(driver::run_live(
-                core,
-                heads,
-                logs,
-                signals,
-                resync_first,
-            )),
+            Some((heads, logs)) => {
+                tokio::spawn(driver::run_live(core, heads, logs, signals, resync_first))
+            }
             None => tokio::spawn(poller::run_polling(core, self.poll_interval, signals)),
         };
         Ok(ResumableLogs {

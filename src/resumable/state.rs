@@ -25,6 +25,7 @@ use super::cursor::{Cursor, Position};
 
 /// What to do with a log that arrived on the live subscription.
 #[derive(Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // short-lived; the log is delivered next
 pub(crate) enum Live {
     /// Deliver it (the tracker has recorded it).
     Deliver(Log),
@@ -50,6 +51,7 @@ pub(crate) enum Head {
 
 /// What to do with a backfilled log.
 #[derive(Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // short-lived; the log is delivered next
 pub(crate) enum Backfilled {
     /// Deliver it (recorded).
     Deliver(Log),
@@ -142,7 +144,11 @@ impl Tracker {
 
     /// The blocks whose hashes to check against the chain, newest first.
     pub(crate) fn remembered(&self) -> Vec<(u64, Option<B256>)> {
-        self.history.iter().rev().map(|(n, b)| (*n, b.hash)).collect()
+        self.history
+            .iter()
+            .rev()
+            .map(|(n, b)| (*n, b.hash))
+            .collect()
     }
 
     /// The highest block the stream knows of (a head, a delivered log, or complete).
@@ -172,8 +178,7 @@ impl Tracker {
         if self.delivered(block, index) {
             return Live::Duplicate;
         }
-        if self.complete_through.is_some_and(|c| block <= c) && !self.history.contains_key(&block)
-        {
+        if self.complete_through.is_some_and(|c| block <= c) && !self.history.contains_key(&block) {
             // A block known complete with nothing delivered from it: within the remembered
             // range, a log there now means the block changed; older, it is stale.
             if self.history.range(block..).next().is_some() {
@@ -269,8 +274,10 @@ impl Tracker {
         }
         let newest = orphaned[0];
         let oldest = *orphaned.last().unwrap();
-        let deep = (matched.is_none() && oldest > self.start_block && self.history.len() == orphaned.len())
-            .then_some(Deep { oldest, newest });
+        let deep = (matched.is_none()
+            && oldest > self.start_block
+            && self.history.len() == orphaned.len())
+        .then_some(Deep { oldest, newest });
         let mut removals = Vec::new();
         for number in &orphaned {
             if let Some(block) = self.history.remove(number) {
@@ -374,7 +381,7 @@ impl Span {
 
     /// The range `from..=end` was too large.
     pub(crate) fn too_large(&mut self, from: u64, end: u64) {
-        self.current = ((end - from + 1) / 2).max(1);
+        self.current = (end - from).div_ceil(2).max(1);
     }
 
     /// A range succeeded.
@@ -469,7 +476,10 @@ mod tests {
         assert_eq!(head(&mut t, 14, 0, 0), Head::Gap { through: 14 });
         assert_eq!(t.backfill_from(), 10);
         assert_eq!(t.backfilled(log(10, 0, 0)), Backfilled::Duplicate);
-        assert_eq!(t.backfilled(log(12, 0, 0)), Backfilled::Deliver(log(12, 0, 0)));
+        assert_eq!(
+            t.backfilled(log(12, 0, 0)),
+            Backfilled::Deliver(log(12, 0, 0))
+        );
         t.backfilled_through(13);
         assert_eq!(t.live_log(log(14, 0, 0)), Live::Deliver(log(14, 0, 0)));
     }
@@ -487,13 +497,22 @@ mod tests {
         assert_eq!(t.live_log(log(11, 0, 1)), Live::Reorg { through: 11 });
         let (removals, deep) = t.reorg(&canonical(&t, 11, 1));
         assert_eq!(deep, None);
-        assert_eq!(removals, vec![removed(log(12, 0, 0)), removed(log(11, 0, 0))]);
+        assert_eq!(
+            removals,
+            vec![removed(log(12, 0, 0)), removed(log(11, 0, 0))]
+        );
         // Rescans from the last block still delivered (its later logs may be missing).
         assert_eq!(t.backfill_from(), 10);
         assert_eq!(t.backfilled(log(10, 0, 0)), Backfilled::Duplicate);
         // The backfill delivers the replacements; the live notices that follow are duplicates.
-        assert_eq!(t.backfilled(log(11, 0, 1)), Backfilled::Deliver(log(11, 0, 1)));
-        assert_eq!(t.backfilled(log(12, 0, 1)), Backfilled::Deliver(log(12, 0, 1)));
+        assert_eq!(
+            t.backfilled(log(11, 0, 1)),
+            Backfilled::Deliver(log(11, 0, 1))
+        );
+        assert_eq!(
+            t.backfilled(log(12, 0, 1)),
+            Backfilled::Deliver(log(12, 0, 1))
+        );
         t.backfilled_through(12);
         assert_eq!(t.live_log(log(12, 0, 1)), Live::Duplicate);
         assert_eq!(head(&mut t, 11, 1, 0), Head::Ok);
@@ -516,7 +535,10 @@ mod tests {
         assert_eq!(head(&mut t, 12, 1, 1), Head::Reorg { through: 12 });
         let (removals, _) = t.reorg(&canonical(&t, 11, 1));
         assert_eq!(removals, vec![removed(log(11, 0, 0))]);
-        assert_eq!(t.backfilled(log(11, 0, 1)), Backfilled::Deliver(log(11, 0, 1)));
+        assert_eq!(
+            t.backfilled(log(11, 0, 1)),
+            Backfilled::Deliver(log(11, 0, 1))
+        );
     }
 
     #[test]
@@ -545,10 +567,16 @@ mod tests {
         // While away, 13 and 14 were replaced.
         let (removals, deep) = t.reorg(&canonical(&t, 13, 1));
         assert_eq!(deep, None);
-        assert_eq!(removals, vec![removed(log(14, 0, 0)), removed(log(13, 0, 0))]);
+        assert_eq!(
+            removals,
+            vec![removed(log(14, 0, 0)), removed(log(13, 0, 0))]
+        );
         assert_eq!(t.backfill_from(), 12);
         assert_eq!(t.backfilled(log(12, 0, 0)), Backfilled::Duplicate);
-        assert_eq!(t.backfilled(log(13, 0, 1)), Backfilled::Deliver(log(13, 0, 1)));
+        assert_eq!(
+            t.backfilled(log(13, 0, 1)),
+            Backfilled::Deliver(log(13, 0, 1))
+        );
     }
 
     #[test]
@@ -559,7 +587,13 @@ mod tests {
             assert_eq!(t.live_log(log(n, 0, 0)), Live::Deliver(log(n, 0, 0)));
         }
         let (removals, deep) = t.reorg(&canonical(&t, 11, 1));
-        assert_eq!(deep, Some(Deep { oldest: 13, newest: 15 }));
+        assert_eq!(
+            deep,
+            Some(Deep {
+                oldest: 13,
+                newest: 15
+            })
+        );
         assert_eq!(removals.len(), 3);
         // Within the history, it is not.
         let mut t = Tracker::from_block(10, 3);
@@ -585,7 +619,10 @@ mod tests {
         assert_eq!(t.live_log(log(11, 1, 0)), Live::Deliver(log(11, 1, 0)));
         assert_eq!(head(&mut t, 12, 0, 0), Head::Ok);
         assert!(t.backfill_from() <= 11);
-        assert_eq!(t.backfilled(log(11, 0, 0)), Backfilled::Deliver(log(11, 0, 0)));
+        assert_eq!(
+            t.backfilled(log(11, 0, 0)),
+            Backfilled::Deliver(log(11, 0, 0))
+        );
         assert_eq!(t.backfilled(log(11, 1, 0)), Backfilled::Duplicate);
     }
 
@@ -610,15 +647,24 @@ mod tests {
         assert_eq!(t.reorg(&same[..1]), (vec![], None));
         assert_eq!(t.backfill_from(), 11);
         assert_eq!(t.backfilled(log(11, 1, 0)), Backfilled::Duplicate);
-        assert_eq!(t.backfilled(log(11, 2, 0)), Backfilled::Deliver(log(11, 2, 0)));
+        assert_eq!(
+            t.backfilled(log(11, 2, 0)),
+            Backfilled::Deliver(log(11, 2, 0))
+        );
         // Block 11 replaced while down: removals of what the cursor remembers there.
         let mut t = Tracker::from_cursor(&saved, 128);
         let (removals, deep) = t.reorg(&canonical(&t, 11, 1));
         assert_eq!(deep, None);
-        assert_eq!(removals, vec![removed(log(11, 1, 0)), removed(log(11, 0, 0))]);
+        assert_eq!(
+            removals,
+            vec![removed(log(11, 1, 0)), removed(log(11, 0, 0))]
+        );
         assert_eq!(t.backfill_from(), 10);
         assert_eq!(t.backfilled(log(10, 0, 0)), Backfilled::Duplicate);
-        assert_eq!(t.backfilled(log(11, 0, 1)), Backfilled::Deliver(log(11, 0, 1)));
+        assert_eq!(
+            t.backfilled(log(11, 0, 1)),
+            Backfilled::Deliver(log(11, 0, 1))
+        );
         // Everything replaced, and logs may lie below: deep.
         let mut t = Tracker::from_cursor(&saved, 128);
         let (_, deep) = t.reorg(&canonical(&t, 10, 1));
@@ -626,7 +672,13 @@ mod tests {
         let mut later = saved.clone();
         later.start_block = 5;
         let mut t = Tracker::from_cursor(&later, 128);
-        assert_eq!(t.reorg(&canonical(&t, 10, 1)).1, Some(Deep { oldest: 10, newest: 11 }));
+        assert_eq!(
+            t.reorg(&canonical(&t, 10, 1)).1,
+            Some(Deep {
+                oldest: 10,
+                newest: 11
+            })
+        );
     }
 
     #[test]
