@@ -264,6 +264,18 @@ async fn chaos_gap_free_vs_plain_subscription() {
     );
     println!("gap-free stream: {gap_free_tally:?}, removals {removals}, removals of undelivered logs {bad_removals}");
     println!("plain subscribe_logs: {plain_tally:?}");
+    let canonical: std::collections::HashSet<Key> = expected.iter().copied().collect();
+    for (i, l) in items.iter().enumerate() {
+        if !canonical.contains(&key(l)) {
+            println!(
+                "not canonical: item {i} topic {} block {} removed {} hash {}",
+                topic(l),
+                l.block_number.unwrap(),
+                l.removed,
+                l.block_hash.unwrap()
+            );
+        }
+    }
     assert_eq!(bad_removals, 0);
     assert_eq!(
         applied, expected,

@@ -204,7 +204,7 @@ impl Core {
     async fn check_reorg(&mut self, head: u64) -> Result<(), Stop> {
         let mut canonical = Vec::new();
         let mut orphaned = 0;
-        for (number, recorded) in self.tracker.remembered() {
+        for (number, recorded, confirmed) in self.tracker.remembered() {
             let hash = if number > head {
                 None
             } else {
@@ -222,7 +222,10 @@ impl Core {
             };
             canonical.push((number, hash));
             if hash.is_some() && hash == recorded {
-                break;
+                if confirmed {
+                    break;
+                }
+                continue;
             }
             orphaned += 1;
         }

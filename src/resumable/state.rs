@@ -75,6 +75,11 @@ pub(crate) struct Deep {
 struct Block {
     hash: Option<B256>,
     logs: Vec<Log>,
+    /// The hash is known to be on a chain with the blocks below: seen in a head whose parent
+    /// matched, in an `eth_getLogs` answer, or in a saved cursor. A live log arriving before
+    /// its head (anvil's order) is not: the block under it may have been replaced unseen, so
+    /// a reorg check does not stop at it.
+    confirmed: bool,
 }
 
 /// The state machine. See the [module docs](self).
@@ -111,6 +116,7 @@ impl Tracker {
                     Block {
                         hash: Some(b.hash),
                         logs: b.logs.clone(),
+                        confirmed: true,
                     },
                 )
             })
@@ -142,12 +148,13 @@ impl Tracker {
         from
     }
 
-    /// The blocks whose hashes to check against the chain, newest first.
-    pub(crate) fn remembered(&self) -> Vec<(u64, Option<B256>)> {
+    /// The blocks whose hashes to check against the chain, newest first: fetch the chain's
+    /// hash for each, down to the first that matches and is confirmed (the third field).
+    pub(crate) fn remembered(&self) -> Vec<(u64, Option<B256>, bool)> {
         self.history
             .iter()
             .rev()
-            .map(|(n, b)| (*n, b.hash))
+            .map(|(n, b)| (*n, b.hash, b.confirmed))
             .collect()
     }
 
@@ -192,7 +199,7 @@ impl Tracker {
         if block > seen + 1 {
             return Live::Gap { through: block - 1 };
         }
-        match self.record(log) {
+        match self.record(log, false) {
             Backfilled::Deliver(log) => Live::Deliver(log),
             Backfilled::Duplicate => Live::Duplicate,
             Backfilled::Conflict => Live::Reorg { through: block },
@@ -222,7 +229,9 @@ impl Tracker {
             _ => Head::Ok,
         };
         self.last_head = Some((number, hash));
-        self.history.entry(number).or_default().hash = Some(hash);
+        let block = self.history.entry(number).or_default();
+        block.hash = Some(hash);
+        block.confirmed = true;
         self.trim();
         if verdict == Head::Ok {
             // The head's parent's logs have all arrived (nodes send a block's logs together,
@@ -245,7 +254,7 @@ impl Tracker {
         if self.delivered(block, index) {
             return Backfilled::Duplicate;
         }
-        self.record(log)
+        self.record(log, true)
     }
 
     /// A backfill covered every block through `to`.
@@ -253,42 +262,47 @@ impl Tracker {
         self.complete_through = Some(self.complete_through.map_or(to, |c| c.max(to)));
     }
 
-    /// The chain's hashes for the remembered blocks, newest first, as far as fetched: up to
-    /// and including the first that matches (or all). Returns the removals to emit (newest
-    /// first, `removed: true`), having rewound the position below the fork; or, when every
-    /// remembered block was replaced and logs may have been delivered below them, [`Deep`]
-    /// (with the removals of what is remembered).
+    /// The chain's hashes for the remembered blocks, newest first, as far as fetched: down
+    /// to and including the first that matches a confirmed block (or all). If any differs,
+    /// every remembered block from the lowest that differs upward is rolled back: its logs
+    /// are returned as removals (newest first, `removed: true`) and the position rewinds
+    /// below it, so that what is still canonical above it is delivered again after the
+    /// replacements, in order. When no confirmed block matched and logs may have been
+    /// delivered below the oldest remembered one, also returns [`Deep`].
     pub(crate) fn reorg(&mut self, canonical: &[(u64, Option<B256>)]) -> (Vec<Log>, Option<Deep>) {
-        let mut orphaned = Vec::new();
-        let mut matched = None;
+        let mut lowest_orphaned = None;
+        let mut newest_orphaned = None;
+        let mut anchored = false;
         for (number, hash) in canonical {
-            let recorded = self.history.get(number).and_then(|b| b.hash);
-            if hash.is_some() && recorded.is_some() && *hash == recorded {
-                matched = Some(*number);
-                break;
-            }
-            orphaned.push(*number);
-        }
-        if orphaned.is_empty() {
-            return (Vec::new(), None);
-        }
-        let newest = orphaned[0];
-        let oldest = *orphaned.last().unwrap();
-        let deep = (matched.is_none()
-            && oldest > self.start_block
-            && self.history.len() == orphaned.len())
-        .then_some(Deep { oldest, newest });
-        let mut removals = Vec::new();
-        for number in &orphaned {
-            if let Some(block) = self.history.remove(number) {
-                for mut log in block.logs.into_iter().rev() {
-                    log.removed = true;
-                    removals.push(log);
+            let Some(block) = self.history.get(number) else {
+                continue;
+            };
+            if hash.is_some() && *hash == block.hash {
+                if block.confirmed {
+                    anchored = true;
+                    break;
                 }
+                continue;
+            }
+            lowest_orphaned = Some(*number);
+            newest_orphaned.get_or_insert(*number);
+        }
+        let Some(fork) = lowest_orphaned else {
+            return (Vec::new(), None);
+        };
+        let oldest = self.history.keys().next().copied().unwrap_or(fork);
+        let deep = (!anchored && fork == oldest && oldest > self.start_block).then_some(Deep {
+            oldest,
+            newest: newest_orphaned.unwrap_or(fork),
+        });
+        let mut removals = Vec::new();
+        for block in self.history.split_off(&fork).into_values().rev() {
+            for mut log in block.logs.into_iter().rev() {
+                log.removed = true;
+                removals.push(log);
             }
         }
-        // Everything above the last block that is still canonical is rescanned.
-        let fork_floor = matched.unwrap_or(oldest.saturating_sub(1));
+        let fork_floor = fork.saturating_sub(1);
         self.cursor = self
             .history
             .iter()
@@ -336,7 +350,7 @@ impl Tracker {
         }
     }
 
-    fn record(&mut self, log: Log) -> Backfilled {
+    fn record(&mut self, log: Log, confirmed: bool) -> Backfilled {
         let Some(pos) = Position::of(&log) else {
             return Backfilled::Deliver(log);
         };
@@ -345,6 +359,7 @@ impl Tracker {
             Some(h) if h != pos.block_hash => return Backfilled::Conflict,
             _ => block.hash = Some(pos.block_hash),
         }
+        block.confirmed |= confirmed;
         block.logs.push(log.clone());
         block.logs.sort_by_key(|l| l.log_index);
         let pos = (pos.block_number, pos.log_index);
@@ -432,10 +447,10 @@ mod tests {
     /// blocks from `fork_from` on are on fork `f`.
     fn canonical(t: &Tracker, fork_from: u64, f: u64) -> Vec<(u64, Option<B256>)> {
         let mut out = Vec::new();
-        for (n, recorded) in t.remembered() {
+        for (n, recorded, confirmed) in t.remembered() {
             let hash = Some(if n >= fork_from { h(n, f) } else { h(n, 0) });
             out.push((n, hash));
-            if hash == recorded {
+            if hash == recorded && confirmed {
                 break;
             }
         }
@@ -518,8 +533,8 @@ mod tests {
         assert_eq!(head(&mut t, 11, 1, 0), Head::Ok);
         assert_eq!(head(&mut t, 12, 1, 1), Head::Ok);
         // The record at each height carries the new hash.
-        assert_eq!(t.remembered()[0], (12, Some(h(12, 1))));
-        assert_eq!(t.remembered()[1], (11, Some(h(11, 1))));
+        assert_eq!(t.remembered()[0], (12, Some(h(12, 1)), true));
+        assert_eq!(t.remembered()[1], (11, Some(h(11, 1)), true));
         assert_eq!(t.live_log(log(13, 0, 1)), Live::Deliver(log(13, 0, 1)));
     }
 
@@ -538,6 +553,51 @@ mod tests {
         assert_eq!(
             t.backfilled(log(11, 0, 1)),
             Backfilled::Deliver(log(11, 0, 1))
+        );
+    }
+
+    /// Found by the chaos run: anvil replaced the top block without telling; the next block's
+    /// log (on the new chain) arrives before its head and is delivered; the head then shows
+    /// the parent changed. The check must not stop at the new block (it matches the chain):
+    /// the replaced block's log is removed, and the new block's log comes again after the
+    /// replacement, in order.
+    #[test]
+    fn a_reorg_revealed_by_a_later_blocks_parent_removes_below_a_matching_unconfirmed_block() {
+        let mut t = Tracker::from_block(10, 128);
+        for n in 10..=12 {
+            assert_eq!(t.live_log(log(n, 0, 0)), Live::Deliver(log(n, 0, 0)));
+            assert_eq!(head(&mut t, n, 0, 0), Head::Ok);
+        }
+        // Block 12 replaced silently; block 13 on top of the new 12.
+        assert_eq!(t.live_log(log(13, 0, 1)), Live::Deliver(log(13, 0, 1)));
+        assert_eq!(head(&mut t, 13, 1, 1), Head::Reorg { through: 13 });
+        let chain = |n: u64| if n >= 12 { h(n, 1) } else { h(n, 0) };
+        let mut canonical = Vec::new();
+        for (n, recorded, confirmed) in t.remembered() {
+            canonical.push((n, Some(chain(n))));
+            if Some(chain(n)) == recorded && confirmed {
+                break;
+            }
+        }
+        assert_eq!(
+            canonical.len(),
+            3,
+            "checked through the matching, unconfirmed 13"
+        );
+        let (removals, deep) = t.reorg(&canonical);
+        assert_eq!(deep, None);
+        assert_eq!(
+            removals,
+            vec![removed(log(13, 0, 1)), removed(log(12, 0, 0))]
+        );
+        assert_eq!(t.backfilled(log(11, 0, 0)), Backfilled::Duplicate);
+        assert_eq!(
+            t.backfilled(log(12, 0, 1)),
+            Backfilled::Deliver(log(12, 0, 1))
+        );
+        assert_eq!(
+            t.backfilled(log(13, 0, 1)),
+            Backfilled::Deliver(log(13, 0, 1))
         );
     }
 
@@ -640,10 +700,11 @@ mod tests {
         let saved: Cursor = serde_json::from_str(&serde_json::to_string(&saved).unwrap()).unwrap();
         let mut t = Tracker::from_cursor(&saved, 128);
         // Unchanged chain: nothing removed, rescan from 11 without duplicates.
-        let mut same = t.remembered();
-        for (n, hash) in &mut same {
-            *hash = Some(h(*n, 0));
-        }
+        let same: Vec<_> = t
+            .remembered()
+            .iter()
+            .map(|(n, _, _)| (*n, Some(h(*n, 0))))
+            .collect();
         assert_eq!(t.reorg(&same[..1]), (vec![], None));
         assert_eq!(t.backfill_from(), 11);
         assert_eq!(t.backfilled(log(11, 1, 0)), Backfilled::Duplicate);
