@@ -9,8 +9,8 @@ mod support;
 use std::time::Duration;
 
 use alloy_amb::resumable::{
-    track_reconnects, Cursor, ResumableLogs, ResumableLogsBuilder, ResumableLogsExt,
-    RetryPolicy, StreamError,
+    track_reconnects, Cursor, ResumableLogs, ResumableLogsBuilder, ResumableLogsExt, RetryPolicy,
+    StreamError,
 };
 use alloy_amb::{AmbHttp, ProviderBuilderExt};
 use alloy_primitives::{Address, B256};
@@ -276,7 +276,8 @@ impl tower::Service<alloy_json_rpc::RequestPacket> for LogsTooLarge {
     }
 
     fn call(&mut self, req: alloy_json_rpc::RequestPacket) -> Self::Future {
-        let logs = matches!(&req, alloy_json_rpc::RequestPacket::Single(r) if r.method() == "eth_getLogs");
+        let logs =
+            matches!(&req, alloy_json_rpc::RequestPacket::Single(r) if r.method() == "eth_getLogs");
         if logs {
             Box::pin(async {
                 Err(alloy_transport::TransportErrorKind::http_error(
@@ -468,4 +469,66 @@ async fn polling_over_http_delivers_every_log_and_the_reorgs() {
         .unwrap();
     got.extend(until_block(&mut stream, more).await);
     assert_eq!(apply(&got), canonical(&amb, first));
+}
+
+/// xorshift64*: seeded chaos without a dependency.
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
+
+/// Seeded random drops, reorgs while disconnected and live reorgs told in both orders, while
+/// blocks are mined: what is delivered, applied, is the chain's logs (bounded: a few hundred
+/// blocks on the fake chain).
+#[tokio::test]
+async fn seeded_random_drops_and_reorgs_lose_nothing() {
+    for seed in [1u64, 2, 3] {
+        let amb = FakeAmb::start().await;
+        let gateway = FakeWs::start(&amb).await;
+        let (_p, builder) = ws_builder(&gateway).await;
+        let mut stream = subscribed(&gateway, builder).await;
+        let first = gateway.mine();
+        let mut got = until_block(&mut stream, first).await;
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        for _ in 0..60 {
+            match rng.below(8) {
+                0 => {
+                    gateway.drop_connections();
+                    if rng.below(2) == 0 {
+                        amb.shared().with_chain(|c| c.reorg(1 + rng.below(3)));
+                    }
+                }
+                1 => {
+                    gateway.reorg_live(1 + rng.below(2));
+                }
+                2 => {
+                    gateway.reorg_live_logs_first(1 + rng.below(2));
+                }
+                _ => {}
+            }
+            for _ in 0..1 + rng.below(3) {
+                gateway.mine();
+            }
+        }
+        // A last drop, and a last block once resubscribed, mark the end.
+        let before = gateway.stats();
+        gateway.drop_connections();
+        gateway
+            .wait_for("a reconnect and both subscriptions", |s| {
+                s.connections > before.connections && s.subscriptions >= before.subscriptions + 2
+            })
+            .await;
+        let end = gateway.mine();
+        got.extend(until_block(&mut stream, end).await);
+        assert_eq!(
+            apply(&got),
+            canonical(&amb, first),
+            "seed {seed}, end {end}"
+        );
+    }
 }

@@ -512,7 +512,13 @@ async fn assert_applied_is_canonical(rig: &Rig, got: &[Log]) {
     let expected: Vec<_> = all_logs(rig)
         .await
         .iter()
-        .map(|l| (l.block_number.unwrap(), l.log_index.unwrap(), l.block_hash.unwrap()))
+        .map(|l| {
+            (
+                l.block_number.unwrap(),
+                l.log_index.unwrap(),
+                l.block_hash.unwrap(),
+            )
+        })
         .collect();
     assert_eq!(apply(got), expected);
 }

@@ -217,7 +217,11 @@ impl FakeWs {
         self.command(|| Cmd::Reorged {
             from,
             to,
-            removed: if logs_first { Vec::new() } else { removed.clone() },
+            removed: if logs_first {
+                Vec::new()
+            } else {
+                removed.clone()
+            },
             logs_first,
         });
         to
