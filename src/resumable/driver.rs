@@ -232,6 +232,7 @@ impl Core {
         if orphaned == 0 {
             return Ok(());
         }
+        tracing::debug!(target: TARGET, ?canonical, "reorg check");
         let (removals, deep) = self.tracker.reorg(&canonical);
         let reorgs = self.counters.add(Counter::Reorgs, 1);
         tracing::info!(
@@ -319,7 +320,9 @@ impl Core {
         let mut log = Some(log);
         for _ in 0..2 {
             let Some(l) = log.take() else { return Ok(()) };
-            match self.tracker.live_log(l.clone()) {
+            let verdict = self.tracker.live_log(l.clone());
+            tracing::trace!(target: TARGET, block = ?l.block_number, hash = ?l.block_hash, removed = l.removed, ?verdict, "live log");
+            match verdict {
                 Live::Deliver(l) => return self.send(l).await,
                 Live::Duplicate => return Ok(()),
                 Live::Gap { through } => {
@@ -344,7 +347,9 @@ impl Core {
         hash: alloy_primitives::B256,
         parent: alloy_primitives::B256,
     ) -> Result<(), Stop> {
-        match self.tracker.head(number, hash, parent) {
+        let verdict = self.tracker.head(number, hash, parent);
+        tracing::trace!(target: TARGET, number, %hash, %parent, ?verdict, "head");
+        match verdict {
             Head::Ok => Ok(()),
             Head::Gap { through } => self.resync("a gap in heads", Some(through)).await,
             Head::Reorg { through } => self.resync("a reorg in heads", Some(through)).await,

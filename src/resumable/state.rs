@@ -260,6 +260,10 @@ impl Tracker {
     /// A backfill covered every block through `to`.
     pub(crate) fn backfilled_through(&mut self, to: u64) {
         self.complete_through = Some(self.complete_through.map_or(to, |c| c.max(to)));
+        if self.last_head.is_some_and(|(h, _)| h < to) {
+            // The backfill went past the last head seen: rescans start after it.
+            self.last_head = None;
+        }
     }
 
     /// The chain's hashes for the remembered blocks, newest first, as far as fetched: down
