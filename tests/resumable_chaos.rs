@@ -180,15 +180,30 @@ async fn chaos_gap_free_vs_plain_subscription() {
     let chain = tokio::spawn(async move {
         let mut rng = Rng(seed ^ 0x9e37_79b9_7f4a_7c15);
         let (mut n, mut reorgs) = (0u64, 0u64);
+        let mut snapshots: Vec<U256> = Vec::new();
         let mut next_reorg = Instant::now() + Duration::from_secs(rng.between(5, 15));
         while Instant::now() < end {
             n += 1;
-            e.emit(n).await;
+            snapshots.push(e.snapshot().await);
+            if snapshots.len() > 3 {
+                snapshots.remove(0);
+            }
+            e.emit_mined(n).await;
             if Instant::now() >= next_reorg {
-                let depth = rng.between(1, 3);
-                let logs: Vec<(u64, u64)> =
-                    (0..depth).map(|i| (1_000_000 + n * 10 + i, i)).collect();
-                e.reorg(depth, &logs).await;
+                // Revert 1-3 blocks (to a snapshot taken before them) and mine others in
+                // their place, with new logs. Every emission waits for its block: anvil
+                // answers the send before mining, and a revert (or `anvil_reorg`, or
+                // `anvil_rollback`) racing with the mining left anvil's chain with blocks
+                // whose parent is not the block below (checked at the end).
+                let depth = rng.between(1, 3).min(snapshots.len() as u64);
+                if depth > 0 {
+                    let id = snapshots[snapshots.len() - depth as usize];
+                    e.revert(id).await;
+                    snapshots.clear();
+                    for i in 0..depth {
+                        e.emit_mined(1_000_000 + n * 10 + i).await;
+                    }
+                }
                 reorgs += 1;
                 next_reorg = Instant::now() + Duration::from_secs(rng.between(5, 15));
             }
@@ -343,6 +358,27 @@ async fn chaos_gap_free_vs_plain_subscription() {
     }
     println!(
         "of which the node's eth_getLogs misses, though their block is canonical: {index_gaps}"
+    );
+    // Is the node's chain a hash chain (each block's parent is the block below)?
+    let head = emitter.http.get_block_number().await.unwrap();
+    let mut broken = Vec::new();
+    let mut below: Option<B256> = None;
+    for n in 0..=head {
+        let b = emitter.http.get_block_by_number(n.into()).await.unwrap();
+        let Some(b) = b else {
+            broken.push(n);
+            below = None;
+            continue;
+        };
+        if below.is_some_and(|h| h != b.header.parent_hash) {
+            broken.push(n);
+        }
+        below = Some(b.header.hash);
+    }
+    println!("node chain: blocks whose parent hash is not the block below: {broken:?}");
+    assert!(
+        broken.is_empty(),
+        "the node's chain is no reference: blocks {broken:?} do not follow the block below"
     );
     for (i, l) in items.iter().enumerate() {
         if !canonical.contains(&key(l)) {

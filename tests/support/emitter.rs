@@ -101,3 +101,24 @@ impl Emitter {
             .unwrap();
     }
 }
+
+impl Emitter {
+    /// Emits topic `n` and waits (bounded) until its block is mined: anvil can answer the
+    /// send before the block exists, and a revert issued in between races with the mining.
+    /// Returns whether it was mined.
+    pub async fn emit_mined(&self, n: u64) -> bool {
+        let tx = self.emit(n).await;
+        for _ in 0..2_000 {
+            let receipt: serde_json::Value = self
+                .http
+                .raw_request("eth_getTransactionReceipt".into(), [tx])
+                .await
+                .unwrap();
+            if !receipt.is_null() {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        false
+    }
+}
