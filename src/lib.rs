@@ -35,6 +35,12 @@ pub use signer::{RegionSource, AMB_SERVICE};
 #[cfg(feature = "ws")]
 pub use ws::{AmbWsConnect, AmbWsConnectBuilder};
 
+/// The `reqwest` (0.13, the one `alloy-transport-http` 2.5 uses) whose `Client`
+/// [`AmbHttpBuilder::client`] takes: build your client with `alloy_amb::reqwest::Client::builder()`
+/// so the versions always match.
+#[cfg(feature = "http")]
+pub use alloy_transport_http::reqwest;
+
 /// The README's examples, compiled as doc tests so they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
