@@ -24,6 +24,7 @@ use alloy_transport::{BoxTransport, TransportConnect, TransportError};
 /// Nothing is opened here (the transport connects on the first request); the client counts as
 /// local (alloy's shorter polling interval) only for a loopback host.
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 impl TransportConnect for crate::AmbHttp {
     fn is_local(&self) -> bool {
         self.endpoint().is_loopback()
@@ -51,6 +52,7 @@ impl TransportConnect for crate::AmbHttp {
 /// # Ok(()) }
 /// ```
 #[cfg(feature = "ws")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
 impl TransportConnect for crate::AmbWsConnect {
     fn is_local(&self) -> bool {
         alloy_pubsub::PubSubConnect::is_local(self)
