@@ -13,6 +13,7 @@ pub mod endpoint;
 pub mod error;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod migrate;
 mod provider_ext;
 mod redact;
 #[cfg(feature = "ws")]
