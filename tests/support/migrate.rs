@@ -105,6 +105,32 @@ impl Node {
             .to_string()
     }
 
+    /// Deploys a contract whose every call emits `LOG1` with the call data's first word as
+    /// topic (as tests/support/emitter.rs); its address (the same on both nodes of a pair).
+    pub async fn deploy_emitter(&self) -> String {
+        let tx = json!({ "from": FROM, "data": "0x6009600c60003960096000f360003560006000a100", "gas": "0x30000" });
+        let hash = self.rpc("eth_sendTransaction", json!([tx])).await;
+        // anvil mines on send; the receipt can trail the answer: ask again, a bounded number of times.
+        for _ in 0..1000 {
+            let r = self.rpc("eth_getTransactionReceipt", json!([hash])).await;
+            if let Some(a) = r["contractAddress"].as_str() {
+                return a.to_string();
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("no receipt for the emitter's deployment");
+    }
+
+    /// Calls the emitter: one block, one log with `topic`.
+    pub async fn emit(&self, emitter: &str, topic: u64) -> String {
+        let tx = json!({ "from": FROM, "to": emitter, "data": format!("0x{topic:064x}"), "gas": "0x10000" });
+        self.rpc("eth_sendTransaction", json!([tx]))
+            .await
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     pub async fn head(&self) -> u64 {
         let v = self.rpc("eth_blockNumber", json!([])).await;
         u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
