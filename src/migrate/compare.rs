@@ -347,7 +347,10 @@ pub async fn compare(
                 tx.get("to").and_then(Value::as_str),
                 tx.get("input").and_then(Value::as_str),
             ) {
-                calls.push(json!({ "from": tx.get("from"), "to": to_addr, "data": input }));
+                let call = json!({ "from": tx.get("from"), "to": to_addr, "data": input });
+                if !calls.contains(&call) {
+                    calls.push(call);
+                }
             }
         }
     }
