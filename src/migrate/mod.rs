@@ -2,11 +2,11 @@
 //! shadow reads to a second transport, shift a share of traffic at run time, fail over without
 //! racing writes. The steps, in order, are in `docs/leaving-amb.md`.
 //!
-//! - [`compare`]: reads the same things from two endpoints at pinned blocks and reports what
+//! - [`compare`](mod@compare): reads the same things from two endpoints at pinned blocks and reports what
 //!   differs (the library behind `amb compare`).
-//! - [`shadow`]: a tower [`Layer`](tower::Layer) that mirrors a sample of pinned read-only calls to
+//! - [`shadow`](mod@shadow): a tower [`Layer`](tower::Layer) that mirrors a sample of pinned read-only calls to
 //!   a secondary transport in the background and compares the answers.
-//! - [`shift`]: a share of calls to the new endpoint on [`tower::steer::Steer`], changeable at run
+//! - [`shift`](mod@shift): a share of calls to the new endpoint on [`tower::steer::Steer`], changeable at run
 //!   time (rollback is `set_share(0.0)`), and a composition with alloy's `FallbackLayer` that sends
 //!   every write to one endpoint only.
 
@@ -297,3 +297,8 @@ mod tests {
         assert!(xs.iter().all(|x| (0.0..1.0).contains(x)));
     }
 }
+
+/// docs/leaving-amb.md's examples, compiled as doc tests so they stay true.
+#[cfg(all(doctest, feature = "http"))]
+#[doc = include_str!("../../docs/leaving-amb.md")]
+pub struct LeavingAmbDoctests;

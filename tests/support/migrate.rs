@@ -172,6 +172,9 @@ pub enum Mode {
     Never,
 }
 
+/// How a fake answers: `(method, params) -> result`.
+pub type Answer = Arc<dyn Fn(&str, &Value) -> Value + Send + Sync>;
+
 /// A fake transport: records `(name, method)` of every call it receives, answers
 /// `"<name>:<method>"` or what `answer` says.
 #[derive(Clone)]
@@ -179,7 +182,7 @@ pub struct Fake {
     pub name: &'static str,
     pub log: Arc<Mutex<Vec<(&'static str, String)>>>,
     pub mode: Mode,
-    pub answer: Arc<dyn Fn(&str, &Value) -> Value + Send + Sync>,
+    pub answer: Answer,
 }
 
 impl Fake {
