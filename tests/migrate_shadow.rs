@@ -1,6 +1,8 @@
 //! The shadow layer (issue 15): mirrors only pinned reads, reports exactly the planted mismatches,
 //! never changes or holds back the primary's answer, bounds itself, samples deterministically.
 
+mod support;
+
 #[path = "support/migrate.rs"]
 mod migrate_support;
 
@@ -326,4 +328,30 @@ async fn sampling_is_deterministic_given_a_seed_and_honours_the_fraction() {
     );
     assert!(mirrored_blocks(1, 0.0, 200).await.is_empty());
     assert_eq!(mirrored_blocks(1, 1.0, 200).await.len(), 200);
+}
+
+#[tokio::test]
+async fn a_mismatch_is_logged_with_method_block_and_diff() {
+    let (logs, _guard) = support::log_capture::capture();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let layer = ShadowLayer::new(
+        Fake::new("secondary", &log, Mode::Now).answering(|_, _| json!("0x2")),
+        ShadowConfig::default(),
+    );
+    let handle = layer.handle();
+    let mut svc = layer.layer(Fake::new("primary", &log, Mode::Now).answering(|_, _| json!("0x1")));
+    send(&mut svc, single("eth_getBalance", json!([TO, "0x4"]), 1)).await;
+    handle.idle().await;
+    let text = logs.text();
+    let line = text
+        .lines()
+        .find(|l| l.contains("shadow mismatch"))
+        .unwrap_or_else(|| panic!("no mismatch logged: {text}"));
+    assert!(
+        line.contains("WARN")
+            && line.contains("method=eth_getBalance")
+            && line.contains("block=0x4"),
+        "{line}"
+    );
+    assert!(line.contains(r#"diff=$: "0x1" != "0x2""#), "{line}");
 }
