@@ -127,3 +127,24 @@ async fn a_diverging_pair_is_named_at_the_planted_block() {
     assert_eq!(deep.heads, (10, 10, 7));
     assert!(deep.is_ok(), "{:?}", deep.failures().collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn a_reorg_on_one_side_is_named_at_its_first_replaced_block() {
+    let Some((a, b, _)) = pair("compare reorg").await else {
+        return;
+    };
+    // `b` replaces its last two blocks (6 and 7) with blocks without their transactions.
+    b.rpc("anvil_reorg", json!([2, []])).await;
+    let report = run(&a, &b, 100, 0, 1).await;
+    let failed: Vec<_> = report.failures().collect();
+    let blocks: std::collections::BTreeSet<u64> = failed
+        .iter()
+        .filter(|c| c.method == "eth_getBlockByNumber")
+        .map(|c| c.block.parse().unwrap())
+        .collect();
+    assert_eq!(blocks.into_iter().collect::<Vec<_>>(), [6, 7], "{failed:?}");
+    assert!(
+        run(&a, &b, 100, 2, 1).await.is_ok(),
+        "below the reorg the pair matches"
+    );
+}

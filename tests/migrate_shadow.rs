@@ -327,6 +327,10 @@ async fn sampling_is_deterministic_given_a_seed_and_honours_the_fraction() {
         first.len()
     );
     assert!(mirrored_blocks(1, 0.0, 200).await.is_empty());
+    assert!(
+        mirrored_blocks(1, f64::NAN, 200).await.is_empty(),
+        "NaN mirrors nothing"
+    );
     assert_eq!(mirrored_blocks(1, 1.0, 200).await.len(), 200);
 }
 

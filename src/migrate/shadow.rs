@@ -177,7 +177,14 @@ pub struct ShadowLayer {
 
 impl ShadowLayer {
     /// Mirrors to `secondary` (any alloy transport, e.g. an `AmbHttp` or alloy's `Http`).
-    pub fn new(secondary: impl IntoBoxTransport, config: ShadowConfig) -> Self {
+    /// A `fraction` outside `[0, 1]` is clamped (NaN counts as 0); `max_in_flight` 0 mirrors
+    /// nothing.
+    pub fn new(secondary: impl IntoBoxTransport, mut config: ShadowConfig) -> Self {
+        config.fraction = if config.fraction.is_nan() {
+            0.0
+        } else {
+            config.fraction.clamp(0.0, 1.0)
+        };
         let permits = Arc::new(Semaphore::new(config.max_in_flight));
         let state = State {
             sampler: Sampler::new(config.seed),
