@@ -16,6 +16,7 @@ pub mod error;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
+pub mod migrate;
 mod provider_ext;
 mod redact;
 #[cfg(feature = "ws")]

@@ -1,6 +1,7 @@
 //! The `amb` binary's commands (feature `cli`).
 
 mod call;
+mod compare;
 mod demo;
 mod doctor;
 mod subscribe;
@@ -28,6 +29,8 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Runs the library against a local AMB emulator started in-process (no AWS account).
     Demo,
+    /// Reads the same things from two endpoints at fixed blocks and prints what differs.
+    Compare(compare::CompareArgs),
 }
 
 /// Applies `--region`, `--service` and `--billing-token` (or the credentials) to a transport
@@ -126,6 +129,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Subscribe(a) => subscribe::run(a).await,
         Command::Doctor(a) => doctor::run(a).await,
         Command::Demo => demo::run().await,
+        Command::Compare(a) => compare::run(a).await,
     };
     match result {
         Ok(code) => code,
