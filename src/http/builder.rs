@@ -10,9 +10,9 @@ use super::{
     AmbHttp, Inner, DEFAULT_BATCH_CONCURRENCY, DEFAULT_BATCH_RETRIES, DEFAULT_BATCH_RETRY_WAIT,
     DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT,
 };
+use crate::auth::AuthConfig;
 use crate::endpoint::{Endpoint, Scheme};
 use crate::error::AmbError;
-use crate::signer::AuthConfig;
 
 /// Builds an [`AmbHttp`]. Obtained from [`AmbHttp::builder`].
 #[derive(Debug)]
@@ -48,7 +48,7 @@ impl AmbHttpBuilder {
         }
     }
 
-    crate::signer::auth_setters!();
+    crate::auth::auth_setters!();
 
     /// Per-request timeout (default 10 s). It bounds loading credentials (when not cached)
     /// and, separately, sending the request and reading the whole answer: a credential source

@@ -16,10 +16,10 @@ use alloy_transport_http::reqwest;
 use tower::Service;
 use tracing::{debug_span, Instrument};
 
+use crate::auth::Auth;
 use crate::credentials::AmbCredentials;
 use crate::endpoint::Endpoint;
 use crate::error::AmbError;
-use crate::signer::Auth;
 
 mod batch;
 mod builder;
@@ -108,7 +108,7 @@ impl AmbHttp {
         AmbHttpBuilder::new(url.as_ref())
     }
 
-    crate::signer::auth_accessors!();
+    crate::auth::auth_accessors!();
 
     async fn send_packet(self, packet: RequestPacket) -> TransportResult<ResponsePacket> {
         match packet {
