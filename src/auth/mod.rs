@@ -15,13 +15,13 @@ mod clock;
 mod config;
 mod mode;
 mod region;
-// mod report;
+mod report;
 
 pub(crate) use attempt::{sign_and_send, Attempt};
 pub(crate) use config::{auth_accessors, auth_setters, AuthConfig};
 pub(crate) use mode::{Auth, Authorization, ToSign};
 pub use region::{resolve_region, RegionSource};
-// pub use report::SigningReport;
+pub use report::SigningReport;
 
 /// The SigV4 service name of Amazon Managed Blockchain.
 pub const AMB_SERVICE: &str = "managedblockchain";

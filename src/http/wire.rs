@@ -146,11 +146,7 @@ impl AmbHttp {
     ) -> Result<ResponsePacket, Failure> {
         let inner = &self.inner;
         let started = Instant::now();
-        let to_sign = ToSign {
-            method: "POST",
-            headers: &[("content-type", CONTENT_TYPE_JSON)],
-            body: &body,
-        };
+        let to_sign = post_to_sign(&body);
         let sent = sign_and_send(
             &inner.auth,
             &inner.endpoint,
@@ -185,6 +181,20 @@ impl AmbHttp {
             Err(refusal) => Err(Failure::NotSent(refusal.into())),
         };
         withhold(&sent.authorization, answer)
+    }
+
+    /// What signing a POST of `body` signs now: the canonical request and the string to sign
+    /// (never the secret key or the signature; the session token redacted). `None` in
+    /// billing-token mode, where nothing is signed.
+    pub async fn signing_report(
+        &self,
+        body: &[u8],
+    ) -> Result<Option<crate::auth::SigningReport>, AmbError> {
+        let to_sign = post_to_sign(body);
+        self.inner
+            .auth
+            .signing_report(&self.inner.endpoint, to_sign)
+            .await
     }
 
     /// A 403 is the gateway's refusal (typed, for [`sign_and_send`] to judge); anything else is
@@ -428,6 +438,15 @@ impl AmbHttp {
             crate::credentials::flatten(&err)
         };
         Failure::Unknown(AmbError::Request { host, reason }.into())
+    }
+}
+
+/// What is signed of a JSON-RPC POST.
+fn post_to_sign(body: &[u8]) -> ToSign<'_> {
+    ToSign {
+        method: "POST",
+        headers: &[("content-type", CONTENT_TYPE_JSON)],
+        body,
     }
 }
 

@@ -39,6 +39,9 @@ use url::Url;
 
 use crate::error::AmbError;
 
+mod report;
+pub(crate) use report::report;
+
 /// The parts of a request that are signed.
 #[derive(Clone, Copy)]
 pub struct Request<'a> {
