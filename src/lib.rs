@@ -28,7 +28,7 @@ pub mod ws;
 pub use auth::AMB_SERVICE;
 pub use credentials::AmbCredentials;
 pub use endpoint::Endpoint;
-pub use error::{AmbError, AuthFailure};
+pub use error::{AmbError, AuthFailure, ConfigError};
 #[cfg(feature = "http")]
 pub use http::{AmbHttp, AmbHttpBuilder};
 pub use provider_ext::ProviderBuilderExt;

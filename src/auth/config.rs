@@ -10,7 +10,7 @@ use super::region::{check_region, Region};
 use super::AMB_SERVICE;
 use crate::credentials::AmbCredentials;
 use crate::endpoint::Endpoint;
-use crate::error::AmbError;
+use crate::error::{AmbError, ConfigError};
 use crate::secret::Secret;
 use crate::sigv4::SigningKeyCache;
 
@@ -101,11 +101,7 @@ impl AuthConfig {
         }
         let token = match (self.billing_token, endpoint.take_billing_token()) {
             (Some(given), Some(in_url)) if given != in_url => {
-                return Err(AmbError::Config(
-                    "a billing token was given twice, in the URL (`?billingtoken=`) and with \
-                     `.billing_token(..)`, and they differ: give it once"
-                        .into(),
-                ))
+                return Err(ConfigError::BillingTokenTwice.into())
             }
             (Some(given), _) => Some(given),
             (None, in_url) => in_url,
@@ -113,17 +109,13 @@ impl AuthConfig {
         if let Some(token) = token {
             check_billing_token(&token)?;
             if self.credentials.is_some() {
-                return Err(AmbError::Config(
-                    "both a billing token and SigV4 credentials were given; choose one".into(),
-                ));
+                return Err(ConfigError::TokenAndCredentials.into());
             }
             return Ok(Auth::BillingToken(token, Default::default()));
         }
         let service = self.service.unwrap_or_else(|| AMB_SERVICE.to_owned());
         if service.is_empty() || service.contains(char::is_whitespace) {
-            return Err(AmbError::Config(format!(
-                "invalid SigV4 service name {service:?}"
-            )));
+            return Err(ConfigError::InvalidService { service }.into());
         }
         let region = Region::resolve(self.region, endpoint);
         let credentials = match self.credentials {
@@ -151,10 +143,7 @@ fn check_billing_token(token: &Secret) -> Result<(), AmbError> {
     } else {
         return Ok(());
     };
-    Err(AmbError::Config(format!(
-        "the billing token (`.billing_token(..)` or `?billingtoken=`) {bad}: pass the accessor \
-         token's id as the AMB console shows it"
-    )))
+    Err(ConfigError::InvalidBillingToken { problem: bad }.into())
 }
 
 impl fmt::Debug for AuthConfig {

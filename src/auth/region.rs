@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 use crate::endpoint::Endpoint;
-use crate::error::AmbError;
+use crate::error::{AmbError, ConfigError};
 
 /// Where the signing region came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,9 +109,9 @@ pub(crate) fn check_region(region: &str) -> Result<(), AmbError> {
     if ok {
         Ok(())
     } else {
-        Err(AmbError::Config(format!(
-            "invalid region {region:?} given with `.region(..)`: a region is lowercase letters, \
-             digits and dashes, such as `us-east-1` (an AMB node's region is in its host name)"
-        )))
+        Err(ConfigError::InvalidRegion {
+            region: region.to_owned(),
+        }
+        .into())
     }
 }

@@ -126,6 +126,7 @@ fn explain(e: &TransportError) -> (String, String) {
                 status,
                 message,
                 host,
+                ..
             },
         ) => (
             format!("{kind:?}: `{host}` answered HTTP {status}: \"{message}\""),

@@ -244,4 +244,28 @@ mod tests {
             .build();
         assert!(matches!(r, Err(AmbError::Config(_))));
     }
+
+    #[tokio::test]
+    async fn a_refused_connection_keeps_its_cause_and_withholds_the_token() {
+        // Port 1 on loopback: nothing listens.
+        let http = AmbHttp::new("http://127.0.0.1:1/?billingtoken=SECRETTOKEN1").unwrap();
+        let client = alloy_rpc_client::RpcClient::new(http, true);
+        let err = client
+            .request_noparams::<serde_json::Value>("eth_chainId")
+            .await
+            .unwrap_err();
+        let amb = AmbError::from_transport_error(&err).expect("an AmbError");
+        assert!(matches!(amb, AmbError::Connect { .. }), "{amb:?}");
+        let mut chain = vec![amb.to_string()];
+        let mut source = std::error::Error::source(amb);
+        while let Some(s) = source {
+            chain.push(format!("{s} {s:?}"));
+            source = s.source();
+        }
+        assert!(chain.len() > 1, "no source: {chain:?}");
+        assert!(
+            !chain.iter().any(|t| t.contains("SECRETTOKEN1")),
+            "{chain:?}"
+        );
+    }
 }

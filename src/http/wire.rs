@@ -423,6 +423,7 @@ impl AmbHttp {
                 AmbError::Connect {
                     host,
                     reason: crate::credentials::flatten(&err),
+                    source: Some(err.into()),
                 }
                 .into(),
             );
@@ -437,7 +438,14 @@ impl AmbHttp {
         } else {
             crate::credentials::flatten(&err)
         };
-        Failure::Unknown(AmbError::Request { host, reason }.into())
+        Failure::Unknown(
+            AmbError::Request {
+                host,
+                reason,
+                source: Some(err.into()),
+            }
+            .into(),
+        )
     }
 }
 

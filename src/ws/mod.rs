@@ -44,7 +44,7 @@ pub use quota::{
 use crate::auth::{sign_and_send, Attempt, Auth, AuthConfig, Authorization, ToSign};
 use crate::credentials::AmbCredentials;
 use crate::endpoint::{Endpoint, Scheme};
-use crate::error::AmbError;
+use crate::error::{AmbError, ConfigError};
 
 /// The default interval between keepalive pings.
 pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
@@ -268,7 +268,7 @@ impl AmbWsConnectBuilder {
             ("max_message_size", self.max_message_size == 0),
         ] {
             if zero {
-                return Err(AmbError::Config(format!("{name} must be more than zero")));
+                return Err(ConfigError::Zero { setting: name }.into());
             }
         }
         let auth = self.auth.build(&mut endpoint)?;
