@@ -160,9 +160,6 @@ impl std::fmt::Display for AuthFailure {
     }
 }
 
-/// The underlying error of an [`AmbError`] (see [`std::error::Error::source`]).
-pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
-
 /// Why a builder refused its configuration.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -387,7 +384,7 @@ pub enum AmbError {
         /// The underlying error (reqwest's, without the URL, or the socket's), when there is
         /// one.
         #[source]
-        source: Option<Cause>,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 
     /// Any other failure while sending the request or reading the answer.
@@ -401,7 +398,7 @@ pub enum AmbError {
         /// The underlying error (reqwest's, without the URL, or the socket's), when there is
         /// one.
         #[source]
-        source: Option<Cause>,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 
     /// The WebSocket upgrade was answered with an HTTP status other than 101 (switching

@@ -8,7 +8,8 @@
 //! - `config`: the builders' auth setters and the choice of mode;
 //! - `report`: [`SigningReport`], what the signer signed (for `amb doctor -v`).
 //!
-//! The SigV4 signing itself is [`crate::sigv4`]'s.
+//! The SigV4 signing itself (the canonical request, the caches, the fallback to aws-sigv4) is
+//! the crate-private `sigv4` module's.
 
 mod attempt;
 mod clock;
