@@ -137,29 +137,12 @@ fn explain(e: &TransportError) -> (String, String) {
     }
 }
 
-/// Parses an IMF-fixdate (`Tue, 24 Nov 2026 21:22:40 GMT`) to Unix seconds.
+/// Parses an HTTP `Date` (`Tue, 24 Nov 2026 21:22:40 GMT`) to Unix seconds.
 fn parse_http_date(s: &str) -> Option<i64> {
-    let mut it = s.split_whitespace().skip(1);
-    let day: i64 = it.next()?.parse().ok()?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| Some(*m) == it.clone().next())? as i64
-        + 1;
-    it.next();
-    let year: i64 = it.next()?.parse().ok()?;
-    let mut hms = it.next()?.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, mi, se) = (hms.next()??, hms.next()??, hms.next()??);
-    // Days from civil (Howard Hinnant).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + mi * 60 + se)
+    use aws_smithy_types::date_time::{DateTime, Format};
+    DateTime::from_str(s.trim(), Format::HttpDate)
+        .ok()
+        .map(|t| t.secs())
 }
 
 fn now_secs() -> i64 {

@@ -34,6 +34,7 @@ use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
+use aws_smithy_types::date_time::{DateTime, Format};
 use sha2_sigv4::{Digest, Sha256};
 use url::Url;
 
@@ -502,42 +503,20 @@ pub fn sign_with_aws_sigv4(
 }
 
 /// `YYYYMMDDTHHMMSSZ` in UTC, as aws-sigv4 formats it; `None` before 1970 or after 9999.
+/// The calendar is aws-smithy-types' (`DateTime`), as aws-sigv4's own is.
 fn format_date_time(time: SystemTime) -> Option<[u8; 16]> {
     let secs = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days);
-    if year > 9999 {
-        return None;
+    // Whole seconds: RFC 3339 `YYYY-MM-DDTHH:MM:SSZ`, without a fraction.
+    let rfc3339 = DateTime::from_secs(i64::try_from(secs).ok()?)
+        .fmt(Format::DateTime)
+        .ok()?;
+    let mut out = [0u8; 16];
+    let mut n = 0;
+    for b in rfc3339.bytes().filter(|b| *b != b'-' && *b != b':') {
+        *out.get_mut(n)? = b;
+        n += 1;
     }
-    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    let mut out = *b"00000000T000000Z";
-    let mut put = |at: usize, width: usize, mut v: u64| {
-        for i in (at..at + width).rev() {
-            out[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    };
-    put(0, 4, year);
-    put(4, 2, month);
-    put(6, 2, day);
-    put(9, 2, h);
-    put(11, 2, m);
-    put(13, 2, s);
-    Some(out)
-}
-
-/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    (n == 16 && out[..8].iter().all(u8::is_ascii_digit)).then_some(out)
 }
 
 /// Byte classes, one bit each, looked up in [`CLASSES`].
