@@ -1,7 +1,5 @@
 //! [`SigningReport`]: what the signer signed for one request.
 
-use std::fmt;
-
 use super::mode::{Auth, ToSign};
 use crate::endpoint::Endpoint;
 use crate::error::AmbError;
@@ -14,7 +12,7 @@ use crate::sigv4;
 /// Never holds the secret key or the signature; the session token shows as
 /// `** redacted (length=N) **`. Checked when made: the string to sign gives the signature the
 /// signer produced, so the report is what was signed.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SigningReport {
     /// The SigV4 canonical request (method, path, query, signed headers, their names, the
@@ -23,15 +21,6 @@ pub struct SigningReport {
     /// The SigV4 string to sign (algorithm, time, credential scope, the canonical request's
     /// SHA-256).
     pub string_to_sign: String,
-}
-
-impl fmt::Debug for SigningReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningReport")
-            .field("canonical_request", &self.canonical_request)
-            .field("string_to_sign", &self.string_to_sign)
-            .finish()
-    }
 }
 
 impl Auth {

@@ -183,19 +183,12 @@ fn mask(access_key_id: &str) -> String {
     format!("{}…{}", &access_key_id[..4], &access_key_id[n - 4..])
 }
 
-/// An error and its sources on one line (`a: b: c`), each source once.
+/// An error and its sources on one line (`a: b: c`).
 fn flatten(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
+    std::iter::successors(Some(err), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 pub async fn run(a: DoctorArgs) -> CliResult {
