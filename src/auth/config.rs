@@ -111,7 +111,8 @@ impl AuthConfig {
             if self.credentials.is_some() {
                 return Err(ConfigError::TokenAndCredentials.into());
             }
-            return Ok(Auth::BillingToken(token, Default::default()));
+            let url = Arc::new(endpoint.wire_url(Some(&token)));
+            return Ok(Auth::BillingToken(token, url));
         }
         let service = self.service.unwrap_or_else(|| AMB_SERVICE.to_owned());
         if service.is_empty() || service.contains(char::is_whitespace) {
@@ -125,6 +126,7 @@ impl AuthConfig {
         Ok(Auth::SigV4(Arc::new(SigV4 {
             service: service.into(),
             region,
+            url: Arc::new(endpoint.wire_url(None)),
             clock: GatewayClock::new(credentials.clock_skew()),
             credentials,
             keys: SigningKeyCache::new(),

@@ -24,7 +24,8 @@ use crate::sigv4::{self, SigningKeyCache};
 #[derive(Clone)]
 pub(crate) enum Auth {
     SigV4(Arc<SigV4>),
-    BillingToken(Secret, Arc<std::sync::OnceLock<Url>>),
+    /// The token, and the URL with it (built once).
+    BillingToken(Secret, Arc<Url>),
 }
 
 /// SigV4 settings and state shared by every clone of a transport.
@@ -32,6 +33,8 @@ pub(crate) struct SigV4 {
     pub(crate) service: Arc<str>,
     pub(crate) region: Region,
     pub(crate) credentials: AmbCredentials,
+    /// The URL requests go to (built once, shared with every request).
+    pub(crate) url: Arc<Url>,
     /// The gateway's clock, learned from `Date` headers.
     pub(crate) clock: GatewayClock,
     /// The derived signing key (changes once a day, or with the credentials).
@@ -41,7 +44,7 @@ pub(crate) struct SigV4 {
 /// What to add to a request so that the gateway accepts it.
 pub(crate) struct Authorization {
     /// The URL to send to (with `billingtoken` in token mode).
-    pub(crate) url: Url,
+    pub(crate) url: Arc<Url>,
     /// Headers to add (`x-amz-date`, `authorization`, `x-amz-security-token`).
     pub(crate) headers: Vec<(&'static str, String)>,
     /// The credentials the request was signed with.
@@ -136,8 +139,8 @@ impl Auth {
     ) -> Result<Authorization, AmbError> {
         match self {
             // The URL with the token is the same for every request: built once.
-            Self::BillingToken(token, url) => Ok(Authorization {
-                url: url.get_or_init(|| endpoint.wire_url(Some(token))).clone(),
+            Self::BillingToken(_, url) => Ok(Authorization {
+                url: url.clone(),
                 headers: Vec::new(),
                 credentials: None,
                 signature: None,
@@ -146,7 +149,6 @@ impl Auth {
                 let region = sig.region.get(endpoint).await?;
                 let creds = sig.credentials.credentials().await?;
                 check_credentials(&creds, sig.credentials.name())?;
-                let url = endpoint.wire_url(None);
                 let headers = sign_headers(
                     &sig.keys,
                     &creds,
@@ -154,11 +156,11 @@ impl Auth {
                     &sig.service,
                     sig.clock.now(),
                     endpoint.authority(),
-                    &url,
+                    &sig.url,
                     &req,
                 )?;
                 Ok(Authorization {
-                    url,
+                    url: sig.url.clone(),
                     signature: signature_of(&headers),
                     headers,
                     credentials: Some(creds),

@@ -35,11 +35,10 @@ impl Auth {
         };
         let region = sig.region.get(endpoint).await?;
         let creds = sig.credentials.credentials().await?;
-        let url = endpoint.wire_url(None);
         let request = sigv4::Request {
             method: req.method,
             authority: endpoint.authority(),
-            url: &url,
+            url: &sig.url,
             headers: req.headers,
             body: req.body,
         };

@@ -10,6 +10,7 @@ use alloy_transport::{TransportError, TransportErrorKind};
 use alloy_transport_http::reqwest;
 use bytes::{Bytes, BytesMut};
 use tracing::debug;
+use url::Url;
 
 use super::AmbHttp;
 use crate::auth::{sign_and_send, Attempt, Authorization, ToSign};
@@ -225,7 +226,7 @@ impl AmbHttp {
         method: &str,
     ) -> Reply {
         let inner = &self.inner;
-        let mut request = reqwest::Request::new(reqwest::Method::POST, auth.url.clone());
+        let mut request = reqwest::Request::new(reqwest::Method::POST, Url::clone(&auth.url));
         let headers = request.headers_mut();
         headers.reserve(extra_headers.len() + 8);
         for (name, value) in extra_headers {
