@@ -13,7 +13,7 @@ use aws_sigv4::sign::v4;
 use super::{Hit, Request};
 
 /// The derived SigV4 signing key of the last (date, region, service, credentials) signed with,
-/// and the part of the last signature that does not depend on the body (see [`try_sign`]).
+/// and the part of the last signature that does not depend on the body (see [`try_sign`](super::try_sign)).
 ///
 /// Shared by every clone of a transport. `Debug` shows how many keys were derived, never a key.
 #[derive(Default)]
