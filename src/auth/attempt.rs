@@ -74,3 +74,97 @@ where
         retried = true;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use aws_credential_types::Credentials;
+
+    use super::*;
+    use crate::auth::AuthConfig;
+    use crate::credentials::AmbCredentials;
+    use crate::error::AuthFailure;
+
+    fn refusal(kind: AuthFailure) -> AmbError {
+        AmbError::AuthRejected {
+            kind,
+            status: 403,
+            message: String::new(),
+            host: "a.example".into(),
+        }
+    }
+
+    /// How many times `send` ran when every attempt is refused with `kind` (capped at 5).
+    async fn attempts(url: &str, kind: AuthFailure) -> u32 {
+        let mut endpoint = Endpoint::parse(url).unwrap();
+        let token = endpoint.has_billing_token();
+        let auth = AuthConfig {
+            region: Some("us-east-1".into()),
+            credentials: (!token).then(|| {
+                AmbCredentials::from_provider(Credentials::new(
+                    "AKIDEXAMPLE",
+                    "secret",
+                    None,
+                    None,
+                    "test",
+                ))
+            }),
+            ..Default::default()
+        }
+        .build(&mut endpoint)
+        .unwrap();
+        let calls = AtomicU32::new(0);
+        let req = ToSign {
+            method: "POST",
+            headers: &[],
+            body: b"{}",
+        };
+        let sent = sign_and_send(&auth, &endpoint, req, Duration::from_secs(5), |a| {
+            let n = calls.fetch_add(1, Ordering::Relaxed) + 1;
+            async move {
+                let outcome = if n >= 5 { Ok(()) } else { Err(refusal(kind)) };
+                (
+                    a,
+                    Attempt {
+                        date: None,
+                        outcome,
+                    },
+                )
+            }
+        })
+        .await
+        .unwrap();
+        if calls.load(Ordering::Relaxed) < 5 {
+            assert_eq!(sent.outcome.unwrap_err().auth_failure(), Some(kind));
+        }
+        calls.load(Ordering::Relaxed)
+    }
+
+    #[tokio::test]
+    async fn a_recoverable_refusal_is_signed_again_once_and_only_once() {
+        for kind in [
+            AuthFailure::SignatureExpired,
+            AuthFailure::ExpiredToken,
+            AuthFailure::UnknownAccessKey,
+        ] {
+            assert_eq!(attempts("https://a.example", kind).await, 2, "{kind:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn other_refusals_and_token_mode_are_not_retried() {
+        for kind in [
+            AuthFailure::InvalidSignature,
+            AuthFailure::WrongRegion,
+            AuthFailure::Other,
+        ] {
+            assert_eq!(attempts("https://a.example", kind).await, 1, "{kind:?}");
+        }
+        // Nothing to recover in token mode: a refused token is refused.
+        let token = "https://a.example/?billingtoken=tok";
+        for kind in [AuthFailure::SignatureExpired, AuthFailure::ExpiredToken] {
+            assert_eq!(attempts(token, kind).await, 1, "{kind:?}");
+        }
+    }
+}
