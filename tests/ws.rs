@@ -1017,3 +1017,60 @@ async fn a_credential_source_that_never_answers_fails_the_connect() {
     })
     .await
 }
+
+/// A gateway message that names no request is the server's text: whatever it echoes (a
+/// session token, a signature), the caller's error and the logs get it withheld.
+#[tokio::test]
+async fn a_gateway_message_echoing_secrets_reaches_the_caller_withheld() {
+    bounded(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            // One request, answered with a message naming none that echoes secrets.
+            while !matches!(
+                futures::StreamExt::next(&mut ws).await,
+                Some(Ok(Message::Text(_)))
+            ) {}
+            let echo =
+                "Forbidden: X-Amz-Security-Token=FwoGZXIvYXdzEBYaDLeakedSessionTokenValue123456 \
+                        Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/x, Signature=\
+                        0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+            let refusal = json!({ "message": echo });
+            ws.send(Message::text(refusal.to_string())).await.unwrap();
+            while futures::StreamExt::next(&mut ws).await.is_some() {}
+        });
+        let (logs, _guard) = log_capture::capture();
+        let connect = AmbWsConnect::new(format!("ws://127.0.0.1:{port}/?billingtoken=t")).unwrap();
+        let client = alloy_rpc_client::ClientBuilder::default()
+            .pubsub(connect)
+            .await
+            .unwrap();
+        let err = client
+            .request::<_, String>("eth_call", ())
+            .await
+            .unwrap_err();
+        // Our logs only: the test's own server (tungstenite) logs what it sends at TRACE.
+        let ours: Vec<String> = logs
+            .text()
+            .lines()
+            .filter(|l| l.contains("alloy_amb"))
+            .map(str::to_owned)
+            .collect();
+        let shown = format!("{err} {err:?} {}", ours.join("\n"));
+        assert!(
+            shown.contains("gateway error instead of an answer"),
+            "{shown}"
+        );
+        for secret in [
+            "FwoGZXIvYXdzEBYaDLeakedSessionTokenValue123456",
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        drop(client);
+        server.abort();
+    })
+    .await
+}

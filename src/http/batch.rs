@@ -64,7 +64,11 @@ impl Split {
     ) -> Option<Duration> {
         let wait = retry_after
             .unwrap_or_else(|| FIRST_BACKOFF.saturating_mul(1 << tries.saturating_sub(1).min(16)));
-        (tries <= self.retries && waited + wait <= self.retry_wait).then_some(wait)
+        // `Retry-After` is the server's number: a huge one must end the retries, not overflow.
+        let within = waited
+            .checked_add(wait)
+            .is_some_and(|total| total <= self.retry_wait);
+        (tries <= self.retries && within).then_some(wait)
     }
 }
 
@@ -327,6 +331,11 @@ mod tests {
         assert_eq!(s.next_wait(1, Some(secs(11)), secs(0)), None);
         assert_eq!(s.next_wait(2, Some(secs(4)), secs(6)), Some(secs(4)));
         assert_eq!(s.next_wait(2, Some(secs(5)), secs(6)), None);
+        // A server's Retry-After of u64::MAX seconds after a first wait: no overflow, no retry.
+        assert_eq!(
+            s.next_wait(2, Some(secs(u64::MAX)), Duration::from_millis(500)),
+            None
+        );
         // Off.
         let off = Split { retries: 0, ..s };
         assert_eq!(off.next_wait(1, Some(secs(0)), secs(0)), None);

@@ -326,6 +326,9 @@ impl Backend {
     /// request that cannot be told yet (the gateway answers out of order), or a notification
     /// the gateway would not send. See [`quota::Attribution`].
     fn gateway_message(&mut self, message: &str) -> Result<(), Stop> {
+        // The gateway's words reach logs and a caller's error: secrets withheld, length capped
+        // (AMB's quota message survives it unchanged).
+        let message = &crate::redact::withhold_unknown(message);
         let arrival = self.attribution.gateway_message(message, Instant::now());
         if arrival.lost_notification {
             self.lost_notifications.send_modify(|n| *n += 1);
