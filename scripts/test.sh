@@ -9,4 +9,4 @@ if [ -z "${ANVIL_BIN:-}" ]; then
   fi
   export ANVIL_BIN="$PWD/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
 fi
-cargo test --all-features "$@"
+cargo test --workspace --all-features "$@"

@@ -21,8 +21,6 @@ mod secret;
 #[doc(hidden)]
 pub mod sign_fast;
 pub mod signer;
-#[cfg(feature = "testing")]
-pub mod testing;
 #[cfg(feature = "ws")]
 pub mod ws;
 

@@ -255,6 +255,7 @@ async fn subscribe_exits_after_count_items() {
     assert_eq!(lines[0]["blockNumber"], format!("{first:#x}"));
 }
 
+#[cfg(feature = "demo")]
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_exits_0() {
     let out = run(amb(SECRET_KEY, &["demo"])).await;

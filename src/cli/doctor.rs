@@ -4,8 +4,10 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alloy_amb::credentials::{flatten, mask};
-use alloy_amb::testing::sigv4::{self, SigV4Request};
+// Interim until `doctor -v` shows what the signer signed (issue 13, `core`).
 use alloy_amb::{AmbError, AuthFailure, Endpoint};
+#[cfg(feature = "demo")]
+use alloy_amb_testing::sigv4::{self, SigV4Request};
 use alloy_primitives::U64;
 use alloy_rpc_client::{ClientBuilder, RpcClient};
 use alloy_transport::TransportError;
@@ -349,6 +351,9 @@ pub async fn run(a: DoctorArgs) -> CliResult {
         ),
         Some(_) if !reachable => r.skip("http call", "the endpoint is unreachable"),
         Some(url) => {
+            #[cfg(not(feature = "demo"))]
+            let _ = &session_token;
+            #[cfg(feature = "demo")]
             if a.verbose && !token {
                 show_signing(
                     &endpoint,
@@ -409,6 +414,7 @@ pub async fn run(a: DoctorArgs) -> CliResult {
 /// Prints the canonical request and string to sign of a signed `eth_chainId` POST as
 /// alloy-amb signs it now, computed with the emulator's independent verifier (display only:
 /// no secret is read, no signature computed). A session token is shown masked.
+#[cfg(feature = "demo")]
 fn show_signing(
     endpoint: &Endpoint,
     url: &str,
@@ -419,7 +425,7 @@ fn show_signing(
     let Ok(parsed) = url::Url::parse(url) else {
         return;
     };
-    let amz_date = alloy_amb::testing::fake_amb::fmt_amz(now_secs() as u64);
+    let amz_date = alloy_amb_testing::fmt_amz(now_secs() as u64);
     let date = &amz_date[..8];
     let region = region.unwrap_or("<region>");
     let service = service.unwrap_or(alloy_amb::AMB_SERVICE);
