@@ -52,7 +52,7 @@ impl SigV4Request<'_> {
     }
 
     /// Decoded query parameters `(key, value)` in the order received.
-    pub fn query_params(&self) -> Vec<(String, String)> {
+    pub(crate) fn query_params(&self) -> Vec<(String, String)> {
         query_pairs(self.query.unwrap_or(""))
             .into_iter()
             .map(|(k, v)| {
