@@ -383,3 +383,183 @@ async fn call_refuses_malformed_json_parameters() {
     .await;
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// A child process that is killed if the test ends (or panics) before it exits.
+struct Spawned(std::process::Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The lines a child prints, as they come.
+struct Lines(tokio::sync::mpsc::UnboundedReceiver<String>);
+
+impl Lines {
+    fn of(child: &mut Spawned) -> Self {
+        use std::io::BufRead;
+        let stdout = child.0.stdout.take().expect("stdout piped");
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self(rx)
+    }
+
+    /// The next line as JSON, within a generous bound.
+    async fn next(&mut self, what: &str) -> serde_json::Value {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), self.0.recv())
+            .await
+            .unwrap_or_else(|_| panic!("`amb` printed no line for {what} within 30 s"))
+            .unwrap_or_else(|| panic!("`amb` ended before printing {what}"));
+        serde_json::from_str(&line).unwrap()
+    }
+}
+
+/// `amb subscribe logs --gap-free`: starting from a past block, through a notification the
+/// gateway refuses as over its quota and a dropped connection, every log of the range is
+/// printed exactly once, in order, as alloy serializes it (with `removed`), each the chain's.
+/// (Each step waits for the line before the next block: what the stream must do on its own,
+/// nothing else can do for it.)
+#[tokio::test(flavor = "multi_thread")]
+async fn subscribe_gap_free_prints_every_log_once_through_an_oversized_log_and_a_drop() {
+    let e = emulator().await;
+    let (ws, http) = (e.ws.url(), e.amb.url());
+    let from = GENESIS_HEAD - 2;
+    let from_arg = from.to_string();
+    let mut cmd = amb(
+        SECRET_KEY,
+        &[
+            "subscribe",
+            "logs",
+            "--gap-free",
+            "--endpoint",
+            &ws,
+            "--http-endpoint",
+            &http,
+            "--region",
+            REGION,
+            "--address",
+            LOG_ADDRESS,
+            "--from-block",
+            &from_arg,
+            "--count",
+            "7",
+        ],
+    );
+    cmd.stdout(std::process::Stdio::piped());
+    let mut child = Spawned(cmd.spawn().unwrap());
+    let mut lines = Lines::of(&mut child);
+    let mut got = Vec::new();
+    // The past blocks first (over HTTP), then a live one.
+    for n in from..=GENESIS_HEAD {
+        got.push(lines.next(&format!("past block {n}")).await);
+    }
+    e.ws.wait_for("the CLI's two subscriptions", |s| s.subscriptions >= 2)
+        .await;
+    let live = e.ws.mine();
+    got.push(lines.next(&format!("live block {live}")).await);
+    // Its log notification is refused as over the quota: it comes by backfill, over HTTP.
+    e.ws.oversize_log_notifications(1);
+    let oversized = e.ws.mine();
+    got.push(lines.next(&format!("oversized block {oversized}")).await);
+    assert_eq!(e.ws.stats().too_large_notifications, 1);
+    // A block mined while the connection is down comes after the reconnect.
+    e.ws.drop_connections();
+    let during = e.ws.mine();
+    e.ws.wait_for("the CLI's resubscriptions", |s| s.subscriptions >= 4)
+        .await;
+    let last = e.ws.mine();
+    got.push(lines.next(&format!("block {during}")).await);
+    got.push(lines.next(&format!("block {last}")).await);
+    let status = tokio::task::spawn_blocking(move || child.0.wait().unwrap());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), status)
+        .await
+        .expect("`amb` exits after --count lines")
+        .unwrap();
+    assert!(status.success(), "{status}");
+
+    let expected: Vec<serde_json::Value> = e
+        .amb
+        .shared()
+        .with_chain(|c| (from..=last).map(|n| c.log(n)).collect());
+    let fields = [
+        "blockNumber",
+        "blockHash",
+        "logIndex",
+        "transactionHash",
+        "data",
+        "removed",
+    ];
+    let pick = |v: &serde_json::Value| {
+        fields
+            .iter()
+            .map(|f| v[f].to_string().to_lowercase())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        got.iter().map(pick).collect::<Vec<_>>(),
+        expected.iter().map(pick).collect::<Vec<_>>()
+    );
+    // The missed logs came over the HTTP endpoint.
+    assert!(e
+        .amb
+        .received()
+        .iter()
+        .any(|r| String::from_utf8_lossy(&r.body).contains("eth_getLogs")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscribe_help_names_its_own_variables_and_gap_free_takes_logs_only() {
+    let help = run(amb(SECRET_KEY, &["subscribe", "--help"])).await;
+    let help_text = stdout(&help);
+    assert!(
+        help_text.contains("[default: AMB_WS_ENDPOINT]"),
+        "{help_text}"
+    );
+    assert!(!help_text.contains("AMB_HTTP_ENDPOINT"), "{help_text}");
+    assert!(help_text.contains("--gap-free"), "{help_text}");
+
+    let heads = run(amb(
+        SECRET_KEY,
+        &[
+            "subscribe",
+            "heads",
+            "--gap-free",
+            "--endpoint",
+            "ws://127.0.0.1:1/",
+        ],
+    ))
+    .await;
+    assert!(!heads.status.success());
+    assert!(
+        String::from_utf8_lossy(&heads.stderr).contains("--gap-free applies to `logs` only"),
+        "{}",
+        text(&heads)
+    );
+    let loose = run(amb(
+        SECRET_KEY,
+        &[
+            "subscribe",
+            "logs",
+            "--from-block",
+            "1",
+            "--endpoint",
+            "ws://127.0.0.1:1/",
+        ],
+    ))
+    .await;
+    assert!(!loose.status.success());
+    assert!(
+        String::from_utf8_lossy(&loose.stderr).contains("--gap-free"),
+        "{}",
+        text(&loose)
+    );
+}

@@ -303,17 +303,6 @@ async fn a_clock_20_minutes_fast_still_uses_15_minute_sessions() {
         .region(REGION)
         .sts_endpoint(sts.url());
 
-    // Before any answer from the gateway, 15-minute keys look expired on this clock: the
-    // error says the clock is probably off, and by how much at least.
-    sts.set_lifetime(Duration::from_secs(15 * 60));
-    let cold = AmbCredentials::assume_role(role.clone(), base.clone());
-    let err = cold.credentials().await.unwrap_err().to_string();
-    assert!(
-        err.contains("expired 5m")
-            && err.contains("clock is probably ahead of AWS's by at least 5m"),
-        "{err}"
-    );
-
     // An hour-long session to start with: the first request is refused for clock skew, the
     // gateway's Date teaches the skew, the request is signed again and accepted.
     sts.set_lifetime(Duration::from_secs(3600));
@@ -329,7 +318,138 @@ async fn a_clock_20_minutes_fast_still_uses_15_minute_sessions() {
         provider.get_block_number().await.unwrap();
     }
     assert_eq!(creds.fetch_count(), 2);
-    assert_eq!(sts.issued().len(), 3); // the cold one, the hour, the 15 minutes
+    assert_eq!(sts.issued().len(), 2); // the hour, the 15 minutes
+}
+
+/// The fake gateway's 403 answers so far.
+fn refusals(fake: &FakeAmb) -> Vec<String> {
+    fake.received()
+        .into_iter()
+        .filter_map(|r| r.rejected)
+        .collect()
+}
+
+#[tokio::test]
+async fn cold_start_with_the_clock_20_minutes_fast_and_15_minute_sessions_just_works() {
+    let _env = ENV.lock().await;
+    let _clean = CleanEnv::new("", "");
+    let fake = FakeAmb::start().await;
+    // AWS (the gateway and STS) is 20 minutes behind this machine; STS gives 15-minute
+    // sessions, which expired 5 minutes ago on this machine's clock.
+    fake.set_clock_offset(-20 * 60);
+    let sts = FakeSts::start(fake.registry(), Duration::from_secs(15 * 60)).await;
+    sts.set_clock_offset(-20 * 60);
+    let base = AmbCredentials::from_static("AKIDBASE000000000000", "basesecret", None);
+    let role = AssumeRole::new(ROLE_ARN)
+        .region(REGION)
+        .sts_endpoint(sts.url());
+    let creds = AmbCredentials::assume_role(role, base);
+    let provider = ProviderBuilder::new().on_transport(transport(&fake, creds.clone()));
+
+    // Nothing answered yet, so no clock learned: the keys are used provisionally, the gateway
+    // refuses the signature's time once and its Date teaches its clock, the call is signed
+    // again and accepted.
+    let (logs, _guard) = support::log_capture::capture();
+    provider.get_block_number().await.unwrap();
+    let refused = refusals(&fake);
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    // This machine is ahead: the gateway finds the signature's time in its future.
+    assert!(
+        refused[0].starts_with("Signature not yet current"),
+        "{refused:#?}"
+    );
+    let text = logs.text();
+    assert!(
+        text.contains("clock looks ahead of AWS's by at least 5m")
+            && text.contains("learned from its first answer"),
+        "{text}"
+    );
+    // From then on expiry is judged on the gateway's clock: no refetch, no more 403s.
+    for _ in 0..50 {
+        provider.get_block_number().await.unwrap();
+    }
+    assert_eq!(refusals(&fake).len(), 1);
+    assert!(
+        (1..=2).contains(&creds.fetch_count()),
+        "{}",
+        creds.fetch_count()
+    );
+    assert_eq!(text.matches("used provisionally").count(), 1, "{text}");
+}
+
+#[tokio::test]
+async fn a_source_handing_out_stale_keys_is_named_after_the_clock_is_learned_without_looping() {
+    let _env = ENV.lock().await;
+    let _clean = CleanEnv::new("", "");
+    let fake = FakeAmb::start().await;
+    // The gateway is 20 minutes behind this machine, STS's keys carry expiries 40 minutes
+    // behind: expired 5 minutes ago even on AWS's clock.
+    fake.set_clock_offset(-20 * 60);
+    let sts = FakeSts::start(fake.registry(), Duration::from_secs(15 * 60)).await;
+    sts.set_clock_offset(-40 * 60);
+    let base = AmbCredentials::from_static("AKIDBASE000000000000", "basesecret", None);
+    let role = AssumeRole::new(ROLE_ARN)
+        .region(REGION)
+        .sts_endpoint(sts.url());
+    let creds = AmbCredentials::assume_role(role, base);
+    let provider = ProviderBuilder::new().on_transport(transport(&fake, creds.clone()));
+
+    let err = provider.get_block_number().await.unwrap_err().to_string();
+    assert!(
+        err.contains("source handed out stale credentials") && err.contains("20m"),
+        "{err}"
+    );
+    // One refusal (the signature's time, which taught the clock), two fetches (the
+    // provisional keys, then the same mistake judged on AWS's clock), then the backoff.
+    assert_eq!(refusals(&fake).len(), 1, "{:#?}", refusals(&fake));
+    assert_eq!(creds.fetch_count(), 2);
+    let again = provider.get_block_number().await.unwrap_err();
+    let again = format!("{again}");
+    assert!(again.contains("stale credentials"), "{again}");
+    assert_eq!(creds.fetch_count(), 2);
+    assert_eq!(refusals(&fake).len(), 1);
+}
+
+#[tokio::test]
+async fn cold_start_over_websocket_with_the_clock_20_minutes_fast_learns_from_the_upgrade() {
+    let _env = ENV.lock().await;
+    let _clean = CleanEnv::new("", "");
+    let fake = FakeAmb::start().await;
+    let ws = support::fake_ws::FakeWs::start(&fake).await;
+    fake.set_clock_offset(-20 * 60);
+    let sts = FakeSts::start(fake.registry(), Duration::from_secs(15 * 60)).await;
+    sts.set_clock_offset(-20 * 60);
+    let base = AmbCredentials::from_static("AKIDBASE000000000000", "basesecret", None);
+    let role = AssumeRole::new(ROLE_ARN)
+        .region(REGION)
+        .sts_endpoint(sts.url());
+    let creds = AmbCredentials::assume_role(role, base);
+    let connect = alloy_amb::AmbWsConnect::builder(ws.url())
+        .region(REGION)
+        .credentials(creds.clone())
+        .build()
+        .unwrap();
+    // The first upgrade is refused for its time, its Date teaches the gateway's clock, the
+    // second is accepted: the WebSocket shares the signer and the cache's clock.
+    let provider = ProviderBuilder::new()
+        .connect_pubsub_with(connect)
+        .await
+        .unwrap();
+    for _ in 0..50 {
+        provider.get_block_number().await.unwrap();
+    }
+    let refused: Vec<_> = ws
+        .upgrades()
+        .into_iter()
+        .filter_map(|u| u.rejected)
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert_eq!(ws.upgrades().len(), 2);
+    assert!(
+        (1..=2).contains(&creds.fetch_count()),
+        "{}",
+        creds.fetch_count()
+    );
 }
 
 /// The pids a `credential_process` script wrote, and how many of them are still running.

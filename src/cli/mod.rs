@@ -8,7 +8,7 @@ mod subscribe;
 
 use std::process::ExitCode;
 
-use alloy_amb::{AmbCredentials, AmbHttp, AmbWsConnect};
+use alloy_amb::{AmbCredentials, AmbHttp, AmbWsConnect, AmbWsConnectBuilder};
 use clap::{Args, Parser, Subcommand};
 
 /// Call, subscribe to and diagnose AMB (and other SigV4-protected) JSON-RPC endpoints.
@@ -23,7 +23,7 @@ pub struct Cli {
 enum Command {
     /// Sends one JSON-RPC call over HTTP or WSS (by the URL scheme) and prints the result.
     Call(call::CallArgs),
-    /// Prints one JSON line per log or new head, over WSS.
+    /// Prints one JSON line per log or new head, over WSS (`--gap-free`: every log exactly once).
     Subscribe(subscribe::SubscribeArgs),
     /// Checks endpoint, region, credentials, clock, a signed HTTP call and a signed WSS upgrade.
     Doctor(doctor::DoctorArgs),
@@ -103,6 +103,15 @@ impl Conn {
 
     fn ws(&self, url: &str) -> Result<AmbWsConnect, alloy_amb::AmbError> {
         configure!(self, url, AmbWsConnect::builder(url))
+    }
+
+    /// [`Conn::ws`] with `tune` applied to the builder first.
+    fn ws_with(
+        &self,
+        url: &str,
+        tune: impl FnOnce(AmbWsConnectBuilder) -> AmbWsConnectBuilder,
+    ) -> Result<AmbWsConnect, alloy_amb::AmbError> {
+        configure!(self, url, tune(AmbWsConnect::builder(url)))
     }
 }
 

@@ -25,10 +25,13 @@
 //! - the windows shrink with the credentials' lifetime (at most a third and a sixth of it), so
 //!   keys that live seconds are used for most of their life, not fetched on every request; a
 //!   warning is logged once when keys live less than twice the advisory window;
-//! - credentials that have already expired are never handed out. Expiry is judged on AWS's
+//! - credentials known to have expired are never handed out. Expiry is judged on AWS's
 //!   clock as the transports learned it from the gateway's `Date` header (the clock signing
-//!   uses), so a machine whose clock is off still uses its keys for their whole life; keys that
-//!   look expired on arrival are an error saying that this clock may be off, and by how much.
+//!   uses), so a machine whose clock is off still uses its keys for their whole life. Before
+//!   any `Date` is known (a cold start), keys that look expired on arrival are served
+//!   provisionally, with a warning once that this clock looks off; the gateway's first answer
+//!   teaches its clock, and from then on keys expired on it are dropped and the error says the
+//!   source handed out stale credentials.
 //!
 //! **One fetch at a time.** A fetch runs in a task of its own; every caller that needs it
 //! waits for that one, each bounded by its own timeout (the transport's), and a caller giving up
@@ -497,7 +500,8 @@ impl AmbCredentials {
             let local = self.inner.time.now();
             let aws = self.inner.skew.correct(local);
             let mut cache = self.cache();
-            match cache.state.decide(local, aws) {
+            let learned = self.inner.skew.learned().is_some();
+            match cache.state.decide(local, aws, learned) {
                 Decision::Serve(creds) => return Ok(creds),
                 Decision::ServeAndRefresh(creds) => {
                     self.start(&mut cache, local);
@@ -577,7 +581,11 @@ impl AmbCredentials {
             )
         };
         match landed {
-            Landed::Fresh { creds, warn_short } => {
+            Landed::Fresh {
+                creds,
+                warn_short,
+                warn_clock,
+            } => {
                 tracing::debug!(
                     source = %self.inner.name,
                     provider = creds_provider_name(&creds),
@@ -595,6 +603,14 @@ impl AmbCredentials {
                         "AWS credentials live only {}, less than twice the refresh policy's advisory window: refreshing {} before expiry instead (logged once); ask the source for longer-lived credentials",
                         refresh::human(lifetime),
                         refresh::human(windows.advisory),
+                    );
+                }
+                if let Some(ago) = warn_clock {
+                    let ago = refresh::human(Duration::from_secs(ago.as_secs()));
+                    tracing::warn!(
+                        source = %self.inner.name,
+                        access_key_id = %mask(creds.access_key_id()),
+                        "AWS credentials arrived already expired by {ago} on this machine's clock: this machine's clock looks ahead of AWS's by at least {ago} (synchronise it: NTP/chrony), unless the source handed out stale keys. They are used provisionally; the gateway's clock is learned from its first answer, and expiry is judged on it from then on (logged once)",
                     );
                 }
                 Ok(creds)

@@ -118,6 +118,9 @@ struct Current {
     /// `None`: long-term keys, never refreshed.
     expiry: Option<SystemTime>,
     windows: Windows,
+    /// Served provisionally: the keys looked expired on arrival while the gateway's clock was
+    /// not known yet. Judged (and their windows set, with this policy) once it is.
+    provisional: Option<RefreshPolicy>,
 }
 
 /// Why the last fetch failed, for everyone who waited on it and for callers during the backoff.
@@ -153,10 +156,14 @@ pub(crate) enum Decision {
 #[derive(Debug)]
 pub(crate) enum Landed {
     /// Fresh credentials, now cached; `warn_short` the first time keys live much shorter than
-    /// the policy's windows (lifetime, advisory window in force).
+    /// the policy's windows (lifetime, advisory window in force); `warn_clock` the first time
+    /// keys that look expired on arrival are served provisionally because the gateway's clock
+    /// is not known yet (how long ago they look expired: this machine's clock is at least that
+    /// much ahead, or the source is stale).
     Fresh {
         creds: Credentials,
         warn_short: Option<(Duration, Windows)>,
+        warn_clock: Option<Duration>,
     },
     /// The fetch failed (or brought credentials that are already expired); the next attempt is
     /// in `retry_in`.
@@ -179,11 +186,30 @@ pub(crate) struct State {
     /// When the fetch in flight started (local clock).
     fetching_since: Option<SystemTime>,
     warned_short: bool,
+    warned_clock: bool,
 }
 
 impl State {
-    /// What a caller at `local` / `aws` does. Credentials past their expiry are dropped.
-    pub(crate) fn decide(&mut self, local: SystemTime, aws: SystemTime) -> Decision {
+    /// What a caller at `local` / `aws` does; `learned`: whether `aws` is corrected by a skew
+    /// learned from the gateway's `Date`. Credentials past their expiry are dropped.
+    /// Provisional credentials are served as they are until the gateway's clock is learned,
+    /// then judged on it like any other (and dropped if they really are expired: the fetch
+    /// that follows says the source is stale).
+    pub(crate) fn decide(&mut self, local: SystemTime, aws: SystemTime, learned: bool) -> Decision {
+        if let Some(cur) = &mut self.current {
+            if let (Some(policy), Some(expiry)) = (cur.provisional, cur.expiry) {
+                if !learned {
+                    return Decision::Serve(cur.creds.clone());
+                }
+                match expiry.duration_since(aws) {
+                    Ok(lifetime) if !lifetime.is_zero() => {
+                        cur.windows = policy.windows(lifetime);
+                        cur.provisional = None;
+                    }
+                    _ => self.current = None,
+                }
+            }
+        }
         if let Some(cur) = &self.current {
             let Some(expiry) = cur.expiry else {
                 return Decision::Serve(cur.creds.clone());
@@ -247,11 +273,41 @@ impl State {
         jitter: f64,
     ) -> Landed {
         self.fetching_since = None;
+        let mut provisional = None;
         let result = result.and_then(|creds| match creds.expiry() {
+            // The gateway's clock is not known yet: this machine's may be ahead. Served
+            // provisionally; the gateway's first answer teaches its clock, and they are judged
+            // on it then.
+            Some(expiry) if expiry <= aws && skew_ms.is_none() => {
+                provisional = Some(aws.duration_since(expiry).unwrap_or_default());
+                Ok(creds)
+            }
             Some(expiry) if expiry <= aws => Err(expired_on_arrival(expiry, aws, skew_ms)),
             _ => Ok(creds),
         });
         match result {
+            Ok(creds) if provisional.is_some() => {
+                self.current = Some(Current {
+                    creds: creds.clone(),
+                    expiry: creds.expiry(),
+                    windows: Windows {
+                        advisory: Duration::ZERO,
+                        mandatory: Duration::ZERO,
+                        short: false,
+                    },
+                    provisional: Some(*policy),
+                });
+                self.failures = 0;
+                self.last_failure = None;
+                self.next_attempt = None;
+                let warn_clock =
+                    provisional.filter(|_| !std::mem::replace(&mut self.warned_clock, true));
+                Landed::Fresh {
+                    creds,
+                    warn_short: None,
+                    warn_clock,
+                }
+            }
             Ok(creds) => {
                 let expiry = creds.expiry();
                 let lifetime = expiry.map(|e| e.duration_since(aws).unwrap_or_default());
@@ -274,11 +330,16 @@ impl State {
                     creds: creds.clone(),
                     expiry,
                     windows,
+                    provisional: None,
                 });
                 self.failures = 0;
                 self.last_failure = None;
                 self.next_attempt = None;
-                Landed::Fresh { creds, warn_short }
+                Landed::Fresh {
+                    creds,
+                    warn_short,
+                    warn_clock: None,
+                }
             }
             Err(failure) => {
                 self.failures = self.failures.saturating_add(1);
@@ -421,21 +482,27 @@ mod tests {
     #[test]
     fn one_fetch_then_cached_until_the_advisory_window() {
         let mut s = State::default();
-        assert!(matches!(s.decide(at(0), at(0)), Decision::Fetch));
+        assert!(matches!(s.decide(at(0), at(0), true), Decision::Fetch));
         s.started(at(0));
         // Everyone else waits for that fetch.
-        assert!(matches!(s.decide(at(0), at(0)), Decision::Join));
+        assert!(matches!(s.decide(at(0), at(0), true), Decision::Join));
         land_ok(&mut s, key("K1", Some(900)), 0);
-        assert!(matches!(s.decide(at(500), at(500)), Decision::Serve(_)));
+        assert!(matches!(
+            s.decide(at(500), at(500), true),
+            Decision::Serve(_)
+        ));
         // Advisory window: one caller starts the refresh, the others are served.
         assert!(matches!(
-            s.decide(at(700), at(700)),
+            s.decide(at(700), at(700), true),
             Decision::ServeAndRefresh(_)
         ));
         s.started(at(700));
-        assert!(matches!(s.decide(at(701), at(701)), Decision::Serve(_)));
+        assert!(matches!(
+            s.decide(at(701), at(701), true),
+            Decision::Serve(_)
+        ));
         // Mandatory window with the refresh still in flight: wait for it, do not start another.
-        assert!(matches!(s.decide(at(850), at(850)), Decision::Join));
+        assert!(matches!(s.decide(at(850), at(850), true), Decision::Join));
         assert_eq!(s.fetching_for(at(850)), Some(Duration::from_secs(150)));
     }
 
@@ -447,7 +514,7 @@ mod tests {
         // A caller every 100 ms for a minute.
         for tenth in 0..600u64 {
             let now = at(0) + Duration::from_millis(tenth * 100);
-            match s.decide(now, now) {
+            match s.decide(now, now, true) {
                 Decision::Fetch => {
                     asked += 1;
                     s.started(now);
@@ -470,15 +537,15 @@ mod tests {
         let mut s = State::default();
         land_err(&mut s, 0);
         assert!(matches!(
-            s.decide(at(1), at(1)),
+            s.decide(at(1), at(1), true),
             Decision::BackingOff { failures: 1, .. }
         ));
-        assert!(matches!(s.decide(at(2), at(2)), Decision::Fetch));
+        assert!(matches!(s.decide(at(2), at(2), true), Decision::Fetch));
         land_ok(&mut s, key("K1", Some(900)), 2);
         land_err(&mut s, 850);
         assert!(
             matches!(
-                s.decide(at(851), at(851)),
+                s.decide(at(851), at(851), true),
                 Decision::BackingOff { failures: 1, .. }
             ),
             "the failure count restarts after a success"
@@ -490,25 +557,28 @@ mod tests {
         let mut s = State::default();
         land_ok(&mut s, key("K1", Some(900)), 0);
         assert!(matches!(
-            s.decide(at(700), at(700)),
+            s.decide(at(700), at(700), true),
             Decision::ServeAndRefresh(_)
         ));
         s.started(at(700));
         land_err(&mut s, 700);
         // Served, and no new background attempt before the backoff ends.
-        assert!(matches!(s.decide(at(701), at(701)), Decision::Serve(_)));
         assert!(matches!(
-            s.decide(at(702), at(702)),
+            s.decide(at(701), at(701), true),
+            Decision::Serve(_)
+        ));
+        assert!(matches!(
+            s.decide(at(702), at(702), true),
             Decision::ServeAndRefresh(_)
         ));
         s.started(at(702));
         land_err(&mut s, 702);
         // The mandatory window during the backoff: the last error at once.
-        assert!(matches!(s.decide(at(850), at(850)), Decision::Fetch));
+        assert!(matches!(s.decide(at(850), at(850), true), Decision::Fetch));
         s.started(at(850));
         land_err(&mut s, 850);
         assert!(matches!(
-            s.decide(at(851), at(851)),
+            s.decide(at(851), at(851), true),
             Decision::BackingOff { failures: 3, .. }
         ));
     }
@@ -516,7 +586,6 @@ mod tests {
     #[test]
     fn expiry_is_judged_on_the_corrected_clock() {
         // This machine's clock is 20 minutes ahead: local = aws + 1200 s.
-        let ahead = Duration::from_secs(1200);
         let mut s = State::default();
         let landed = s.land(
             Ok(key("K1", Some(900))),
@@ -527,28 +596,10 @@ mod tests {
             0.0,
         );
         assert!(matches!(landed, Landed::Fresh { .. }), "{landed:?}");
-        assert!(matches!(s.decide(at(1300), at(100)), Decision::Serve(_)));
-        // On the local clock alone they would have been expired on arrival.
-        let mut s = State::default();
-        let Landed::Failed { failure, .. } = s.land(
-            Ok(key("K1", Some(900))),
-            at(1200),
-            at(1200),
-            None,
-            &policy(),
-            0.0,
-        ) else {
-            panic!()
-        };
-        assert!(
-            failure.0.contains("expired 5m 0s ago")
-                && failure
-                    .0
-                    .contains("clock is probably ahead of AWS's by at least 5m 0s"),
-            "{}",
-            failure.0
-        );
-        let _ = ahead;
+        assert!(matches!(
+            s.decide(at(1300), at(100), true),
+            Decision::Serve(_)
+        ));
         // With the skew known, stale keys are the source's fault.
         let mut s = State::default();
         let Landed::Failed { failure, .. } = s.land(
@@ -568,17 +619,118 @@ mod tests {
         );
     }
 
+    /// Keys judged on this machine's clock 20 minutes ahead (local = aws + 1200 s) before the
+    /// gateway's clock is known: 15-minute keys look expired 5 minutes ago.
+    fn land_cold(s: &mut State, creds: Credentials) -> Landed {
+        s.land(Ok(creds), at(1200), at(1200), None, &policy(), 0.0)
+    }
+
+    #[test]
+    fn keys_expired_on_arrival_are_provisional_until_the_gateway_clock_is_learned() {
+        let mut s = State::default();
+        assert!(matches!(
+            s.decide(at(1200), at(1200), false),
+            Decision::Fetch
+        ));
+        s.started(at(1200));
+        let Landed::Fresh {
+            warn_clock,
+            warn_short,
+            ..
+        } = land_cold(&mut s, key("K1", Some(900)))
+        else {
+            panic!()
+        };
+        assert_eq!(warn_clock, Some(Duration::from_secs(300)));
+        assert!(warn_short.is_none());
+        // Served as they are, without a refetch, while the clock is unknown.
+        for t in [1200, 1201, 1500, 5000] {
+            assert!(matches!(
+                s.decide(at(t), at(t), false),
+                Decision::Serve(ref c) if c.access_key_id() == "K1"
+            ));
+        }
+        // The gateway's Date says AWS is 20 minutes behind: 15 minutes left, judged as usual
+        // from now on, with the windows of a 15-minute key.
+        assert!(matches!(
+            s.decide(at(1201), at(1), true),
+            Decision::Serve(_)
+        ));
+        assert!(matches!(
+            s.decide(at(1200 + 700), at(700), true),
+            Decision::ServeAndRefresh(_)
+        ));
+        s.started(at(1900));
+        let Landed::Fresh { warn_clock, .. } = s.land(
+            Ok(key("K2", Some(1600))),
+            at(1900),
+            at(700),
+            Some(-1_200_000),
+            &policy(),
+            0.0,
+        ) else {
+            panic!()
+        };
+        assert_eq!(warn_clock, None, "a known clock is nothing to warn about");
+        // The warning is given once per cache.
+        let mut s = State::default();
+        land_cold(&mut s, key("K1", Some(900)));
+        s.invalidate(&key("K1", Some(900)));
+        let Landed::Fresh { warn_clock, .. } = land_cold(&mut s, key("K2", Some(900))) else {
+            panic!()
+        };
+        assert_eq!(warn_clock, None);
+    }
+
+    #[test]
+    fn provisional_keys_that_are_truly_expired_are_dropped_and_the_source_blamed_once() {
+        let mut s = State::default();
+        s.started(at(1200));
+        land_cold(&mut s, key("K1", Some(900)));
+        // The gateway's clock agrees with this machine's: the keys really are expired.
+        assert!(matches!(
+            s.decide(at(1201), at(1201), true),
+            Decision::Fetch
+        ));
+        s.started(at(1201));
+        // The source hands out the same stale keys again: a failure naming the source, with
+        // the usual backoff; nothing is served, and nothing loops.
+        let Landed::Failed {
+            failure, failures, ..
+        } = s.land(
+            Ok(key("K1", Some(900))),
+            at(1201),
+            at(1201),
+            Some(0),
+            &policy(),
+            0.0,
+        )
+        else {
+            panic!()
+        };
+        assert_eq!(failures, 1);
+        assert!(
+            failure.0.contains("source handed out stale credentials"),
+            "{}",
+            failure.0
+        );
+        assert!(matches!(
+            s.decide(at(1202), at(1202), true),
+            Decision::BackingOff { failures: 1, .. }
+        ));
+    }
+
     #[test]
     fn long_term_keys_are_never_refreshed_and_invalidation_is_per_key() {
         let mut s = State::default();
         land_ok(&mut s, key("K1", None), 0);
         assert!(matches!(
-            s.decide(at(1 << 30), at(1 << 30)),
+            s.decide(at(1 << 30), at(1 << 30), true),
             Decision::Serve(_)
         ));
         assert!(!s.invalidate(&key("K0", None)));
         assert!(s.invalidate(&key("K1", None)));
-        assert!(matches!(s.decide(at(1), at(1)), Decision::Fetch));
+        assert!(matches!(s.decide(at(1), at(1), true), Decision::Fetch));
     }
 
     #[test]

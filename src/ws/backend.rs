@@ -4,21 +4,23 @@
 //! private to that crate, so its loop cannot be extended, and AMB needs what that loop lacks:
 //! - requests over the 512 KB message quota are answered with a typed error instead of being
 //!   sent (the gateway would drop them);
-//! - AMB's "message response is too large" becomes a typed error for the request it answers;
+//! - AMB's "message response is too large" becomes a typed error for the request it answers,
+//!   and, when it may stand for a notification the gateway would not send, bumps the connector's
+//!   lost-notification count (see [`quota::Attribution`] for the rule);
 //! - a close with code 1003 (the gateway's answer to a binary frame) is explained;
 //! - every reason for losing the connection reaches alloy's reconnect loop as an [`AmbError`].
 //!
 //! Everything is sent as text frames; pings go out every keepalive interval, and a ping still
 //! unanswered when the next one is due ends the connection (alloy then reconnects).
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use alloy_json_rpc::{Id, PubSubItem, Response, ResponsePayload};
 use alloy_pubsub::ConnectionInterface;
 use futures::{FutureExt, SinkExt, StreamExt};
 use serde_json::value::RawValue;
-use tokio::time::{interval_at, Instant, MissedTickBehavior};
+use tokio::sync::watch;
+use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -30,8 +32,6 @@ use crate::error::AmbError;
 
 /// How long a closing handshake may take when the connection is shut down on purpose.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
-/// At most this many unanswered requests are remembered (to attribute gateway messages).
-const MAX_OUTSTANDING: usize = 4096;
 /// At most this many requests go out in one flush; then frames that have arrived are read
 /// before the next requests.
 const MAX_COALESCED: usize = 256;
@@ -46,13 +46,10 @@ pub(crate) struct Backend {
     awaiting_pong: bool,
     /// Requests just went out: read what has arrived before taking more.
     read_first: bool,
-    /// Requests sent and not answered yet, oldest first: `(id, method)`.
-    outstanding: VecDeque<(Id, String)>,
-    /// Gateway messages that name no request (`{"message": ...}`), not yet attributed.
-    unattributed: VecDeque<String>,
-    /// The requests one of them may answer: those waiting when such a message came, and not
-    /// answered since.
-    suspects: Vec<Id>,
+    /// Which request a gateway message that names none answers.
+    attribution: quota::Attribution,
+    /// Counts gateway messages that may stand for a notification over the quota.
+    lost_notifications: watch::Sender<u64>,
 }
 
 /// Why the loop stopped.
@@ -76,6 +73,8 @@ impl Backend {
         keepalive: Duration,
         max_message_size: usize,
         host: String,
+        attribution_wait: Duration,
+        lost_notifications: watch::Sender<u64>,
     ) -> Self {
         Self {
             socket,
@@ -85,9 +84,8 @@ impl Backend {
             host,
             awaiting_pong: false,
             read_first: false,
-            outstanding: VecDeque::new(),
-            unattributed: VecDeque::new(),
-            suspects: Vec::new(),
+            attribution: quota::Attribution::new(attribution_wait),
+            lost_notifications,
         }
     }
 
@@ -117,6 +115,13 @@ impl Backend {
         let mut ping = interval_at(Instant::now() + self.keepalive, self.keepalive);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
+            let deadline = self.attribution.deadline();
+            let attribution_due = async move {
+                match deadline {
+                    Some(at) => sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             // The frontend comes first, except right after requests went out: then frames
             // that have arrived are read first, so a steady stream of requests does not hold up
             // their answers. Frames always come before a due ping tick, so a pong that arrived
@@ -127,6 +132,7 @@ impl Backend {
                     frame = self.socket.next() => self.on_frame(frame)?,
                     request = self.interface.recv_from_frontend() => self.on_request(request).await?,
                     _ = ping.tick() => self.on_tick().await?,
+                    _ = attribution_due => self.on_attribution_due()?,
                 }
             } else {
                 tokio::select! {
@@ -134,9 +140,17 @@ impl Backend {
                     request = self.interface.recv_from_frontend() => self.on_request(request).await?,
                     frame = self.socket.next() => self.on_frame(frame)?,
                     _ = ping.tick() => self.on_tick().await?,
+                    _ = attribution_due => self.on_attribution_due()?,
                 }
             }
         }
+    }
+
+    /// The wait for an answer after an ambiguous gateway message ended: the requests still
+    /// waiting get the refusal.
+    fn on_attribution_due(&mut self) -> Result<(), Stop> {
+        let refusals = self.attribution.expire(Instant::now());
+        self.apply(refusals)
     }
 
     /// Sends a request from the frontend (with the others waiting), or closes the connection
@@ -240,12 +254,16 @@ impl Backend {
         if let Some(Head {
             id: Some(id),
             method,
+            params,
         }) = head
         {
-            if self.outstanding.len() == MAX_OUTSTANDING {
-                self.outstanding.pop_front();
-            }
-            self.outstanding.push_back((id, method));
+            let unsubscribes = match (method.as_str(), params) {
+                ("eth_unsubscribe", Some(p)) => serde_json::from_str::<(String,)>(p.get())
+                    .ok()
+                    .map(|(s,)| s),
+                _ => None,
+            };
+            self.attribution.sent(id, &method, unsubscribes);
         }
         trace!(host = %self.host, len = text.len(), "sending request");
         // The request's own allocation becomes the frame's text: no copy.
@@ -261,7 +279,18 @@ impl Backend {
     fn receive(&mut self, text: &str) -> Result<(), Stop> {
         match serde_json::from_str::<PubSubItem>(text) {
             Ok(PubSubItem::Response(response)) if response.id != Id::None => {
-                let method = self.answered(&response.id);
+                let result = match &response.payload {
+                    ResponsePayload::Success(r) => Some(&**r),
+                    ResponsePayload::Failure(_) => None,
+                };
+                let answered = self.attribution.answered(&response.id, result);
+                let method = match answered.method {
+                    Some(m) => m,
+                    None => {
+                        warn!(host = %self.host, id = %response.id, "an answer to no waiting request: its request was already failed after the attribution wait (a longer `attribution_wait` avoids this), or is unknown; alloy drops it");
+                        String::new()
+                    }
+                };
                 let response = match response.payload {
                     ResponsePayload::Failure(e) if quota::says_too_large(&e.message) => {
                         let err = self.too_large(method, &e.message);
@@ -275,7 +304,7 @@ impl Backend {
                 };
                 self.forward(PubSubItem::Response(response))?;
                 // One suspect fewer: an unattributed gateway message may now be placed.
-                self.attribute()
+                self.apply(answered.refusals)
             }
             // An error with a null id: the gateway answering a request it could not serve.
             Ok(PubSubItem::Response(Response {
@@ -293,38 +322,28 @@ impl Backend {
         }
     }
 
-    /// A message from the gateway (`{"message": ...}`) that names no request. It answers one
-    /// of the requests waiting now, but which one is unknown while several wait (the gateway
-    /// answers out of order): it is attributed once the others have had their answers, so
-    /// that no request gets another's error and none is left unanswered.
+    /// A message from the gateway (`{"message": ...}`) that names no request: the answer to a
+    /// request that cannot be told yet (the gateway answers out of order), or a notification
+    /// the gateway would not send. See [`quota::Attribution`].
     fn gateway_message(&mut self, message: &str) -> Result<(), Stop> {
-        if self.outstanding.is_empty() && self.suspects.is_empty() {
-            warn!(host = %self.host, %message, "gateway message with no request waiting (a notification may have been dropped)");
-            return Ok(());
+        let arrival = self.attribution.gateway_message(message, Instant::now());
+        if arrival.lost_notification {
+            self.lost_notifications.send_modify(|n| *n += 1);
+            warn!(host = %self.host, %message, "gateway refusal that may stand for a notification over the quota: signalling a possibly lost notification");
         }
-        for (id, _) in &self.outstanding {
-            if !self.suspects.contains(id) {
-                self.suspects.push(id.clone());
-            }
+        if arrival.unexplained {
+            warn!(host = %self.host, %message, "gateway message with no request waiting and no subscription");
         }
-        self.unattributed.push_back(message.to_owned());
-        self.attribute()
+        self.apply(arrival.refusals)
     }
 
-    /// Answers the suspects with the unattributed messages once there are no more suspects
-    /// than messages: each message answers a different request, so every suspect left is one.
-    fn attribute(&mut self) -> Result<(), Stop> {
-        if self.unattributed.is_empty() || self.suspects.len() > self.unattributed.len() {
-            return Ok(());
-        }
-        for id in std::mem::take(&mut self.suspects) {
-            let message = self.unattributed.pop_front().unwrap_or_default();
-            let method = self.answered(&id);
-            self.refused(id, method, &message)?;
-        }
-        if !self.unattributed.is_empty() {
-            warn!(host = %self.host, messages = self.unattributed.len(), "gateway messages with no request left to answer");
-            self.unattributed.clear();
+    /// Answers refused requests.
+    fn apply(&mut self, refusals: Vec<quota::Refusal>) -> Result<(), Stop> {
+        for r in refusals {
+            if !r.certain {
+                warn!(host = %self.host, method = %r.method, message = %r.message, "no answer came within the attribution wait after a gateway refusal that names no request: taking it as this request's");
+            }
+            self.refused(r.id, r.method, &r.message)?;
         }
         Ok(())
     }
@@ -352,21 +371,6 @@ impl Backend {
             host: self.host.clone(),
             method,
             message: message.to_owned(),
-        }
-    }
-
-    /// Forgets an answered request; returns its method.
-    fn answered(&mut self, id: &Id) -> String {
-        if let Some(at) = self.suspects.iter().position(|s| s == id) {
-            self.suspects.swap_remove(at);
-        }
-        match self.outstanding.iter().position(|(i, _)| i == id) {
-            Some(at) => self
-                .outstanding
-                .remove(at)
-                .map(|(_, m)| m)
-                .unwrap_or_default(),
-            None => String::new(),
         }
     }
 
@@ -421,13 +425,15 @@ impl Backend {
     }
 }
 
-/// The id and method of an outgoing request.
+/// The id, method and parameters of an outgoing request.
 #[derive(serde::Deserialize)]
-struct Head {
+struct Head<'a> {
     #[serde(default)]
     id: Option<Id>,
     #[serde(default)]
     method: String,
+    #[serde(default, borrow)]
+    params: Option<&'a RawValue>,
 }
 
 /// What an AWS gateway sends instead of an answer: `{"message": "...", ...}`.

@@ -24,6 +24,12 @@
 //! - Requests leave as text frames; requests over the 512 KB message quota are refused before
 //!   they are sent, and "message response is too large" answers become typed errors
 //!   ([`quota_error`]).
+//! - AMB's "message response is too large" names no request, and also replaces a notification
+//!   over the quota. While a subscription is open such a message is ambiguous: it is counted
+//!   on [`AmbWsConnect::lost_notifications`] at once (as every reconnect is; give that signal
+//!   to a resumable log stream, which then backfills what was missed), and a request that may
+//!   be its subject keeps waiting for its own answer, up to
+//!   [`AmbWsConnectBuilder::attribution_wait`].
 
 mod backend;
 mod handshake;
@@ -35,10 +41,12 @@ use std::time::{Duration, Instant};
 
 use alloy_pubsub::{ConnectionHandle, PubSubConnect};
 use alloy_transport::TransportResult;
+use tokio::sync::watch;
 use tracing::{debug, debug_span, Instrument};
 
 pub use quota::{
-    quota_error, DEFAULT_MAX_MESSAGE_SIZE, REQUEST_TOO_LARGE_CODE, RESPONSE_TOO_LARGE_CODE,
+    quota_error, DEFAULT_ATTRIBUTION_WAIT, DEFAULT_MAX_MESSAGE_SIZE, REQUEST_TOO_LARGE_CODE,
+    RESPONSE_TOO_LARGE_CODE,
 };
 
 use crate::credentials::AmbCredentials;
@@ -88,6 +96,8 @@ struct Inner {
     keepalive_interval: Duration,
     max_message_size: usize,
     connect_timeout: Duration,
+    attribution_wait: Duration,
+    lost_notifications: watch::Sender<u64>,
 }
 
 impl AmbWsConnect {
@@ -109,10 +119,50 @@ impl AmbWsConnect {
             keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            attribution_wait: DEFAULT_ATTRIBUTION_WAIT,
         }
     }
 
     crate::signer::auth_accessors!();
+
+    /// A signal that counts the moments after which a subscription on this connector (or a
+    /// clone) may have missed notifications:
+    /// - every reconnect: what the node sent while the connection was down is not replayed;
+    /// - every "message response is too large" (AMB's 512 KB quota) that came while a
+    ///   subscription was open. Such a message names nothing; it may stand for a notification
+    ///   over the quota (e.g. a log with a large `data`).
+    ///
+    /// Give it to a resumable log stream as its backfill signal, so what was missed is fetched
+    /// with `eth_getLogs` (best over an HTTP backfill provider, which has no 512 KB quota). The
+    /// count changes before anything that arrives after the event is passed on, so a stream
+    /// that looks at the signal first backfills before it sees later notifications:
+    ///
+    /// ```no_run
+    /// use alloy_amb::resumable::ResumableLogsExt;
+    /// use alloy_amb::AmbWsConnect;
+    /// use alloy_provider::ProviderBuilder;
+    /// use alloy_rpc_types_eth::Filter;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let connect = AmbWsConnect::new("wss://nd-xxxx.wss.ethereum.managedblockchain.us-east-1.amazonaws.com")?;
+    /// let lost = connect.lost_notifications();
+    /// let provider = ProviderBuilder::new().connect_pubsub_with(connect).await?;
+    /// let logs = provider
+    ///     .resumable_logs(&Filter::new())
+    ///     .reconnect_signal(lost)
+    ///     .subscribe()
+    ///     .await?;
+    /// # drop(logs); Ok(()) }
+    /// ```
+    ///
+    /// A count, not a certainty: a refusal of a request's answer while a subscription is open
+    /// counts too (the gateway's message cannot be told apart), which costs one backfill that
+    /// finds nothing new. Cheap to clone; every receiver sees every change. It covers what
+    /// [`track_reconnects`](crate::resumable::track_reconnects) signals, so with this connector
+    /// that wrapper is not needed.
+    pub fn lost_notifications(&self) -> watch::Receiver<u64> {
+        self.inner.lost_notifications.subscribe()
+    }
 
     /// Signs the upgrade now, opens the WebSocket and starts its loop.
     async fn open(&self) -> TransportResult<ConnectionHandle> {
@@ -168,6 +218,8 @@ impl AmbWsConnect {
             inner.keepalive_interval,
             inner.max_message_size,
             inner.endpoint.host().to_owned(),
+            inner.attribution_wait,
+            inner.lost_notifications.clone(),
         )
         .spawn();
         debug!(
@@ -194,7 +246,10 @@ impl PubSubConnect for AmbWsConnect {
     async fn try_reconnect(&self) -> TransportResult<ConnectionHandle> {
         let span =
             debug_span!("amb_ws_connect", host = %self.inner.endpoint.host(), reconnect = true);
-        self.open().instrument(span).await
+        let handle = self.open().instrument(span).await?;
+        // Notifications sent while the connection was down are gone.
+        self.inner.lost_notifications.send_modify(|n| *n += 1);
+        Ok(handle)
     }
 }
 
@@ -209,6 +264,8 @@ impl fmt::Debug for AmbWsConnect {
             .field("keepalive_interval", &inner.keepalive_interval)
             .field("max_message_size", &inner.max_message_size)
             .field("connect_timeout", &inner.connect_timeout)
+            .field("attribution_wait", &inner.attribution_wait)
+            .field("lost_notifications", &*inner.lost_notifications.borrow())
             .finish()
     }
 }
@@ -224,6 +281,7 @@ pub struct AmbWsConnectBuilder {
     keepalive_interval: Duration,
     max_message_size: usize,
     connect_timeout: Duration,
+    attribution_wait: Duration,
 }
 
 impl AmbWsConnectBuilder {
@@ -265,6 +323,23 @@ impl AmbWsConnectBuilder {
         self
     }
 
+    /// How long a request may still get its own answer after a gateway refusal that names no
+    /// request and may be its answer (default 5 s, [`DEFAULT_ATTRIBUTION_WAIT`]).
+    ///
+    /// AMB's "message response is too large" carries no id. Without a subscription open it
+    /// answers one of the requests waiting when it came, and is attributed as soon as that is
+    /// certain (at once when only one could be the cause; requests whose answers are always
+    /// small, such as `eth_blockNumber`, never are). With a subscription open it may instead
+    /// stand for a notification over the quota: the requests that may be its subject keep
+    /// waiting for their own answers, and those still unanswered this long after the message
+    /// fail with [`AmbError::WsResponseTooLarge`] (their answer would otherwise never come).
+    /// Longer: a slow answer is less likely to be taken for refused (it would then be
+    /// dropped); shorter: an oversized answer fails sooner.
+    pub fn attribution_wait(mut self, wait: Duration) -> Self {
+        self.attribution_wait = wait;
+        self
+    }
+
     /// Validates the configuration and builds the connector. Nothing is connected yet.
     pub fn build(self) -> Result<AmbWsConnect, AmbError> {
         let mut endpoint = self.endpoint?;
@@ -278,6 +353,7 @@ impl AmbWsConnectBuilder {
             ("keepalive_interval", self.keepalive_interval.is_zero()),
             ("connect_timeout", self.connect_timeout.is_zero()),
             ("max_message_size", self.max_message_size == 0),
+            ("attribution_wait", self.attribution_wait.is_zero()),
         ] {
             if zero {
                 return Err(AmbError::Config(format!("{name} must be more than zero")));
@@ -298,6 +374,8 @@ impl AmbWsConnectBuilder {
                 keepalive_interval: self.keepalive_interval,
                 max_message_size: self.max_message_size,
                 connect_timeout: self.connect_timeout,
+                attribution_wait: self.attribution_wait,
+                lost_notifications: watch::Sender::new(0),
             }),
         })
     }
@@ -316,6 +394,7 @@ impl fmt::Debug for AmbWsConnectBuilder {
             .field("keepalive_interval", &self.keepalive_interval)
             .field("max_message_size", &self.max_message_size)
             .field("connect_timeout", &self.connect_timeout)
+            .field("attribution_wait", &self.attribution_wait)
             .finish()
     }
 }
@@ -365,10 +444,11 @@ mod tests {
             AmbWsConnect::new("ws://example.com/"),
             Err(AmbError::InsecureEndpoint { .. })
         ));
-        let zeroes: [fn(AmbWsConnectBuilder) -> AmbWsConnectBuilder; 3] = [
+        let zeroes: [fn(AmbWsConnectBuilder) -> AmbWsConnectBuilder; 4] = [
             |b| b.keepalive_interval(Duration::ZERO),
             |b| b.connect_timeout(Duration::ZERO),
             |b| b.max_message_size(0),
+            |b| b.attribution_wait(Duration::ZERO),
         ];
         for zero in zeroes {
             let b = AmbWsConnect::builder("ws://127.0.0.1:1/").region("us-east-1");

@@ -8,6 +8,9 @@
 //!   chain, notifying when the test mines with [`FakeWs::mine`], and answers other calls from
 //!   the chain; or, with [`FakeWs::set_upstream`], proxies text frames to a real node (anvil).
 //! - It closes with 1003 on any binary frame, like AMB, and records every frame's type.
+//! - On command it refuses `logs` notifications as over the quota (AMB's message, no id) and
+//!   holds the answers to a method until released ([`FakeWs::oversize_log_notifications`],
+//!   [`FakeWs::hold_answers`]), to script what comes while a request waits.
 //! - On command it drops, closes or freezes (stops reading, so no pongs) every connection, and
 //!   replaces answers over a size with AMB's "message response is too large".
 //! - [`FakeWs::wait_for`] gives tests deterministic signals (connections opened, subscriptions
@@ -84,6 +87,10 @@ pub struct Stats {
     pub pings: usize,
     /// Subscriptions removed by `eth_unsubscribe`.
     pub unsubscriptions: usize,
+    /// `logs` notifications replaced by [`MSG_TOO_LARGE`] ([`FakeWs::oversize_log_notifications`]).
+    pub too_large_notifications: usize,
+    /// Answers held back ([`FakeWs::hold_answers`]), ever.
+    pub held: usize,
 }
 
 enum Cmd {
@@ -98,6 +105,8 @@ enum Cmd {
     Drop,
     Close(u16),
     Freeze,
+    /// Send the held answers.
+    Release,
 }
 
 struct Inner {
@@ -110,6 +119,10 @@ struct Inner {
     response_limit: Mutex<Option<usize>>,
     /// Scripted refusals `(status, message)` for the next upgrades, last first.
     refusals: Mutex<Vec<(u16, String)>>,
+    /// How many `logs` notifications to come are refused as over the quota.
+    oversize_logs: Mutex<usize>,
+    /// Answers to this method are held until [`FakeWs::release_answers`].
+    held_method: Mutex<Option<String>>,
 }
 
 /// The fake AMB WebSocket gateway. Dropping it stops accepting connections.
@@ -139,6 +152,8 @@ impl FakeWs {
             stats: watch::Sender::new(Stats::default()),
             response_limit: Mutex::default(),
             refusals: Mutex::default(),
+            oversize_logs: Mutex::default(),
+            held_method: Mutex::default(),
         });
         let task = tokio::spawn(accept_loop(listener, inner.clone()));
         Self { addr, inner, task }
@@ -163,6 +178,26 @@ impl FakeWs {
     /// `{"message": "Message response is too large"}`.
     pub fn set_response_limit(&self, limit: Option<usize>) {
         *self.inner.response_limit.lock().unwrap() = limit;
+    }
+
+    /// The next `count` `logs` notifications (on any connection) are replaced by AMB's
+    /// `{"message": "Message response is too large"}`, which names nothing: what AMB sends for a
+    /// notification over its 512 KB quota (a log with a large `data`).
+    pub fn oversize_log_notifications(&self, count: usize) {
+        *self.inner.oversize_logs.lock().unwrap() = count;
+    }
+
+    /// From now on, answers to requests of `method` are held back (counted in
+    /// [`Stats::held`]) until [`FakeWs::release_answers`]; the rest (other answers,
+    /// notifications) goes on. For scripting what arrives while a request waits.
+    pub fn hold_answers(&self, method: &str) {
+        *self.inner.held_method.lock().unwrap() = Some(method.to_owned());
+    }
+
+    /// Sends the held answers, in order, and stops holding.
+    pub fn release_answers(&self) {
+        *self.inner.held_method.lock().unwrap() = None;
+        self.command(|| Cmd::Release);
     }
 
     /// The next upgrades are refused with these `(status, message)`, in order, whatever their
@@ -376,6 +411,8 @@ enum Next {
         to: u64,
         removed: Vec<Value>,
     },
+    /// Send the held answers.
+    Release,
 }
 
 /// A subscription on one connection: `None` for `newHeads`, the filter for `logs`.
@@ -446,21 +483,47 @@ impl Conn {
                 let _ = self.ws.send(Message::Close(Some(close))).await;
                 Next::Go
             }
+            Some(Cmd::Release) => Next::Release,
             Some(Cmd::Mined(n)) => Next::Mined(n),
             Some(Cmd::Reorged { from, to, removed }) => Next::Reorged { from, to, removed },
         }
+    }
+
+    /// A notification as sent: AMB's quota message instead of a `logs` one while
+    /// [`FakeWs::oversize_log_notifications`] has some to refuse.
+    fn oversized(&self, subs: &[Sub], note: Value) -> Value {
+        let sub = &note["params"]["subscription"];
+        let is_log = subs.iter().any(|(id, f)| f.is_some() && sub == id.as_str());
+        let mut left = self.inner.oversize_logs.lock().unwrap();
+        if !is_log || *left == 0 {
+            return note;
+        }
+        *left -= 1;
+        self.inner
+            .stats
+            .send_modify(|s| s.too_large_notifications += 1);
+        json!({ "message": MSG_TOO_LARGE, "connectionId": "fake=", "requestId": "fake" })
     }
 
     /// Answers from the deterministic chain.
     async fn serve_chain(mut self) {
         let mut subs: Vec<Sub> = Vec::new();
         let mut frozen = false;
+        let mut held: Vec<String> = Vec::new();
         loop {
             tokio::select! {
                 cmd = self.rx.recv() => match self.on_command(cmd, &mut frozen).await {
                     Next::Stop => return,
+                    Next::Release => {
+                        for answer in std::mem::take(&mut held) {
+                            if self.send_answer(answer).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
                     Next::Mined(n) => {
                         for note in self.notifications(&subs, n) {
+                            let note = self.oversized(&subs, note);
                             if self.ws.send(Message::text(note.to_string())).await.is_err() {
                                 return;
                             }
@@ -481,6 +544,7 @@ impl Conn {
                             notes.extend(self.notifications(&logs, n));
                         }
                         for note in notes {
+                            let note = self.oversized(&subs, note);
                             if self.ws.feed(Message::text(note.to_string())).await.is_err() {
                                 return;
                             }
@@ -498,6 +562,15 @@ impl Conn {
                     }
                     if let Message::Text(text) = msg {
                         let (answer, subscribed) = self.answer(text.as_str(), &mut subs);
+                        let hold = self.inner.held_method.lock().unwrap().clone();
+                        let method = serde_json::from_str::<Value>(text.as_str())
+                            .ok()
+                            .and_then(|r| r["method"].as_str().map(str::to_owned));
+                        if hold.is_some() && hold == method {
+                            held.push(answer.to_string());
+                            self.inner.stats.send_modify(|s| s.held += 1);
+                            continue;
+                        }
                         if self.send_answer(answer.to_string()).await.is_err() {
                             return;
                         }
