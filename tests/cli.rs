@@ -488,7 +488,6 @@ async fn subscribe_gap_free_prints_every_log_once_through_an_oversized_log_and_a
 
     let expected: Vec<serde_json::Value> = e
         .amb
-        .shared()
         .with_chain(|c| (from..=last).map(|n| c.log(n)).collect());
     let fields = [
         "blockNumber",
