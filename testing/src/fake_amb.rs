@@ -55,6 +55,7 @@ pub const MSG_THROTTLED: &str = "Too Many Requests";
 /// What the gateway does to one accepted call instead of (or besides) answering it normally;
 /// see [`FakeAmb::on_call`].
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum CallHook {
     /// Answers with this status, body and `Retry-After` (seconds) without passing the call on:
     /// it is not executed (a throttle, or an outage in front of the node).
@@ -103,6 +104,7 @@ struct Key {
 /// `Debug` withholds secrets: the values of `Authorization` and `X-Amz-Security-Token`, and
 /// signatures and tokens in the query or anywhere else (see the crate's redaction).
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Received {
     /// HTTP method.
     pub method: String,

@@ -44,6 +44,7 @@ const SIGNAL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The type of a frame received from a client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Kind {
     /// A text frame.
     Text,
@@ -59,6 +60,7 @@ pub enum Kind {
 
 /// One frame received from a client.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Frame {
     /// Which connection (0 for the first accepted upgrade).
     pub conn: usize,
@@ -72,6 +74,7 @@ pub struct Frame {
 
 /// Counters the tests wait on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Upgrades accepted, ever.
     pub connections: usize,
