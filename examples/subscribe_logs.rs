@@ -18,6 +18,9 @@
 //! the region from the AMB host name, or `AWS_REGION` / the profile for other hosts. If the
 //! gateway drops the connection, the subscription is reopened (signed anew) and goes on. On
 //! failure it prints the error's message and exits 1.
+//!
+//! Logs emitted while the connection is down are not replayed by `eth_subscribe`: for every log
+//! exactly once (outages, reorgs, restarts), see `examples/gap_free_logs.rs`.
 
 use std::error::Error;
 use std::io::Write;

@@ -104,6 +104,7 @@ enum Cmd {
         from: u64,
         to: u64,
         removed: Vec<Value>,
+        logs_first: bool,
     },
     Drop,
     Close(u16),
@@ -126,6 +127,8 @@ struct Inner {
     oversize_logs: Mutex<usize>,
     /// Answers to this method are held until [`FakeWs::release_answers`].
     held_method: Mutex<Option<String>>,
+    /// How many `logs` notifications to lose.
+    lose_logs: Mutex<usize>,
 }
 
 /// The fake AMB WebSocket gateway. Dropping it stops accepting connections.
@@ -157,6 +160,7 @@ impl FakeWs {
             refusals: Mutex::default(),
             oversize_logs: Mutex::default(),
             held_method: Mutex::default(),
+            lose_logs: Mutex::default(),
         });
         let task = tokio::spawn(accept_loop(listener, inner.clone()));
         Self { addr, inner, task }
@@ -225,6 +229,16 @@ impl FakeWs {
     /// old blocks' logs with `removed: true` (newest first; to every `logs` subscription), then
     /// the new blocks' logs, in one burst. Returns the new head.
     pub fn reorg_live(&self, depth: u64) -> u64 {
+        self.reorg_live_told(depth, false)
+    }
+
+    /// Like [`FakeWs::reorg_live`], told as anvil tells it: no `removed: true` logs, and each
+    /// new block's logs before its head.
+    pub fn reorg_live_logs_first(&self, depth: u64) -> u64 {
+        self.reorg_live_told(depth, true)
+    }
+
+    fn reorg_live_told(&self, depth: u64, logs_first: bool) -> u64 {
         let (from, to, removed) = self.inner.amb.with_chain(|c| {
             let from = c.head + 1 - depth;
             let removed: Vec<Value> = (from..=c.head)
@@ -241,9 +255,20 @@ impl FakeWs {
         self.command(|| Cmd::Reorged {
             from,
             to,
-            removed: removed.clone(),
+            removed: if logs_first {
+                Vec::new()
+            } else {
+                removed.clone()
+            },
+            logs_first,
         });
         to
+    }
+
+    /// The next `n` `logs` notifications are not sent (as when a notification is over AMB's
+    /// quota and the gateway sends its "message response is too large" instead).
+    pub fn lose_log_notifications(&self, n: usize) {
+        *self.inner.lose_logs.lock().unwrap() += n;
     }
 
     /// Drops every open connection at the TCP level (no close frame), like a gateway that goes
@@ -413,6 +438,7 @@ enum Next {
         from: u64,
         to: u64,
         removed: Vec<Value>,
+        logs_first: bool,
     },
     /// Send the held answers.
     Release,
@@ -488,7 +514,17 @@ impl Conn {
             }
             Some(Cmd::Release) => Next::Release,
             Some(Cmd::Mined(n)) => Next::Mined(n),
-            Some(Cmd::Reorged { from, to, removed }) => Next::Reorged { from, to, removed },
+            Some(Cmd::Reorged {
+                from,
+                to,
+                removed,
+                logs_first,
+            }) => Next::Reorged {
+                from,
+                to,
+                removed,
+                logs_first,
+            },
         }
     }
 
@@ -532,19 +568,27 @@ impl Conn {
                             }
                         }
                     }
-                    Next::Reorged { from, to, removed } => {
+                    Next::Reorged { from, to, removed, logs_first } => {
                         let heads: Vec<Sub> = subs.iter().filter(|s| s.1.is_none()).cloned().collect();
                         let logs: Vec<Sub> = subs.iter().filter(|s| s.1.is_some()).cloned().collect();
-                        let mut notes = self.notifications(&heads, to);
-                        for (sub_id, _) in &logs {
-                            notes.extend(removed.iter().map(|log| json!({
-                                "jsonrpc": "2.0",
-                                "method": "eth_subscription",
-                                "params": {"subscription": sub_id, "result": log}
-                            })));
-                        }
-                        for n in from..=to {
-                            notes.extend(self.notifications(&logs, n));
+                        let mut notes = Vec::new();
+                        if logs_first {
+                            for n in from..=to {
+                                notes.extend(self.notifications(&logs, n));
+                                notes.extend(self.notifications(&heads, n));
+                            }
+                        } else {
+                            notes.extend(self.notifications(&heads, to));
+                            for (sub_id, _) in &logs {
+                                notes.extend(removed.iter().map(|log| json!({
+                                    "jsonrpc": "2.0",
+                                    "method": "eth_subscription",
+                                    "params": {"subscription": sub_id, "result": log}
+                                })));
+                            }
+                            for n in from..=to {
+                                notes.extend(self.notifications(&logs, n));
+                            }
                         }
                         for note in notes {
                             let note = self.oversized(&subs, note);
@@ -646,6 +690,13 @@ impl Conn {
                 }
             };
             for result in results {
+                if filter.is_some() {
+                    let mut lose = self.inner.lose_logs.lock().unwrap();
+                    if *lose > 0 {
+                        *lose -= 1;
+                        continue;
+                    }
+                }
                 out.push(json!({
                     "jsonrpc": "2.0",
                     "method": "eth_subscription",

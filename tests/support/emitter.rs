@@ -71,3 +71,54 @@ impl Emitter {
         assert!(ok);
     }
 }
+
+impl Emitter {
+    /// The call that emits topic `n`, as a transaction request.
+    fn call(&self, n: u64) -> serde_json::Value {
+        json!({"from": DEV, "to": self.address, "data": B256::from(U256::from(n)), "gas": "0x10000"})
+    }
+
+    /// Replaces the last `depth` blocks while connections stay up (`anvil_reorg`); the new
+    /// blocks carry logs with these `(topic, block offset)` (offset 0 = the first replaced).
+    pub async fn reorg(&self, depth: u64, logs: &[(u64, u64)]) {
+        let pairs: Vec<serde_json::Value> = logs
+            .iter()
+            .map(|(n, offset)| json!([self.call(*n), offset]))
+            .collect();
+        let _: serde_json::Value = self
+            .http
+            .raw_request("anvil_reorg".into(), (depth, pairs))
+            .await
+            .unwrap();
+    }
+
+    /// Drops the last `depth` blocks (`anvil_rollback`).
+    pub async fn rollback(&self, depth: u64) {
+        let _: serde_json::Value = self
+            .http
+            .raw_request("anvil_rollback".into(), [depth])
+            .await
+            .unwrap();
+    }
+}
+
+impl Emitter {
+    /// Emits topic `n` and waits (bounded) until its block is mined: anvil can answer the
+    /// send before the block exists, and a revert issued in between races with the mining.
+    /// Returns whether it was mined.
+    pub async fn emit_mined(&self, n: u64) -> bool {
+        let tx = self.emit(n).await;
+        for _ in 0..2_000 {
+            let receipt: serde_json::Value = self
+                .http
+                .raw_request("eth_getTransactionReceipt".into(), [tx])
+                .await
+                .unwrap();
+            if !receipt.is_null() {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        false
+    }
+}

@@ -1,0 +1,251 @@
+//! Why a gap-free stream ends, and how a failed call is classified (retry, split, or stop).
+
+use alloy_json_rpc::RpcError;
+use alloy_transport::{TransportError, TransportErrorKind};
+
+use super::cursor::Cursor;
+
+/// A terminal cause: the only reasons a gap-free stream ends with an error. Transient
+/// failures (timeouts, 5xx, 429, dropped connections, a lagging node) are retried instead.
+///
+/// It reaches you inside the stream's [`TransportError`] (as
+/// [`TransportErrorKind::Custom`]); get it back with [`StreamError::from_transport_error`].
+/// Each variant carries a [`Cursor`] to start a new stream from
+/// ([`ResumableLogsBuilder::from_cursor`](super::ResumableLogsBuilder::from_cursor)): nothing
+/// is lost.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// Every block the stream remembered was replaced by a reorg, so logs delivered from older
+    /// blocks may be orphaned too and the stream cannot say which. Removals for everything it
+    /// remembered were delivered first.
+    #[error(
+        "reorg deeper than the remembered history: blocks {oldest}..={newest} were all replaced; \
+         logs delivered from blocks below {oldest} may be orphaned too. Undo what you applied \
+         down to a block you trust (e.g. a finalized one) and start again from there with \
+         `Cursor::from_block`, or raise `history_blocks`"
+    )]
+    DeepReorg {
+        /// The oldest remembered block (replaced).
+        oldest: u64,
+        /// The newest remembered block (replaced).
+        newest: u64,
+        /// Where the next stream goes on: from `oldest` (below it, see the message).
+        resume: Box<Cursor>,
+    },
+    /// The node refused the filter (JSON-RPC invalid params, method unavailable): retrying
+    /// cannot help.
+    #[error("the node refused the log filter: {message}; check the filter (addresses, topics)")]
+    InvalidFilter {
+        /// The node's error, quoted.
+        message: String,
+        /// Where the next stream goes on.
+        resume: Box<Cursor>,
+    },
+    /// One block's logs are over the answer size limit, even asked for alone, and there is no
+    /// other provider to ask.
+    #[error(
+        "the logs of block {block} alone are over the answer size limit ({message}); give the \
+         stream an HTTP backfill provider (`backfill_provider`, answers up to ~5.9 MB on AMB) \
+         or narrow the filter"
+    )]
+    BlockTooLarge {
+        /// The block.
+        block: u64,
+        /// The node's (or gateway's) error, quoted.
+        message: String,
+        /// Where the next stream goes on (at this block).
+        resume: Box<Cursor>,
+    },
+    /// The retry bound set with [`retry_policy`](super::ResumableLogsBuilder::retry_policy)
+    /// was reached.
+    #[error("gave up after {attempts} failed attempts in a row: {last}")]
+    RetriesExhausted {
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        last: String,
+        /// Where the next stream goes on.
+        resume: Box<Cursor>,
+    },
+    /// The live subscription ended for good (the pub/sub connection gave up reconnecting).
+    #[error(
+        "the live subscription ended: the WebSocket connection could not be reopened (raise \
+         the connector's max_retries)"
+    )]
+    LiveEnded {
+        /// Where the next stream goes on.
+        resume: Box<Cursor>,
+    },
+}
+
+impl StreamError {
+    /// Finds a [`StreamError`] inside the error a stream ended with.
+    pub fn from_transport_error(err: &TransportError) -> Option<&StreamError> {
+        match err {
+            TransportError::Transport(
+                TransportErrorKind::Custom(inner) | TransportErrorKind::NonRetryable(inner),
+            ) => inner.downcast_ref::<StreamError>(),
+            _ => None,
+        }
+    }
+
+    /// Where a new stream goes on from, with nothing lost.
+    pub fn resume(&self) -> &Cursor {
+        match self {
+            Self::DeepReorg { resume, .. }
+            | Self::InvalidFilter { resume, .. }
+            | Self::BlockTooLarge { resume, .. }
+            | Self::RetriesExhausted { resume, .. }
+            | Self::LiveEnded { resume } => resume,
+        }
+    }
+
+    /// Same error, with the cursor of the last item the user received.
+    pub(crate) fn with_resume(mut self, cursor: Cursor) -> Self {
+        let slot = match &mut self {
+            // The deep-reorg cursor already points at the replaced blocks.
+            Self::DeepReorg { .. } => return self,
+            Self::InvalidFilter { resume, .. }
+            | Self::BlockTooLarge { resume, .. }
+            | Self::RetriesExhausted { resume, .. }
+            | Self::LiveEnded { resume } => resume,
+        };
+        **slot = cursor;
+        self
+    }
+}
+
+impl From<StreamError> for TransportError {
+    fn from(err: StreamError) -> Self {
+        TransportErrorKind::custom(err)
+    }
+}
+
+/// What to do about a failed call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// Retry after a backoff.
+    Transient,
+    /// The answer is over a size (or result count, or range) limit: ask for less.
+    TooLarge,
+    /// The request itself is wrong: stop.
+    Invalid,
+}
+
+/// Answers that mean "ask for less": AMB's WebSocket quota ("message response is too large"),
+/// HTTP size limits, and providers' result-count and range limits.
+const TOO_LARGE: &[&str] = &[
+    "too large",
+    "too big",
+    "response size exceeded",
+    "response size should not",
+    "size limit",
+    "query returned more than",
+    "more than 10000 results",
+    "exceeds max results",
+    "result limit",
+    "results limit",
+    "limit exceeded",
+    "block range is too",
+    "block range too",
+    "range is too large",
+    "range too large",
+    "exceed maximum block range",
+    "payload too large",
+];
+
+/// Invalid-params answers that are about a block the node does not have (yet).
+const BLOCK_NOT_THERE: &[&str] = &[
+    "out of range",
+    "block height",
+    "beyond",
+    "not found",
+    "unknown block",
+    "header not found",
+    "future block",
+];
+
+/// Classifies a failed call of the stream (`eth_getLogs`, `eth_getBlockByNumber`,
+/// `eth_blockNumber`).
+pub(crate) fn classify(err: &TransportError) -> Failure {
+    #[cfg(feature = "ws")]
+    if let Some(crate::AmbError::WsResponseTooLarge { .. }) = crate::ws::quota_error(err) {
+        return Failure::TooLarge;
+    }
+    let text = err.to_string().to_ascii_lowercase();
+    if TOO_LARGE.iter().any(|p| text.contains(p)) {
+        return Failure::TooLarge;
+    }
+    match err {
+        RpcError::ErrorResp(payload) => match payload.code {
+            // Infura & co: "query returned more than 10000 results" (also caught above).
+            -32005 => Failure::TooLarge,
+            // Invalid params about blocks: a node behind, or a chain that just got shorter
+            // (anvil: "BlockOutOfRangeError: block height is N but requested was M").
+            -32602 if BLOCK_NOT_THERE.iter().any(|p| text.contains(p)) => Failure::Transient,
+            // Invalid request / method not found / invalid params: the filter is wrong.
+            -32602..=-32600 => Failure::Invalid,
+            _ => Failure::Transient,
+        },
+        RpcError::Transport(TransportErrorKind::HttpError(e)) if e.status == 413 => {
+            Failure::TooLarge
+        }
+        _ => Failure::Transient,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_json_rpc::ErrorPayload;
+
+    fn rpc(code: i64, message: &str) -> TransportError {
+        RpcError::ErrorResp(ErrorPayload {
+            code,
+            message: message.to_owned().into(),
+            data: None,
+        })
+    }
+
+    #[test]
+    fn size_limits_of_nodes_and_providers_mean_ask_for_less() {
+        for (code, message) in [
+            (-32005, "query returned more than 10000 results"),
+            (-32602, "Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range"),
+            (-32000, "Message response is too large"),
+            (-32600, "block range is too wide"),
+        ] {
+            assert_eq!(classify(&rpc(code, message)), Failure::TooLarge, "{message}");
+        }
+        let lambda = TransportErrorKind::http_error(
+            413,
+            "{\"message\":\"Response payload size exceeded maximum allowed payload size\"}".into(),
+        );
+        assert_eq!(classify(&lambda), Failure::TooLarge);
+    }
+
+    #[test]
+    fn a_block_not_there_yet_is_transient_and_a_bad_filter_is_not() {
+        let anvil = rpc(
+            -32602,
+            "BlockOutOfRangeError: block height is 2749 but requested was 2751",
+        );
+        assert_eq!(classify(&anvil), Failure::Transient);
+        assert_eq!(
+            classify(&rpc(
+                -32602,
+                "invalid argument 0: hex string has odd length"
+            )),
+            Failure::Invalid
+        );
+        assert_eq!(
+            classify(&TransportErrorKind::http_error(503, "unavailable".into())),
+            Failure::Transient
+        );
+        assert_eq!(
+            classify(&TransportErrorKind::backend_gone()),
+            Failure::Transient
+        );
+    }
+}
