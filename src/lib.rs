@@ -1,6 +1,8 @@
 #![doc = include_str!("../docs/crate.md")]
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
+// docs.rs (`--cfg docsrs`, Cargo.toml's `[package.metadata.docs.rs]`) badges feature-gated items.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // Without a transport feature the shared signing core has no user.
 #![cfg_attr(not(feature = "http"), allow(dead_code))]
 #![cfg_attr(
@@ -12,27 +14,39 @@ pub mod credentials;
 pub mod endpoint;
 pub mod error;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 mod provider_ext;
 mod redact;
 #[cfg(feature = "ws")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
 pub mod resumable;
 mod secret;
 #[doc(hidden)]
 pub mod sign_fast;
 pub mod signer;
 #[cfg(feature = "ws")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
 pub mod ws;
 
 pub use credentials::AmbCredentials;
 pub use endpoint::Endpoint;
 pub use error::{AmbError, AuthFailure};
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use http::{AmbHttp, AmbHttpBuilder};
 pub use provider_ext::ProviderBuilderExt;
 pub use signer::{RegionSource, AMB_SERVICE};
 #[cfg(feature = "ws")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
 pub use ws::{AmbWsConnect, AmbWsConnectBuilder};
+
+/// The `reqwest` (0.13, the one `alloy-transport-http` 2.5 uses) whose `Client`
+/// [`AmbHttpBuilder::client`] takes: build your client with `alloy_amb::reqwest::Client::builder()`
+/// so the versions always match.
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub use alloy_transport_http::reqwest;
 
 /// The README's examples, compiled as doc tests so they stay true.
 #[cfg(doctest)]

@@ -7,7 +7,7 @@
 //! | --- | --- |
 //! | [`AmbCredentials::default_chain`] | environment → profile → web identity → ECS → IMDS, like the AWS CLI |
 //! | [`AmbCredentials::from_env`] | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` |
-//! | [`AmbCredentials::profile`] | a named profile: config/credentials files, `source_profile` + `role_arn`, `credential_process`, SSO |
+//! | [`AmbCredentials::profile`] | a named profile: config/credentials files, `source_profile` + `role_arn`, `credential_process` and SSO (features `credentials-process`, `sso`) |
 //! | [`AmbCredentials::imds`] | the EC2 instance role over IMDSv2 |
 //! | [`AmbCredentials::ecs`] | the ECS/EKS Pod Identity container credentials endpoint |
 //! | [`AmbCredentials::web_identity`] | `AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN` (EKS IRSA) |
@@ -345,7 +345,9 @@ impl AmbCredentials {
 
     /// A named profile from `~/.aws/config` and `~/.aws/credentials` (or `AWS_CONFIG_FILE` /
     /// `AWS_SHARED_CREDENTIALS_FILE`), with everything aws-config supports there:
-    /// `source_profile` + `role_arn` chains, `credential_process`, SSO, web identity.
+    /// `source_profile` + `role_arn` chains, `credential_process` (feature `credentials-process`),
+    /// SSO (feature `sso`), web identity. Both features are on by default; without one, such a
+    /// profile fails with aws-config's error naming the feature.
     pub fn profile(name: impl Into<String>) -> Self {
         let name = name.into();
         Self::lazy("profile", move || {
