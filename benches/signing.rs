@@ -20,7 +20,7 @@ static GLOBAL: support::Counting = support::Counting;
 use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use alloy_amb::sign_fast::{self, Request, SigningKeyCache};
+use alloy_amb::__private::sign_fast::{self, Request, SigningKeyCache};
 use alloy_amb::Endpoint;
 use aws_credential_types::Credentials;
 use aws_sigv4::sign::v4;

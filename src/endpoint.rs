@@ -21,9 +21,9 @@ use crate::secret::Secret;
 /// The query parameter AMB reads accessor (billing) tokens from.
 pub const BILLING_TOKEN_PARAM: &str = "billingtoken";
 
-/// Which family of transport an endpoint is for.
+/// Which transport an endpoint is for (TLS or not is the URL's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scheme {
+pub(crate) enum Scheme {
     /// `https://` (or `http://` on loopback).
     Http,
     /// `wss://` (or `ws://` on loopback).
@@ -136,7 +136,7 @@ impl Endpoint {
     }
 
     /// Whether this is an HTTP or a WebSocket endpoint.
-    pub fn scheme(&self) -> Scheme {
+    pub(crate) fn scheme(&self) -> Scheme {
         self.scheme
     }
 

@@ -160,12 +160,86 @@ impl std::fmt::Display for AuthFailure {
     }
 }
 
+/// Why a builder refused its configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `.region(..)` is not a region name.
+    #[error(
+        "invalid region {region:?} given with `.region(..)`: a region is lowercase letters, \
+         digits and dashes, such as `us-east-1` (an AMB node's region is in its host name)"
+    )]
+    InvalidRegion {
+        /// The region given.
+        region: String,
+    },
+    /// `.service(..)` is not a SigV4 service name.
+    #[error("invalid SigV4 service name {service:?}")]
+    InvalidService {
+        /// The service name given.
+        service: String,
+    },
+    /// A billing token in the URL and another on the builder.
+    #[error(
+        "a billing token was given twice, in the URL (`?billingtoken=`) and with \
+         `.billing_token(..)`, and they differ: give it once"
+    )]
+    BillingTokenTwice,
+    /// Both a billing token and SigV4 credentials.
+    #[error("both a billing token and SigV4 credentials were given; choose one")]
+    TokenAndCredentials,
+    /// The billing token cannot be sent (its value is never shown).
+    #[error(
+        "the billing token (`.billing_token(..)` or `?billingtoken=`) {problem}: pass the \
+         accessor token's id as the AMB console shows it"
+    )]
+    InvalidBillingToken {
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// A duration or size that must be more than zero is zero.
+    #[error("{setting} must be more than zero")]
+    Zero {
+        /// The builder setting.
+        setting: &'static str,
+    },
+    /// The endpoint's host cannot go into a `Host` header.
+    #[error("invalid host: it cannot go into a `Host` header")]
+    InvalidHost(#[source] http::header::InvalidHeaderValue),
+    /// The HTTP client (or the WebSocket's TLS) could not be set up.
+    #[error("could not set up {what}")]
+    Client {
+        /// The HTTP client or TLS.
+        what: &'static str,
+        /// Why (the underlying reqwest or rustls error).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Any text as a configuration reason, for tests of code that only needs some error.
+#[cfg(test)]
+impl From<&str> for ConfigError {
+    fn from(text: &str) -> Self {
+        Self::InvalidService {
+            service: text.to_owned(),
+        }
+    }
+}
+
+impl From<ConfigError> for AmbError {
+    fn from(err: ConfigError) -> Self {
+        Self::Config(err)
+    }
+}
+
 /// Everything that can go wrong in `alloy-amb`, with a message that says what to check.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AmbError {
     /// The endpoint URL could not be parsed.
     #[error("invalid endpoint URL: {reason}")]
+    #[non_exhaustive]
     InvalidUrl {
         /// What is wrong with it.
         reason: String,
@@ -173,6 +247,7 @@ pub enum AmbError {
 
     /// The URL scheme does not fit the transport.
     #[error("unsupported URL scheme `{scheme}`: this transport takes {expected}")]
+    #[non_exhaustive]
     UnsupportedScheme {
         /// The scheme found.
         scheme: String,
@@ -186,6 +261,7 @@ pub enum AmbError {
          tokens or billing tokens), so only https:// and wss:// are allowed except on loopback \
          (localhost, 127.0.0.0/8, ::1)"
     )]
+    #[non_exhaustive]
     InsecureEndpoint {
         /// The endpoint's host.
         host: String,
@@ -196,6 +272,7 @@ pub enum AmbError {
         "no AWS region for signing requests to `{host}`: looked in {looked}; set one with \
          `.region(..)` on the builder, or AWS_REGION, or `region` in the AWS profile"
     )]
+    #[non_exhaustive]
     NoRegion {
         /// The endpoint's host.
         host: String,
@@ -203,15 +280,16 @@ pub enum AmbError {
         looked: String,
     },
 
-    /// Invalid configuration on a builder.
+    /// Invalid configuration on a builder: [`ConfigError`] says which.
     #[error("invalid configuration: {0}")]
-    Config(String),
+    Config(#[source] ConfigError),
 
     /// Credentials could not be loaded.
     #[error(
         "could not load AWS credentials: {message}; check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, \
          AWS_PROFILE and ~/.aws/config, or the instance/task role"
     )]
+    #[non_exhaustive]
     Credentials {
         /// The credential source's error, flattened to text.
         message: String,
@@ -226,6 +304,7 @@ pub enum AmbError {
          AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws/config, or the \
          instance/task role"
     )]
+    #[non_exhaustive]
     CredentialsBackoff {
         /// The credential source's last error, flattened to text.
         message: String,
@@ -241,6 +320,7 @@ pub enum AmbError {
 
     /// The gateway refused the request with 403.
     #[error("request to `{host}` refused with HTTP {status}: {kind}: \"{message}\"; {hint}", hint = kind.hint())]
+    #[non_exhaustive]
     AuthRejected {
         /// The classification of the gateway's message.
         kind: AuthFailure,
@@ -256,6 +336,7 @@ pub enum AmbError {
     #[error(
         "unexpected HTTP {status} answer from `{host}` that is not JSON; it begins with: {snippet:?}"
     )]
+    #[non_exhaustive]
     UnexpectedResponse {
         /// The HTTP status.
         status: u16,
@@ -271,6 +352,7 @@ pub enum AmbError {
     #[error(
         "`{host}` answered HTTP {status}, a redirect to {location:?}, which alloy-amb does not follow; use the final endpoint URL in the configuration"
     )]
+    #[non_exhaustive]
     Redirected {
         /// The HTTP status (3xx).
         status: u16,
@@ -283,6 +365,7 @@ pub enum AmbError {
 
     /// The request did not complete in time.
     #[error("request to `{host}` timed out after {after:?}; check the network path to the endpoint or raise the timeout")]
+    #[non_exhaustive]
     Timeout {
         /// The endpoint's host.
         host: String,
@@ -292,20 +375,30 @@ pub enum AmbError {
 
     /// The endpoint could not be reached.
     #[error("could not connect to `{host}`: {reason}; check the endpoint URL, DNS and network access (VPC endpoints, security groups, proxies)")]
+    #[non_exhaustive]
     Connect {
         /// The endpoint's host.
         host: String,
-        /// What the network stack said (URL removed).
+        /// What the network stack said (URL removed), with its causes, secrets withheld.
         reason: String,
+        /// The underlying error (reqwest's, without the URL, or the socket's), when there is
+        /// one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 
     /// Any other failure while sending the request or reading the answer.
     #[error("request to `{host}` failed: {reason}")]
+    #[non_exhaustive]
     Request {
         /// The endpoint's host.
         host: String,
-        /// What went wrong (URL removed).
+        /// What went wrong (URL removed), with its causes, secrets withheld.
         reason: String,
+        /// The underlying error (reqwest's, without the URL, or the socket's), when there is
+        /// one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 
     /// The WebSocket upgrade was answered with an HTTP status other than 101 (switching
@@ -316,6 +409,7 @@ pub enum AmbError {
          wss://nd-<id>.wss.ethereum.managedblockchain.<region>.amazonaws.com/); on 429 or 5xx \
          the subscription is reopened with backoff"
     )]
+    #[non_exhaustive]
     WsUpgradeRejected {
         /// The HTTP status of the answer.
         status: u16,
@@ -333,6 +427,7 @@ pub enum AmbError {
          alloy-amb sends every request as a text frame, so look for a proxy or middleware that \
          re-frames messages as binary; the subscription is reopened"
     )]
+    #[non_exhaustive]
     WsUnsupportedData {
         /// The endpoint's host.
         host: String,
@@ -343,6 +438,7 @@ pub enum AmbError {
     /// The WebSocket closed or broke for another reason (the gateway dropped it, the network
     /// failed, the server sent a close frame). The subscription is reopened.
     #[error("the WebSocket to `{host}` closed: {detail}; the subscription is reopened")]
+    #[non_exhaustive]
     WsClosed {
         /// The endpoint's host.
         host: String,
@@ -358,6 +454,7 @@ pub enum AmbError {
         "`{host}` did not answer a WebSocket ping within {after:?}: the connection is \
          considered dead and is reopened; raise `keepalive_interval` on a slow network"
     )]
+    #[non_exhaustive]
     WsKeepaliveTimeout {
         /// The endpoint's host.
         host: String,
@@ -371,6 +468,7 @@ pub enum AmbError {
          (AMB allows 512 KB per WebSocket message) and was not sent: make this call over HTTP \
          with `AmbHttp`, which has no such limit on requests"
     )]
+    #[non_exhaustive]
     WsRequestTooLarge {
         /// The JSON-RPC method of the request.
         method: String,
@@ -387,6 +485,7 @@ pub enum AmbError {
          (AMB's 512 KB WebSocket message quota): make this call over HTTP with `AmbHttp` \
          (answers up to about 5.9 MB), or ask for less (e.g. a smaller eth_getLogs block range)"
     )]
+    #[non_exhaustive]
     WsResponseTooLarge {
         /// The endpoint's host.
         host: String,
@@ -399,6 +498,7 @@ pub enum AmbError {
     /// ([`AmbHttpBuilder::max_response_size`](crate::AmbHttpBuilder::max_response_size)). It was
     /// read only up to the limit, then dropped.
     #[error("the answer to `{method}` from {host} is larger than the {limit} byte limit; ask for less (e.g. a narrower eth_getLogs block range) or raise it with .max_response_size(..)")]
+    #[non_exhaustive]
     ResponseTooLarge {
         /// The endpoint's host.
         host: String,
@@ -501,13 +601,23 @@ impl AmbError {
             Self::Credentials { message } => Self::Credentials {
                 message: w(message),
             },
-            Self::Connect { host, reason } => Self::Connect {
+            Self::Connect {
+                host,
+                reason,
+                source,
+            } => Self::Connect {
                 host,
                 reason: w(reason),
+                source,
             },
-            Self::Request { host, reason } => Self::Request {
+            Self::Request {
+                host,
+                reason,
+                source,
+            } => Self::Request {
                 host,
                 reason: w(reason),
+                source,
             },
             Self::Signing(reason) => Self::Signing(w(reason)),
             Self::Redirected {
@@ -695,6 +805,7 @@ mod tests {
             AmbError::Request {
                 host: "h".into(),
                 reason: "echo KnownSessionToken0001".into(),
+                source: None,
             },
             AmbError::Credentials {
                 message: "stderr: KnownSessionToken0001".into(),

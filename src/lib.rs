@@ -10,36 +10,46 @@
     allow(unused_macros, unused_imports)
 )]
 
+pub mod auth;
 pub mod credentials;
 pub mod endpoint;
 pub mod error;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
+pub mod migrate;
 mod provider_ext;
 mod redact;
 #[cfg(feature = "ws")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
 pub mod resumable;
 mod secret;
-#[doc(hidden)]
-pub mod sign_fast;
-pub mod signer;
+mod sigv4;
 #[cfg(feature = "ws")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
 pub mod ws;
 
+pub use auth::AMB_SERVICE;
 pub use credentials::AmbCredentials;
 pub use endpoint::Endpoint;
-pub use error::{AmbError, AuthFailure};
+pub use error::{AmbError, AuthFailure, ConfigError};
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use http::{AmbHttp, AmbHttpBuilder};
 pub use provider_ext::ProviderBuilderExt;
-pub use signer::{RegionSource, AMB_SERVICE};
 #[cfg(feature = "ws")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
 pub use ws::{AmbWsConnect, AmbWsConnectBuilder};
+
+/// Not part of the API: what the differential test and the benchmarks reach into, with no
+/// stability promise.
+#[doc(hidden)]
+pub mod __private {
+    /// The SigV4 fast path and aws-sigv4's `sign()` behind it.
+    pub mod sign_fast {
+        pub use crate::sigv4::{sign, sign_with_aws_sigv4, try_sign, Request, SigningKeyCache};
+    }
+}
 
 /// The `reqwest` (0.13, the one `alloy-transport-http` 2.5 uses) whose `Client`
 /// [`AmbHttpBuilder::client`] takes: build your client with `alloy_amb::reqwest::Client::builder()`

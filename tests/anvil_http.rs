@@ -115,7 +115,14 @@ async fn a_throttled_transaction_in_a_batch_is_mined_once() {
     }
 
     let provider = ProviderBuilder::new().on_transport(t);
-    assert_eq!(provider.get_transaction_count(from).await.unwrap(), 10);
+    assert_eq!(
+        provider
+            .get_transaction_count(from)
+            .pending()
+            .await
+            .unwrap(),
+        10
+    );
     let mut values = Vec::new();
     for hash in &hashes {
         let tx: serde_json::Value = provider
@@ -183,7 +190,14 @@ async fn a_transaction_with_a_lost_answer_is_not_sent_again() {
     }
     assert_eq!((hashes, unknown), (9, 1));
     let provider = ProviderBuilder::new().on_transport(t);
-    assert_eq!(provider.get_transaction_count(from).await.unwrap(), 10);
+    assert_eq!(
+        provider
+            .get_transaction_count(from)
+            .pending()
+            .await
+            .unwrap(),
+        10
+    );
     assert_eq!(
         fake.calls(),
         11,

@@ -187,7 +187,7 @@ async fn advisory_failure_keeps_the_valid_credentials_and_mandatory_failure_is_a
     clock.advance(Duration::from_secs(3 * 60 + 19));
     let err = creds.credentials().await.unwrap_err();
     assert!(
-        matches!(&err, AmbError::Credentials { message } if message.contains("the vault is sealed") && message.contains("scripted")),
+        matches!(&err, AmbError::Credentials { message, .. } if message.contains("the vault is sealed") && message.contains("scripted")),
         "{err}"
     );
     // The source recovers, but it failed 3 times in a row: until its backoff ends, callers get
@@ -198,6 +198,7 @@ async fn advisory_failure_keeps_the_valid_credentials_and_mandatory_failure_is_a
         message,
         failures,
         retry_in,
+        ..
     } = &err
     else {
         panic!("{err}")

@@ -583,7 +583,7 @@ async fn timeouts_name_the_host_but_not_the_query() {
     let err = block_number_err(t).await;
     let amb = amb_err(&err);
     assert!(
-        matches!(amb, AmbError::Timeout { host, after } if host == "127.0.0.1" && *after == Duration::from_millis(200)),
+        matches!(amb, AmbError::Timeout { host, after, .. } if host == "127.0.0.1" && *after == Duration::from_millis(200)),
         "{amb:?}"
     );
     let text = format!("{err} {err:?}");
@@ -634,7 +634,7 @@ async fn credential_errors_are_typed_and_nothing_is_sent() {
         .unwrap();
     let err = block_number_err(t).await;
     assert!(
-        matches!(amb_err(&err), AmbError::Credentials { message } if message.contains("no keys in the vault")),
+        matches!(amb_err(&err), AmbError::Credentials { message, .. } if message.contains("no keys in the vault")),
         "{err:?}"
     );
     assert!(fake.received().is_empty());
@@ -684,7 +684,7 @@ async fn a_credential_source_that_never_answers_times_out() {
         .await
         .expect("the request was held past its timeout");
     match amb_err(&err) {
-        AmbError::Credentials { message } => {
+        AmbError::Credentials { message, .. } => {
             assert!(message.contains("did not answer within 300ms"), "{message}")
         }
         other => panic!("{other:?}"),

@@ -43,7 +43,7 @@ async fn region_comes_from_builder_host_environment_or_profile() {
         .await
         .unwrap_err();
     match AmbError::from_transport_error(&err) {
-        Some(AmbError::NoRegion { host, looked }) => {
+        Some(AmbError::NoRegion { host, looked, .. }) => {
             assert_eq!(host, "127.0.0.1");
             for place in ["builder", "AWS_REGION", "AWS_DEFAULT_REGION", "profile"] {
                 assert!(looked.contains(place), "{looked}");

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use alloy_amb::sign_fast::{self, Request, SigningKeyCache};
+use alloy_amb::__private::sign_fast::{self, Request, SigningKeyCache};
 use alloy_amb::{AmbHttp, Endpoint};
 use alloy_rpc_client::RpcClient;
 use aws_credential_types::Credentials;

@@ -357,28 +357,16 @@ async fn connect_err(connect: AmbWsConnect) -> AmbError {
         .await
         .map(drop)
         .expect_err("the upgrade should have been refused");
-    match AmbError::from_transport_error(&err) {
-        Some(AmbError::AuthRejected {
-            kind,
-            status,
-            message,
-            host,
-        }) => AmbError::AuthRejected {
-            kind: *kind,
-            status: *status,
-            message: message.clone(),
-            host: host.clone(),
-        },
-        Some(AmbError::WsUpgradeRejected {
-            status,
-            snippet,
-            host,
-        }) => AmbError::WsUpgradeRejected {
-            status: *status,
-            snippet: snippet.clone(),
-            host: host.clone(),
-        },
-        _ => panic!("not a typed upgrade refusal: {err}"),
+    let text = err.to_string();
+    let typed = match err {
+        alloy_transport::TransportError::Transport(
+            alloy_transport::TransportErrorKind::Custom(inner),
+        ) => inner.downcast::<AmbError>().ok(),
+        _ => None,
+    };
+    match typed.map(|amb| *amb) {
+        Some(amb @ (AmbError::AuthRejected { .. } | AmbError::WsUpgradeRejected { .. })) => amb,
+        _ => panic!("not a typed upgrade refusal: {text}"),
     }
 }
 
@@ -620,6 +608,7 @@ async fn an_oversized_request_is_refused_before_it_is_sent() {
             method,
             size,
             limit,
+            ..
         }) => {
             assert_eq!(method, "eth_call");
             assert!(size > 600 * 1024, "{size}");
@@ -1019,7 +1008,7 @@ async fn a_credential_source_that_never_answers_fails_the_connect() {
             .map(drop)
             .expect_err("no credentials, no connection");
         match AmbError::from_transport_error(&err) {
-            Some(AmbError::Credentials { message }) => {
+            Some(AmbError::Credentials { message, .. }) => {
                 assert!(message.contains("did not answer within 300ms"), "{message}")
             }
             other => panic!("{other:?} from {err}"),

@@ -3,11 +3,8 @@
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use alloy_amb::credentials::{flatten, mask};
-// Interim until `doctor -v` shows what the signer signed (issue 13, `core`).
-use alloy_amb::{AmbError, AuthFailure, Endpoint};
-#[cfg(feature = "demo")]
-use alloy_amb_testing::sigv4::{self, SigV4Request};
+use alloy_amb::auth::{resolve_region, RegionSource};
+use alloy_amb::{AmbError, AmbHttp, AuthFailure, Endpoint};
 use alloy_primitives::U64;
 use alloy_rpc_client::{ClientBuilder, RpcClient};
 use alloy_transport::TransportError;
@@ -129,6 +126,7 @@ fn explain(e: &TransportError) -> (String, String) {
                 status,
                 message,
                 host,
+                ..
             },
         ) => (
             format!("{kind:?}: `{host}` answered HTTP {status}: \"{message}\""),
@@ -139,29 +137,12 @@ fn explain(e: &TransportError) -> (String, String) {
     }
 }
 
-/// Parses an IMF-fixdate (`Tue, 24 Nov 2026 21:22:40 GMT`) to Unix seconds.
+/// Parses an HTTP `Date` (`Tue, 24 Nov 2026 21:22:40 GMT`) to Unix seconds.
 fn parse_http_date(s: &str) -> Option<i64> {
-    let mut it = s.split_whitespace().skip(1);
-    let day: i64 = it.next()?.parse().ok()?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| Some(*m) == it.clone().next())? as i64
-        + 1;
-    it.next();
-    let year: i64 = it.next()?.parse().ok()?;
-    let mut hms = it.next()?.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, mi, se) = (hms.next()??, hms.next()??, hms.next()??);
-    // Days from civil (Howard Hinnant).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + mi * 60 + se)
+    use aws_smithy_types::date_time::{DateTime, Format};
+    DateTime::from_str(s.trim(), Format::HttpDate)
+        .ok()
+        .map(|t| t.secs())
 }
 
 fn now_secs() -> i64 {
@@ -182,27 +163,32 @@ fn human(secs: i64) -> String {
     }
 }
 
-/// Where the signing region comes from, as the builders resolve it.
+/// Where the signing region comes from: the library's own resolution, in the CLI's words.
 fn region_and_source(conn: &Conn, endpoint: &Endpoint) -> (Option<String>, &'static str) {
-    if let Some(r) = &conn.region {
-        return (Some(r.clone()), "--region");
+    match resolve_region(conn.region.as_deref(), endpoint) {
+        Some((r, RegionSource::Builder)) => (Some(r), "--region"),
+        Some((r, RegionSource::EndpointHost)) => (Some(r), "the AMB host name"),
+        Some((r, RegionSource::Environment(var))) => (Some(r), var),
+        Some((r, _)) => (Some(r), "the AWS default region chain"),
+        None => (None, "the AWS profile (looked up on first use)"),
     }
-    if let Some(h) = endpoint.amb_host() {
-        return (Some(h.region.clone()), "the AMB host name");
+}
+
+/// An access key id for display: `AKIAIOSFODNN7EXAMPLE` → `AKIA…MPLE` (`****` when too short).
+fn mask(access_key_id: &str) -> String {
+    if access_key_id.len() <= 8 || !access_key_id.is_ascii() {
+        return "****".into();
     }
-    for v in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
-        if let Some(r) = Conn::env(v) {
-            return (
-                Some(r),
-                if v == "AWS_REGION" {
-                    "AWS_REGION"
-                } else {
-                    "AWS_DEFAULT_REGION"
-                },
-            );
-        }
-    }
-    (None, "the AWS profile (looked up on first use)")
+    let n = access_key_id.len();
+    format!("{}…{}", &access_key_id[..4], &access_key_id[n - 4..])
+}
+
+/// An error and its sources on one line (`a: b: c`).
+fn flatten(err: &(dyn std::error::Error + 'static)) -> String {
+    std::iter::successors(Some(err), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 pub async fn run(a: DoctorArgs) -> CliResult {
@@ -259,7 +245,6 @@ pub async fn run(a: DoctorArgs) -> CliResult {
 
     // 2. Credentials.
     let creds = a.conn.credentials();
-    let mut session_token = None;
     if token {
         r.pass("credentials", "not needed: billing-token access");
     } else {
@@ -286,7 +271,6 @@ pub async fn run(a: DoctorArgs) -> CliResult {
                         creds.name()
                     ),
                 );
-                session_token = c.session_token().map(str::to_owned);
             }
             Ok(Err(e)) => r.fail(
                 "credentials",
@@ -350,28 +334,17 @@ pub async fn run(a: DoctorArgs) -> CliResult {
             "no HTTP endpoint (pass --endpoint https://...)",
         ),
         Some(_) if !reachable => r.skip("http call", "the endpoint is unreachable"),
-        Some(url) => {
-            #[cfg(not(feature = "demo"))]
-            let _ = &session_token;
-            #[cfg(feature = "demo")]
-            if a.verbose && !token {
-                show_signing(
-                    &endpoint,
-                    url,
-                    region.as_deref(),
-                    a.conn.service.as_deref(),
-                    session_token.as_deref(),
-                );
-            }
-            match a.conn.http(url) {
-                Err(e) => r.fail("http call", e.to_string(), auth_hint(&e)),
-                Ok(http) => {
-                    let client = RpcClient::new(http, false);
-                    let call = client.request_noparams("eth_chainId");
-                    r.chain_id("http call", "signed eth_chainId", call).await;
+        Some(url) => match a.conn.http(url) {
+            Err(e) => r.fail("http call", e.to_string(), auth_hint(&e)),
+            Ok(http) => {
+                if a.verbose && !token {
+                    show_signing(&http).await;
                 }
+                let client = RpcClient::new(http, false);
+                let call = client.request_noparams("eth_chainId");
+                r.chain_id("http call", "signed eth_chainId", call).await;
             }
-        }
+        },
     }
 
     // 5. A signed WSS upgrade (then eth_chainId on it).
@@ -411,57 +384,26 @@ pub async fn run(a: DoctorArgs) -> CliResult {
     }
 }
 
-/// Prints the canonical request and string to sign of a signed `eth_chainId` POST as
-/// alloy-amb signs it now, computed with the emulator's independent verifier (display only:
-/// no secret is read, no signature computed). A session token is shown masked.
-#[cfg(feature = "demo")]
-fn show_signing(
-    endpoint: &Endpoint,
-    url: &str,
-    region: Option<&str>,
-    service: Option<&str>,
-    session_token: Option<&str>,
-) {
-    let Ok(parsed) = url::Url::parse(url) else {
-        return;
-    };
-    let amz_date = alloy_amb_testing::fmt_amz(now_secs() as u64);
-    let date = &amz_date[..8];
-    let region = region.unwrap_or("<region>");
-    let service = service.unwrap_or(alloy_amb::AMB_SERVICE);
+/// Prints the canonical request and string to sign of a signed `eth_chainId` POST, as the
+/// transport's signer signs it now ([`AmbHttp::signing_report`]: never the secret key or the
+/// signature; the session token redacted).
+async fn show_signing(http: &AmbHttp) {
     let body = br#"{"method":"eth_chainId","params":[],"id":0,"jsonrpc":"2.0"}"#;
-    let mut headers = vec![
-        ("content-type".to_owned(), "application/json".to_owned()),
-        ("host".to_owned(), endpoint.authority().to_owned()),
-        ("x-amz-date".to_owned(), amz_date.clone()),
-    ];
-    let mut signed: Vec<String> = vec!["content-type".into(), "host".into(), "x-amz-date".into()];
-    if let Some(t) = session_token {
-        headers.push(("x-amz-security-token".into(), t.into()));
-        signed.push("x-amz-security-token".into());
-    }
-    let req = SigV4Request {
-        method: "POST",
-        path: parsed.path(),
-        query: None,
-        headers: &headers,
-        body,
-    };
-    let canonical = sigv4::canonical_request(&req, &signed, true, false);
-    let sts = sigv4::string_to_sign(&amz_date, date, region, service, &canonical);
-    let shown = match session_token {
-        Some(t) => canonical.replace(t, &format!("<session token, {} chars>", t.len())),
-        None => canonical,
-    };
-    println!(
-        "  canonical request (body {}):",
-        String::from_utf8_lossy(body)
-    );
-    for line in shown.lines() {
-        println!("    | {line}");
-    }
-    println!("  string to sign:");
-    for line in sts.lines() {
-        println!("    | {line}");
+    match http.signing_report(body).await {
+        Ok(Some(report)) => {
+            println!(
+                "  canonical request (body {}):",
+                String::from_utf8_lossy(body)
+            );
+            for line in report.canonical_request.lines() {
+                println!("    | {line}");
+            }
+            println!("  string to sign:");
+            for line in report.string_to_sign.lines() {
+                println!("    | {line}");
+            }
+        }
+        Ok(None) => {}
+        Err(e) => println!("  (cannot show the canonical request: {e})"),
     }
 }

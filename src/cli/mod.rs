@@ -1,6 +1,7 @@
 //! The `amb` binary's commands (feature `cli`).
 
 mod call;
+mod compare;
 #[cfg(feature = "demo")]
 mod demo;
 mod doctor;
@@ -30,6 +31,8 @@ enum Command {
     /// Runs the library against a local AMB emulator started in-process (no AWS account;
     /// feature `demo`).
     Demo,
+    /// Reads the same things from two endpoints at fixed blocks and prints what differs.
+    Compare(compare::CompareArgs),
 }
 
 /// Applies `--region`, `--service` and `--billing-token` (or the credentials) to a transport
@@ -129,6 +132,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Doctor(a) => doctor::run(a).await,
         #[cfg(feature = "demo")]
         Command::Demo => demo::run().await,
+        Command::Compare(a) => compare::run(a).await,
         #[cfg(not(feature = "demo"))]
         Command::Demo => Err(
             "`amb demo` needs the `demo` feature (it builds the emulator, \

@@ -759,7 +759,7 @@ fn creds_provider_name(creds: &Credentials) -> String {
 
 /// Masks an access key id for display: `AKIAIOSFODNN7EXAMPLE` → `AKIA…MPLE` (`****` when too
 /// short to mask).
-pub fn mask(access_key_id: &str) -> String {
+pub(crate) fn mask(access_key_id: &str) -> String {
     if access_key_id.len() <= 8 || !access_key_id.is_ascii() {
         return "****".into();
     }
@@ -771,7 +771,7 @@ pub fn mask(access_key_id: &str) -> String {
 }
 
 /// An error and its sources on one line (`a: b: c`), each source once.
-pub fn flatten(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn flatten(err: &(dyn std::error::Error + 'static)) -> String {
     let mut out = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {

@@ -10,9 +10,9 @@ use super::{
     AmbHttp, Inner, DEFAULT_BATCH_CONCURRENCY, DEFAULT_BATCH_RETRIES, DEFAULT_BATCH_RETRY_WAIT,
     DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT,
 };
+use crate::auth::AuthConfig;
 use crate::endpoint::{Endpoint, Scheme};
-use crate::error::AmbError;
-use crate::signer::AuthConfig;
+use crate::error::{AmbError, ConfigError};
 
 /// Builds an [`AmbHttp`]. Obtained from [`AmbHttp::builder`].
 #[derive(Debug)]
@@ -48,7 +48,7 @@ impl AmbHttpBuilder {
         }
     }
 
-    crate::signer::auth_setters!();
+    crate::auth::auth_setters!();
 
     /// Per-request timeout (default 10 s). It bounds loading credentials (when not cached)
     /// and, separately, sending the request and reading the whole answer: a credential source
@@ -132,19 +132,22 @@ impl AmbHttpBuilder {
             });
         }
         if self.timeout.is_zero() {
-            return Err(AmbError::Config(
-                "the timeout must be more than zero".into(),
-            ));
+            return Err(ConfigError::Zero {
+                setting: "the timeout",
+            }
+            .into());
         }
         if self.max_response_size == 0 {
-            return Err(AmbError::Config(
-                "max_response_size must be more than zero bytes".into(),
-            ));
+            return Err(ConfigError::Zero {
+                setting: "max_response_size",
+            }
+            .into());
         }
         if self.batch_concurrency == 0 {
-            return Err(AmbError::Config(
-                "batch_concurrency must be at least 1".into(),
-            ));
+            return Err(ConfigError::Zero {
+                setting: "batch_concurrency",
+            }
+            .into());
         }
         let gzip = self.gzip.unwrap_or(endpoint.amb_host().is_some());
         let auth = self.auth.build(&mut endpoint)?;
@@ -157,10 +160,13 @@ impl AmbHttpBuilder {
                 .redirect(reqwest::redirect::Policy::none())
                 .gzip(gzip)
                 .build()
-                .map_err(|e| AmbError::Config(format!("could not build the HTTP client: {e}")))?,
+                .map_err(|e| ConfigError::Client {
+                    what: "the HTTP client",
+                    source: e.into(),
+                })?,
         };
-        let host = http::HeaderValue::from_str(endpoint.authority())
-            .map_err(|e| AmbError::Config(format!("invalid host: {e}")))?;
+        let host =
+            http::HeaderValue::from_str(endpoint.authority()).map_err(ConfigError::InvalidHost)?;
         let split = self.split_batches.then_some(Split {
             concurrency: self.batch_concurrency,
             retries: self.batch_retries,

@@ -16,10 +16,10 @@ use alloy_transport_http::reqwest;
 use tower::Service;
 use tracing::{debug_span, Instrument};
 
+use crate::auth::Auth;
 use crate::credentials::AmbCredentials;
 use crate::endpoint::Endpoint;
 use crate::error::AmbError;
-use crate::signer::Auth;
 
 mod batch;
 mod builder;
@@ -108,7 +108,7 @@ impl AmbHttp {
         AmbHttpBuilder::new(url.as_ref())
     }
 
-    crate::signer::auth_accessors!();
+    crate::auth::auth_accessors!();
 
     async fn send_packet(self, packet: RequestPacket) -> TransportResult<ResponsePacket> {
         match packet {
@@ -243,5 +243,29 @@ mod tests {
             ))
             .build();
         assert!(matches!(r, Err(AmbError::Config(_))));
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_keeps_its_cause_and_withholds_the_token() {
+        // Port 1 on loopback: nothing listens.
+        let http = AmbHttp::new("http://127.0.0.1:1/?billingtoken=SECRETTOKEN1").unwrap();
+        let client = alloy_rpc_client::RpcClient::new(http, true);
+        let err = client
+            .request_noparams::<serde_json::Value>("eth_chainId")
+            .await
+            .unwrap_err();
+        let amb = AmbError::from_transport_error(&err).expect("an AmbError");
+        assert!(matches!(amb, AmbError::Connect { .. }), "{amb:?}");
+        let mut chain = vec![amb.to_string()];
+        let mut source = std::error::Error::source(amb);
+        while let Some(s) = source {
+            chain.push(format!("{s} {s:?}"));
+            source = s.source();
+        }
+        assert!(chain.len() > 1, "no source: {chain:?}");
+        assert!(
+            !chain.iter().any(|t| t.contains("SECRETTOKEN1")),
+            "{chain:?}"
+        );
     }
 }

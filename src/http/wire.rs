@@ -10,10 +10,11 @@ use alloy_transport::{TransportError, TransportErrorKind};
 use alloy_transport_http::reqwest;
 use bytes::{Bytes, BytesMut};
 use tracing::debug;
+use url::Url;
 
 use super::AmbHttp;
+use crate::auth::{sign_and_send, Attempt, Authorization, ToSign};
 use crate::error::{AmbError, SNIPPET_LEN};
-use crate::signer::{Authorization, ToSign};
 
 const CONTENT_TYPE_JSON: &str = "application/json";
 
@@ -79,6 +80,8 @@ struct Reply {
     /// The answer body, read within the limit, or why there is none.
     body: Result<Bytes, Failure>,
     retry_after: Option<Duration>,
+    /// The `Date` header (the gateway's clock).
+    date: Option<http::HeaderValue>,
 }
 
 impl Reply {
@@ -87,6 +90,7 @@ impl Reply {
             status: 0,
             body: Err(failure),
             retry_after: None,
+            date: None,
         }
     }
 }
@@ -133,7 +137,8 @@ fn withhold(
 
 impl AmbHttp {
     /// Signs and sends `body`, once more after a 403 that fresh credentials or the learned
-    /// clock skew can fix; answers with the JSON-RPC packet or what went wrong.
+    /// clock skew can fix ([`crate::auth::sign_and_send`]); answers with the JSON-RPC packet or
+    /// what went wrong.
     pub(super) async fn post(
         &self,
         body: Bytes,
@@ -142,55 +147,71 @@ impl AmbHttp {
     ) -> Result<ResponsePacket, Failure> {
         let inner = &self.inner;
         let started = Instant::now();
-        let mut retried = false;
-        loop {
-            let mut auth = inner
-                .auth
-                .authorize_within(
-                    &inner.endpoint,
-                    ToSign {
-                        method: "POST",
-                        headers: &[("content-type", CONTENT_TYPE_JSON)],
-                        body: &body,
-                    },
-                    inner.timeout,
-                )
-                .await
-                .map_err(|e| Failure::NotSent(e.into()))?;
-            let signed = std::mem::take(&mut auth.headers);
-            let reply = self
-                .send_signed(&auth, signed, body.clone(), extra_headers, method)
-                .await;
-            let latency_ms = started.elapsed().as_millis() as u64;
-            let span = tracing::Span::current();
-            span.record("status", reply.status);
-            span.record("latency_ms", latency_ms);
-            debug!(%method, status = reply.status, latency_ms, "AMB response");
-            if reply.status != 403 {
-                return withhold(&auth, self.classify(reply));
-            }
-            let body = match reply.body {
-                Ok(body) => body,
-                Err(failure) => return withhold(&auth, Err(failure)),
-            };
-            let refusal = AmbError::from_gateway_refusal(
+        let to_sign = post_to_sign(&body);
+        let sent = sign_and_send(
+            &inner.auth,
+            &inner.endpoint,
+            to_sign,
+            inner.timeout,
+            |mut auth: Authorization| {
+                let body = body.clone();
+                async move {
+                    let signed = std::mem::take(&mut auth.headers);
+                    let reply = self
+                        .send_signed(&auth, signed, body, extra_headers, method)
+                        .await;
+                    let latency_ms = started.elapsed().as_millis() as u64;
+                    let span = tracing::Span::current();
+                    span.record("status", reply.status);
+                    span.record("latency_ms", latency_ms);
+                    debug!(%method, status = reply.status, latency_ms, "AMB response");
+                    let date = reply.date.clone();
+                    let attempt = Attempt {
+                        date,
+                        outcome: self.refused(reply),
+                    };
+                    (auth, attempt)
+                }
+            },
+        )
+        .await
+        .map_err(|e| Failure::NotSent(e.into()))?;
+        let answer = match sent.outcome {
+            Ok(answer) => answer,
+            // Refused, and signing again could not help.
+            Err(refusal) => Err(Failure::NotSent(refusal.into())),
+        };
+        withhold(&sent.authorization, answer)
+    }
+
+    /// What signing a POST of `body` signs now: the canonical request and the string to sign
+    /// (never the secret key or the signature; the session token redacted). `None` in
+    /// billing-token mode, where nothing is signed.
+    pub async fn signing_report(
+        &self,
+        body: &[u8],
+    ) -> Result<Option<crate::auth::SigningReport>, AmbError> {
+        let to_sign = post_to_sign(body);
+        self.inner
+            .auth
+            .signing_report(&self.inner.endpoint, to_sign)
+            .await
+    }
+
+    /// A 403 is the gateway's refusal (typed, for [`sign_and_send`] to judge); anything else is
+    /// the answer.
+    fn refused(&self, reply: Reply) -> Result<Result<ResponsePacket, Failure>, AmbError> {
+        if reply.status != 403 {
+            return Ok(self.classify(reply));
+        }
+        match reply.body {
+            Ok(body) => Err(AmbError::from_gateway_refusal(
                 403,
                 &body,
-                inner.endpoint.host(),
-                inner.auth.is_token(),
-            );
-            let kind = refusal.auth_failure();
-            let recoverable = match kind {
-                Some(kind) if !retried => inner.auth.recover(kind, &auth).await,
-                _ => false,
-            };
-            if !recoverable {
-                return withhold(&auth, Err(Failure::NotSent(refusal.into())));
-            }
-            // Clock skew (now learned) or rotated credentials (now dropped): sign once more,
-            // never more than once.
-            debug!(%method, reason = ?kind, "signing again after a 403");
-            retried = true;
+                self.inner.endpoint.host(),
+                self.inner.auth.is_token(),
+            )),
+            Err(failure) => Ok(Err(failure)),
         }
     }
 
@@ -205,7 +226,7 @@ impl AmbHttp {
         method: &str,
     ) -> Reply {
         let inner = &self.inner;
-        let mut request = reqwest::Request::new(reqwest::Method::POST, auth.url.clone());
+        let mut request = reqwest::Request::new(reqwest::Method::POST, Url::clone(&auth.url));
         let headers = request.headers_mut();
         headers.reserve(extra_headers.len() + 8);
         for (name, value) in extra_headers {
@@ -244,7 +265,7 @@ impl AmbHttp {
         *request.body_mut() = Some(body.into());
         // The status and `Retry-After` once the head has arrived: a 5xx or 429 whose body then
         // stalls stays an HTTP error that alloy's retry layer retries.
-        let mut head: Option<(u16, Option<Duration>)> = None;
+        let mut head: Option<(u16, Option<Duration>, Option<http::HeaderValue>)> = None;
         let exchange = async {
             let mut resp = match inner.client.execute(request).await {
                 Ok(r) => r,
@@ -252,11 +273,11 @@ impl AmbHttp {
             };
             let status = resp.status().as_u16();
             let header = |name| resp.headers().get(name).and_then(|v| v.to_str().ok());
-            inner.auth.observe_date(header(http::header::DATE));
+            let date = resp.headers().get(http::header::DATE).cloned();
             let retry_after = header(http::header::RETRY_AFTER)
                 .and_then(|v| v.trim().parse().ok())
                 .map(Duration::from_secs);
-            head = Some((status, retry_after));
+            head = Some((status, retry_after, date.clone()));
             if (300..400).contains(&status) {
                 let location = resp.headers().get(http::header::LOCATION);
                 let failure = Failure::NotSent(self.redirected(status, location));
@@ -264,6 +285,7 @@ impl AmbHttp {
                     status,
                     body: Err(failure),
                     retry_after,
+                    date,
                 };
             }
             let body = match read_body(&mut resp, status, inner.max_response_size).await {
@@ -280,12 +302,15 @@ impl AmbHttp {
                 status,
                 body,
                 retry_after,
+                date,
             }
         };
         let answer = tokio::time::timeout(inner.timeout, exchange).await;
         match (answer, head) {
             (Ok(reply), _) => reply,
-            (Err(_elapsed), Some((status, retry_after))) if status >= 500 || status == 429 => {
+            (Err(_elapsed), Some((status, retry_after, date)))
+                if status >= 500 || status == 429 =>
+            {
                 let reason = format!(
                     "<timed out after {:?} reading the response body>",
                     inner.timeout
@@ -294,6 +319,7 @@ impl AmbHttp {
                     status,
                     body: Err(http_failure(status, reason, retry_after)),
                     retry_after,
+                    date,
                 }
             }
             (Err(_elapsed), _) => Reply::failed(Failure::Unknown(self.timed_out())),
@@ -306,6 +332,7 @@ impl AmbHttp {
             status,
             body,
             retry_after,
+            ..
         } = reply;
         let bytes = body?;
         match status {
@@ -397,6 +424,7 @@ impl AmbHttp {
                 AmbError::Connect {
                     host,
                     reason: crate::credentials::flatten(&err),
+                    source: Some(err.into()),
                 }
                 .into(),
             );
@@ -411,7 +439,23 @@ impl AmbHttp {
         } else {
             crate::credentials::flatten(&err)
         };
-        Failure::Unknown(AmbError::Request { host, reason }.into())
+        Failure::Unknown(
+            AmbError::Request {
+                host,
+                reason,
+                source: Some(err.into()),
+            }
+            .into(),
+        )
+    }
+}
+
+/// What is signed of a JSON-RPC POST.
+fn post_to_sign(body: &[u8]) -> ToSign<'_> {
+    ToSign {
+        method: "POST",
+        headers: &[("content-type", CONTENT_TYPE_JSON)],
+        body,
     }
 }
 

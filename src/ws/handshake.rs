@@ -20,7 +20,7 @@ use tokio_tungstenite::WebSocketStream;
 use url::{Host, Position, Url};
 
 use crate::endpoint::Endpoint;
-use crate::error::{AmbError, SNIPPET_LEN};
+use crate::error::{AmbError, ConfigError, SNIPPET_LEN};
 use crate::redact::Known;
 
 /// A byte stream the WebSocket runs over: plain TCP on loopback, TLS elsewhere.
@@ -48,7 +48,10 @@ pub(crate) fn tls_config() -> Result<Arc<ClientConfig>, AmbError> {
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| AmbError::Config(format!("could not set up TLS: {e}")))?
+    .map_err(|e| ConfigError::Client {
+        what: "TLS",
+        source: e.into(),
+    })?
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok(CONFIG.get_or_init(|| Arc::new(config)).clone())
@@ -91,6 +94,7 @@ async fn open_inner(
     let connect_err = |reason: String| AmbError::Connect {
         host: host.to_owned(),
         reason,
+        source: None,
     };
     let port = up
         .url
@@ -111,7 +115,11 @@ async fn open_inner(
         ),
         None => return Err(connect_err("the URL has no host".into())),
     };
-    let tcp = tcp.map_err(|e| connect_err(e.to_string()))?;
+    let tcp = tcp.map_err(|e| AmbError::Connect {
+        host: host.to_owned(),
+        reason: e.to_string(),
+        source: Some(e.into()),
+    })?;
     // No Nagle wait behind an unacknowledged request; the backend batches the requests that
     // are waiting together into one write itself.
     let _ = tcp.set_nodelay(true);
@@ -122,7 +130,11 @@ async fn open_inner(
             let tls = tokio_rustls::TlsConnector::from(config.clone())
                 .connect(name, tcp)
                 .await
-                .map_err(|e| connect_err(format!("TLS handshake failed: {e}")))?;
+                .map_err(|e| AmbError::Connect {
+                    host: host.to_owned(),
+                    reason: format!("TLS handshake failed: {e}"),
+                    source: Some(e.into()),
+                })?;
             Box::new(tls)
         }
         None => Box::new(tcp),
@@ -133,6 +145,7 @@ async fn open_inner(
     let lost = |e: std::io::Error| AmbError::Request {
         host: host.to_owned(),
         reason: format!("the connection failed during the WebSocket upgrade: {e}"),
+        source: Some(e.into()),
     };
     io.write_all(request.as_bytes()).await.map_err(lost)?;
     io.flush().await.map_err(lost)?;
@@ -145,6 +158,7 @@ async fn open_inner(
             return Err(AmbError::Request {
                 host: host.to_owned(),
                 reason: "the server closed the connection during the WebSocket upgrade".into(),
+                source: None,
             });
         }
         buf.extend_from_slice(&chunk[..n]);
@@ -155,6 +169,7 @@ async fn open_inner(
             return Err(AmbError::Request {
                 host: host.to_owned(),
                 reason: "the WebSocket upgrade response headers are too long".into(),
+                source: None,
             });
         }
     };
@@ -202,6 +217,7 @@ async fn open_inner(
             reason: "the server answered 101 but not with a valid WebSocket upgrade (Upgrade, \
                      Connection or Sec-WebSocket-Accept is wrong); is a proxy in the way?"
                 .into(),
+            source: None,
         });
     }
     // Frames the server sent right after its answer are already in `buf`.
@@ -265,6 +281,7 @@ fn parse_head(buf: &[u8], host: &str) -> Result<Option<Head>, AmbError> {
         Err(e) => Err(AmbError::Request {
             host: host.to_owned(),
             reason: format!("the WebSocket upgrade response is not valid HTTP: {e}"),
+            source: Some(e.into()),
         }),
     }
 }

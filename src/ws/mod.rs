@@ -49,10 +49,10 @@ pub use quota::{
     RESPONSE_TOO_LARGE_CODE,
 };
 
+use crate::auth::{sign_and_send, Attempt, Auth, AuthConfig, Authorization, ToSign};
 use crate::credentials::AmbCredentials;
 use crate::endpoint::{Endpoint, Scheme};
-use crate::error::AmbError;
-use crate::signer::{Auth, AuthConfig, ToSign};
+use crate::error::{AmbError, ConfigError};
 
 /// The default interval between keepalive pings.
 pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
@@ -123,7 +123,7 @@ impl AmbWsConnect {
         }
     }
 
-    crate::signer::auth_accessors!();
+    crate::auth::auth_accessors!();
 
     /// A signal that counts the moments after which a subscription on this connector (or a
     /// clone) may have missed notifications:
@@ -168,49 +168,37 @@ impl AmbWsConnect {
     async fn open(&self) -> TransportResult<ConnectionHandle> {
         let inner = &self.inner;
         let started = Instant::now();
-        let mut retried = false;
-        let socket = loop {
-            let auth = inner
-                .auth
-                .authorize_within(
-                    &inner.endpoint,
-                    ToSign {
-                        method: "GET",
-                        headers: &[],
-                        body: b"",
-                    },
-                    inner.connect_timeout,
-                )
-                .await?;
-            let (date, opened) = handshake::open(
-                &inner.endpoint,
-                handshake::Upgrade {
-                    url: &auth.url,
-                    headers: &auth.headers,
-                    tls: inner.tls.as_ref(),
-                    token_mode: inner.auth.is_token(),
-                    timeout: inner.connect_timeout,
-                },
-            )
-            .await;
-            inner.auth.observe_date(date.as_deref());
-            match opened {
-                Ok(socket) => break socket,
-                Err(err) => {
-                    let recoverable = match err.auth_failure() {
-                        Some(kind) if !retried => inner.auth.recover(kind, &auth).await,
-                        _ => false,
-                    };
-                    if !recoverable {
-                        return Err(err.into());
-                    }
-                    // Clock skew (now learned) or rotated credentials (now dropped): sign once
-                    // more, never more than once.
-                    debug!(reason = ?err.auth_failure(), "signing the upgrade again after a 403");
-                    retried = true;
-                }
-            }
+        let to_sign = ToSign {
+            method: "GET",
+            headers: &[],
+            body: b"",
         };
+        let sent = sign_and_send(
+            &inner.auth,
+            &inner.endpoint,
+            to_sign,
+            inner.connect_timeout,
+            |auth: Authorization| async move {
+                let (date, outcome) = handshake::open(
+                    &inner.endpoint,
+                    handshake::Upgrade {
+                        url: &auth.url,
+                        headers: &auth.headers,
+                        tls: inner.tls.as_ref(),
+                        token_mode: inner.auth.is_token(),
+                        timeout: inner.connect_timeout,
+                    },
+                )
+                .await;
+                let attempt = Attempt {
+                    date: date.and_then(|d| http::HeaderValue::try_from(d).ok()),
+                    outcome,
+                };
+                (auth, attempt)
+            },
+        )
+        .await?;
+        let socket = sent.outcome?;
         let (handle, interface) = ConnectionHandle::new();
         backend::Backend::new(
             socket,
@@ -285,7 +273,7 @@ pub struct AmbWsConnectBuilder {
 }
 
 impl AmbWsConnectBuilder {
-    crate::signer::auth_setters!();
+    crate::auth::auth_setters!();
 
     /// How many reconnect attempts alloy makes after the connection is lost before it gives up
     /// and ends the subscriptions (default 10).
@@ -356,7 +344,7 @@ impl AmbWsConnectBuilder {
             ("attribution_wait", self.attribution_wait.is_zero()),
         ] {
             if zero {
-                return Err(AmbError::Config(format!("{name} must be more than zero")));
+                return Err(ConfigError::Zero { setting: name }.into());
             }
         }
         let auth = self.auth.build(&mut endpoint)?;

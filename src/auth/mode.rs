@@ -1,0 +1,289 @@
+//! The auth modes: SigV4 or an AMB billing token, and what authorising a request adds to it.
+//!
+//! Each mode is a variant of [`Auth`]; a new mode (unsigned payload, SigV4A, a bearer or static
+//! header, basic auth) is a new variant with its own arm in [`Auth::authorize`] and
+//! [`Auth::recover`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use url::Url;
+
+use super::clock::GatewayClock;
+use super::region::Region;
+use crate::credentials::AmbCredentials;
+use crate::endpoint::Endpoint;
+use crate::error::{AmbError, AuthFailure};
+use crate::redact::Known;
+use crate::secret::Secret;
+use crate::sigv4::{self, SigningKeyCache};
+
+/// How requests are authorised.
+#[derive(Clone)]
+pub(crate) enum Auth {
+    SigV4(Arc<SigV4>),
+    /// The token, and the URL with it (built once).
+    BillingToken(Secret, Arc<Url>),
+}
+
+/// SigV4 settings and state shared by every clone of a transport.
+pub(crate) struct SigV4 {
+    pub(crate) service: Arc<str>,
+    pub(crate) region: Region,
+    pub(crate) credentials: AmbCredentials,
+    /// The URL requests go to (built once, shared with every request).
+    pub(crate) url: Arc<Url>,
+    /// The gateway's clock, learned from `Date` headers.
+    pub(crate) clock: GatewayClock,
+    /// The derived signing key (changes once a day, or with the credentials).
+    pub(crate) keys: SigningKeyCache,
+}
+
+/// What to add to a request so that the gateway accepts it.
+pub(crate) struct Authorization {
+    /// The URL to send to (with `billingtoken` in token mode).
+    pub(crate) url: Arc<Url>,
+    /// Headers to add (`x-amz-date`, `authorization`, `x-amz-security-token`).
+    pub(crate) headers: Vec<(&'static str, String)>,
+    /// The credentials the request was signed with.
+    pub(crate) credentials: Option<Credentials>,
+    /// The request's signature (hex), kept to withhold it from the answer's error text.
+    signature: Option<[u8; 64]>,
+}
+
+impl Authorization {
+    /// The secrets of this request: secret key and session token, signature, billing token.
+    pub(crate) fn known(&self) -> Known {
+        let mut known = Known::default();
+        if let Some(creds) = &self.credentials {
+            known.add_credentials(creds);
+        }
+        if let Some(sig) = self
+            .signature
+            .as_ref()
+            .and_then(|s| std::str::from_utf8(s).ok())
+        {
+            known.add(sig);
+        }
+        known.add_wire(&self.headers, &self.url);
+        known
+    }
+
+    /// The answer to this request with its secrets withheld from every text that came from the
+    /// network (error bodies, JSON-RPC error payloads, gateway messages): see
+    /// [`crate::redact`].
+    pub(crate) fn withhold(
+        &self,
+        result: alloy_transport::TransportResult<alloy_json_rpc::ResponsePacket>,
+    ) -> alloy_transport::TransportResult<alloy_json_rpc::ResponsePacket> {
+        crate::redact::withhold_result(result, || self.known())
+    }
+}
+
+/// The signature in `headers` (the `authorization` header's `Signature=`), when it is the
+/// usual 64 hex digits.
+fn signature_of(headers: &[(&'static str, String)]) -> Option<[u8; 64]> {
+    let (_, value) = headers.iter().find(|(n, _)| *n == "authorization")?;
+    let (_, sig) = value.rsplit_once("Signature=")?;
+    sig.as_bytes().try_into().ok()
+}
+
+/// Refuses credentials that cannot go into a header (a line break or other control character,
+/// e.g. a session token pasted with its newline): a typed error, never a panic, and nothing
+/// is sent. Names the field, never its value.
+fn check_credentials(creds: &Credentials, source: &str) -> Result<(), AmbError> {
+    let fields = [
+        ("access key id", Some(creds.access_key_id())),
+        ("secret access key", Some(creds.secret_access_key())),
+        ("session token", creds.session_token()),
+    ];
+    for (what, value) in fields {
+        let Some(value) = value else { continue };
+        // One pass over the bytes for every request; the kind of fault only on failure.
+        if !value.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            continue;
+        }
+        let bad = if value.contains(['\r', '\n']) {
+            "contains a line break"
+        } else {
+            "contains a space or a control character"
+        };
+        return Err(AmbError::Credentials {
+            message: format!(
+                "the {what} from the {source} credential source {bad}, so it cannot be sent in \
+                 a request header (nothing was sent); look for a stray newline or space where it \
+                 is set (environment variable, credentials file, process output)"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The parts of a request that are signed.
+#[derive(Clone, Copy)]
+pub(crate) struct ToSign<'a> {
+    pub(crate) method: &'a str,
+    /// Extra headers to sign besides `host` (e.g. `content-type`).
+    pub(crate) headers: &'a [(&'a str, &'a str)],
+    pub(crate) body: &'a [u8],
+}
+
+impl Auth {
+    /// Signs (or, in token mode, decorates) a request to `endpoint` at the current time.
+    pub(crate) async fn authorize(
+        &self,
+        endpoint: &Endpoint,
+        req: ToSign<'_>,
+    ) -> Result<Authorization, AmbError> {
+        match self {
+            // The URL with the token is the same for every request: built once.
+            Self::BillingToken(_, url) => Ok(Authorization {
+                url: url.clone(),
+                headers: Vec::new(),
+                credentials: None,
+                signature: None,
+            }),
+            Self::SigV4(sig) => {
+                let region = sig.region.get(endpoint).await?;
+                let creds = sig.credentials.credentials().await?;
+                check_credentials(&creds, sig.credentials.name())?;
+                let headers = sign_headers(
+                    &sig.keys,
+                    &creds,
+                    region,
+                    &sig.service,
+                    sig.clock.now(),
+                    endpoint.authority(),
+                    &sig.url,
+                    &req,
+                )?;
+                Ok(Authorization {
+                    url: sig.url.clone(),
+                    signature: signature_of(&headers),
+                    headers,
+                    credentials: Some(creds),
+                })
+            }
+        }
+    }
+
+    /// [`authorize`](Self::authorize), bounded by `timeout`: a credential source (or region
+    /// lookup) that does not answer fails the request instead of holding it, and every other
+    /// request behind it, forever. Costs no timer when the credentials are cached (the first
+    /// poll completes).
+    pub(crate) async fn authorize_within(
+        &self,
+        endpoint: &Endpoint,
+        req: ToSign<'_>,
+        timeout: Duration,
+    ) -> Result<Authorization, AmbError> {
+        let authorize = self.authorize(endpoint, req);
+        tokio::pin!(authorize);
+        if let Some(done) = futures::FutureExt::now_or_never(authorize.as_mut()) {
+            return done;
+        }
+        match tokio::time::timeout(timeout, authorize).await {
+            Ok(done) => done,
+            Err(_) => Err(AmbError::Credentials {
+                message: match self.credentials().and_then(AmbCredentials::fetching_for) {
+                    Some(running) => format!(
+                        "the {} credential source did not answer within {timeout:?}; its fetch \
+                         has been running for {running:?} and is not restarted (one at a time): \
+                         check that the source (credential_process, IMDS, STS, SSO) is reachable \
+                         and not waiting for input",
+                        self.credentials().map_or("", AmbCredentials::name)
+                    ),
+                    None => format!(
+                        "the credential source (or the region lookup) did not answer within \
+                         {timeout:?}"
+                    ),
+                },
+            }),
+        }
+    }
+
+    /// The signing region, if already known (`None` in token mode).
+    pub(crate) fn known_region(&self) -> Option<&str> {
+        match self {
+            Self::SigV4(sig) => sig.region.known().map(|(r, _)| r),
+            Self::BillingToken(..) => None,
+        }
+    }
+
+    /// The credentials requests are signed with (`None` in token mode).
+    pub(crate) fn credentials(&self) -> Option<&AmbCredentials> {
+        match self {
+            Self::SigV4(sig) => Some(&sig.credentials),
+            Self::BillingToken(..) => None,
+        }
+    }
+
+    pub(crate) fn is_token(&self) -> bool {
+        matches!(self, Self::BillingToken(..))
+    }
+
+    /// Learns the gateway's clock from the `Date` header of any of its answers.
+    pub(crate) fn observe_date(&self, date: &[u8]) {
+        if let Self::SigV4(sig) = self {
+            sig.clock.observe_date(date);
+        }
+    }
+
+    /// After a 403, decides whether signing again can succeed: a clock-skew refusal (the skew
+    /// was learned from that answer's `Date`), or expired/unknown credentials (dropped from the
+    /// cache so that signing again fetches fresh ones). The caller retries at most once.
+    pub(crate) async fn recover(&self, failure: AuthFailure, used: &Authorization) -> bool {
+        let Self::SigV4(sig) = self else {
+            return false;
+        };
+        match failure {
+            AuthFailure::SignatureExpired => true,
+            AuthFailure::ExpiredToken | AuthFailure::UnknownAccessKey => {
+                if let Some(creds) = &used.credentials {
+                    sig.credentials.invalidate(creds).await;
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Signs and returns the headers to add to the request.
+#[allow(clippy::too_many_arguments)]
+fn sign_headers(
+    keys: &SigningKeyCache,
+    creds: &Credentials,
+    region: &str,
+    service: &str,
+    time: SystemTime,
+    authority: &str,
+    url: &Url,
+    req: &ToSign<'_>,
+) -> Result<Vec<(&'static str, String)>, AmbError> {
+    let req = sigv4::Request {
+        method: req.method,
+        authority,
+        url,
+        headers: req.headers,
+        body: req.body,
+    };
+    sigv4::sign(keys, creds, region, service, time, &req)
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SigV4(sig) => f
+                .debug_struct("SigV4")
+                .field("service", &sig.service)
+                .field("region", &sig.region.known().map(|(r, _)| r))
+                .field("credentials", &sig.credentials)
+                .field("skew_ms", &sig.clock.skew_ms())
+                .finish(),
+            Self::BillingToken(t, _) => f.debug_tuple("BillingToken").field(t).finish(),
+        }
+    }
+}

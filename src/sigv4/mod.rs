@@ -1,0 +1,389 @@
+//! The SigV4 fast path: the same signature as aws-sigv4's `sign()`, without its per-call work.
+//!
+//! aws-sigv4's `sign()` derives the signing key anew on every call (four HMACs over the secret,
+//! the date, the region and the service) and builds the canonical request, the string to sign
+//! and their pieces as owned strings. For the requests this crate sends (a POST of a JSON body,
+//! or the WebSocket upgrade GET, to a normalised endpoint URL) the fast path:
+//!
+//! - caches the derived signing key per (date, region, service, access key id, secret) in the
+//!   transport ([`SigningKeyCache`]), derived with aws-sigv4's own `generate_signing_key`;
+//! - streams the canonical request straight into SHA-256 (no string is built);
+//! - keeps, per transport, what a signature takes from the second and the request's shape
+//!   (method, URL, headers, credentials, scope) but not from its body: the SHA-256 state of the
+//!   canonical request up to the body's hash and `Authorization` up to the signature. Requests
+//!   of one shape within the same second (all of a transport's while it is busy) only hash their
+//!   body, finish the canonical request hash and sign; a session token (about 1 KB) is hashed
+//!   once per second, not per request;
+//! - signs the string to sign (built on the stack) with aws-sigv4's `calculate_signature`.
+//!
+//! The cryptography is aws-sigv4's (key derivation, HMAC) and `sha2`, the crate and version
+//! aws-sigv4 itself hashes with. Anything whose canonical form aws-sigv4 would compute in a way
+//! this module does not reproduce exactly (paths with `.` or `//` segments, query strings with
+//! characters other than unreserved ones, `+` and `%XX` escapes of ASCII, unusual headers or
+//! session tokens, times before 1970) returns `None`, and the caller signs with aws-sigv4's
+//! `sign()` instead. `tests/sign_differential.rs` checks that both give byte-identical headers.
+//!
+//! Nothing here logs, and nothing holding key material implements a revealing `Debug`.
+//!
+//! Read against the AWS SigV4 specification: this file is the signing (string to sign,
+//! `Authorization`) and the fast path's entry points; `canonical` the canonical request's
+//! parts; `cache` the derived key and the per-second prefix; `fallback` aws-sigv4's `sign()`;
+//! `report` what was signed, for `amb doctor -v`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_credential_types::Credentials;
+use aws_sigv4::sign::v4;
+use aws_smithy_types::date_time::{DateTime, Format};
+use sha2_sigv4::{Digest, Sha256};
+use url::Url;
+
+use crate::error::AmbError;
+
+mod cache;
+mod canonical;
+mod fallback;
+mod report;
+
+use cache::Prefix;
+pub use cache::SigningKeyCache;
+#[allow(clippy::wildcard_imports)]
+use canonical::*;
+pub use fallback::sign_with_aws_sigv4;
+pub(crate) use report::report;
+
+/// The parts of a request that are signed.
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    /// The HTTP method, e.g. `POST`.
+    pub method: &'a str,
+    /// `host[:port]`, the value of the signed `host` header.
+    pub authority: &'a str,
+    /// The URL sent to (its path and query are signed).
+    pub url: &'a Url,
+    /// Signed headers besides `host`, e.g. `content-type`.
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The exact body bytes.
+    pub body: &'a [u8],
+}
+
+/// The headers aws-sigv4's `sign()` returns for header signing, in its order: `x-amz-date`,
+/// `authorization`, then `x-amz-security-token` with temporary credentials.
+pub type SignedHeaders = Vec<(&'static str, String)>;
+
+const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// Extra headers the fast path signs at most (besides `host`, `x-amz-date`, the token).
+const MAX_EXTRA_HEADERS: usize = 8;
+/// Longer URLs go to aws-sigv4 (`http::Uri` refuses very long ones).
+const MAX_URL_LEN: usize = 8 * 1024;
+/// Longer credential scopes (region and service names) go to aws-sigv4.
+const MAX_SCOPE: usize = 256;
+
+/// Signs `req` like aws-sigv4's `sign()` with `SigningSettings::default()` (header signing,
+/// double percent-encoding, path normalisation, session token signed) would, or returns `None`
+/// when the request is one the fast path does not handle (the caller then uses aws-sigv4).
+pub fn try_sign(
+    cache: &SigningKeyCache,
+    creds: &Credentials,
+    region: &str,
+    service: &str,
+    time: SystemTime,
+    req: &Request<'_>,
+) -> Option<SignedHeaders> {
+    let secs = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    let hit = match cache.prefix_hit(secs, creds, region, service, req) {
+        Some(hit) => hit,
+        None => {
+            let prefix = build_prefix(cache, secs, time, creds, region, service, req)?;
+            let hit = prefix.hit();
+            cache.store_prefix(prefix);
+            hit
+        }
+    };
+    Some(hit.finish(req.body, creds.session_token()))
+}
+
+/// A signature in the making: everything but the body.
+struct Hit {
+    date_time: [u8; 16],
+    /// SHA-256 over the canonical request up to (and with) the signed header list's newline.
+    creq: Sha256,
+    /// `AWS4-HMAC-SHA256 Credential=<akid>/<scope>, SignedHeaders=<names>`.
+    authorization: String,
+    /// Where the credential scope is in `authorization`.
+    scope: (usize, usize),
+    key: [u8; 32],
+}
+
+impl Hit {
+    /// Hashes the body into the canonical request and signs: the headers `sign()` returns.
+    fn finish(self, body: &[u8], token: Option<&str>) -> SignedHeaders {
+        let Self {
+            date_time,
+            mut creq,
+            mut authorization,
+            scope,
+            key,
+        } = self;
+        creq.update(hex32(&Sha256::digest(body).into()));
+        let creq_hash = hex32(&creq.finalize().into());
+
+        // The string to sign: algorithm, time, scope, canonical request hash.
+        let scope = &authorization.as_bytes()[scope.0..scope.1];
+        let mut sts = [0u8; ALGORITHM.len() + 1 + 16 + 1 + MAX_SCOPE + 1 + 64];
+        let mut at = 0;
+        for part in [
+            ALGORITHM.as_bytes(),
+            b"\n",
+            &date_time,
+            b"\n",
+            scope,
+            b"\n",
+            &creq_hash,
+        ] {
+            sts[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        let signature = v4::calculate_signature(key, &sts[..at]);
+        authorization.push_str(", Signature=");
+        authorization.push_str(&signature);
+
+        // Only ASCII digits, `T` and `Z` went into the date.
+        let date_time = std::str::from_utf8(&date_time)
+            .unwrap_or_default()
+            .to_owned();
+        let mut out = Vec::with_capacity(3);
+        out.push(("x-amz-date", date_time));
+        out.push(("authorization", authorization));
+        if let Some(token) = token {
+            out.push(("x-amz-security-token", token.to_owned()));
+        }
+        out
+    }
+}
+
+/// Checks that the fast path reproduces `sign()` for `req` and hashes its canonical request up
+/// to the body's hash; `None` sends the request to aws-sigv4.
+fn build_prefix(
+    cache: &SigningKeyCache,
+    secs: u64,
+    time: SystemTime,
+    creds: &Credentials,
+    region: &str,
+    service: &str,
+    req: &Request<'_>,
+) -> Option<Prefix> {
+    let date_time = format_date_time(time)?;
+    let date: &[u8; 8] = date_time[..8].try_into().ok()?;
+    let token = match creds.session_token() {
+        Some(t) if t.is_empty() || !all_between(t.as_bytes(), 0x21, 0x7e) => return None,
+        t => t,
+    };
+    if !is_simple_method(req.method) || !is_simple_value(req.authority) {
+        return None;
+    }
+    check_url(req.url)?;
+    let path = req.url.path();
+    let query = req.url.query().unwrap_or_default();
+
+    // The signed headers, sorted by name: `host`, the extra ones, `x-amz-date`, the token.
+    let mut headers: [(&str, &str); MAX_EXTRA_HEADERS + 3] = [("", ""); MAX_EXTRA_HEADERS + 3];
+    if req.headers.len() > MAX_EXTRA_HEADERS {
+        return None;
+    }
+    let date_time_str = std::str::from_utf8(&date_time).ok()?;
+    let mut n = 0;
+    headers[n] = ("host", req.authority);
+    n += 1;
+    for &(name, value) in req.headers {
+        if !is_simple_header_name(name) || !is_simple_value(value) {
+            return None;
+        }
+        headers[n] = (name, value);
+        n += 1;
+    }
+    headers[n] = ("x-amz-date", date_time_str);
+    n += 1;
+    if let Some(token) = token {
+        headers[n] = ("x-amz-security-token", token);
+        n += 1;
+    }
+    let headers = &mut headers[..n];
+    headers.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    if headers.windows(2).any(|w| w[0].0 == w[1].0) {
+        return None;
+    }
+
+    // The canonical request, hashed as it is written, up to the body's hash.
+    let mut creq = Sha256::new();
+    creq.update(req.method.as_bytes());
+    creq.update(b"\n");
+    write_canonical_path(&mut creq, path);
+    creq.update(b"\n");
+    write_canonical_query(&mut creq, query);
+    creq.update(b"\n");
+    for (name, value) in headers.iter() {
+        creq.update(name.as_bytes());
+        creq.update(b":");
+        creq.update(value.as_bytes());
+        creq.update(b"\n");
+    }
+    creq.update(b"\n");
+    // `authorization` holds the signed header list, which the canonical request also needs.
+    let akid = creds.access_key_id();
+    let mut authorization =
+        String::with_capacity(ALGORITHM.len() + akid.len() + region.len() + service.len() + 200);
+    authorization.push_str(ALGORITHM);
+    authorization.push_str(" Credential=");
+    authorization.push_str(akid);
+    authorization.push('/');
+    let scope_start = authorization.len();
+    authorization.push_str(std::str::from_utf8(date).ok()?);
+    authorization.push('/');
+    authorization.push_str(region);
+    authorization.push('/');
+    authorization.push_str(service);
+    authorization.push_str("/aws4_request");
+    let scope_end = authorization.len();
+    if scope_end - scope_start > MAX_SCOPE {
+        return None;
+    }
+    authorization.push_str(", SignedHeaders=");
+    let signed_start = authorization.len();
+    for (i, (name, _)) in headers.iter().enumerate() {
+        if i > 0 {
+            authorization.push(';');
+        }
+        authorization.push_str(name);
+    }
+    creq.update(&authorization.as_bytes()[signed_start..]);
+    creq.update(b"\n");
+
+    let key = cache.key(date, time, region, service, creds)?;
+    Some(Prefix {
+        secs,
+        region: region.into(),
+        service: service.into(),
+        credentials: creds.clone(),
+        method: req.method.into(),
+        authority: req.authority.into(),
+        url: req.url.as_str().into(),
+        headers: req
+            .headers
+            .iter()
+            .map(|&(n, v)| (n.into(), v.into()))
+            .collect(),
+        start: Hit {
+            date_time,
+            creq,
+            authorization,
+            scope: (scope_start, scope_end),
+            key,
+        },
+    })
+}
+
+/// Signs `req`: with the fast path when it applies, else with aws-sigv4's `sign()`. This is what
+/// the transports call.
+pub fn sign(
+    cache: &SigningKeyCache,
+    creds: &Credentials,
+    region: &str,
+    service: &str,
+    time: SystemTime,
+    req: &Request<'_>,
+) -> Result<SignedHeaders, AmbError> {
+    if let Some(headers) = try_sign(cache, creds, region, service, time, req) {
+        return Ok(headers);
+    }
+    // aws-sigv4 panics on a time past year 9999 (it signs times before 1970): refuse it here.
+    if time > UNIX_EPOCH && format_date_time(time).is_none() {
+        return Err(AmbError::Signing(format!(
+            "cannot sign at {time:?}: SigV4 dates end with year 9999; check this machine's clock"
+        )));
+    }
+    sign_with_aws_sigv4(&creds.clone().into(), region, service, time, req)
+}
+
+/// `YYYYMMDDTHHMMSSZ` in UTC, as aws-sigv4 formats it; `None` before 1970 or after 9999.
+/// The calendar is aws-smithy-types' (`DateTime`), as aws-sigv4's own is.
+fn format_date_time(time: SystemTime) -> Option<[u8; 16]> {
+    let secs = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    // Whole seconds: RFC 3339 `YYYY-MM-DDTHH:MM:SSZ`, without a fraction.
+    let rfc3339 = DateTime::from_secs(i64::try_from(secs).ok()?)
+        .fmt(Format::DateTime)
+        .ok()?;
+    let mut out = [0u8; 16];
+    let mut n = 0;
+    for b in rfc3339.bytes().filter(|b| *b != b'-' && *b != b':') {
+        *out.get_mut(n)? = b;
+        n += 1;
+    }
+    (n == 16 && out[..8].iter().all(u8::is_ascii_digit)).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn formats_dates_like_aws_sigv4() {
+        let at = |secs| UNIX_EPOCH + Duration::from_secs(secs);
+        for (secs, want) in [
+            (0, "19700101T000000Z"),
+            (1_440_938_160, "20150830T123600Z"),
+            // A leap day of a century leap year, and no 2100-02-29.
+            (951_782_400, "20000229T000000Z"),
+            (4_107_542_400, "21000301T000000Z"),
+            (253_402_300_799, "99991231T235959Z"),
+        ] {
+            assert_eq!(&format_date_time(at(secs)).unwrap(), want.as_bytes());
+        }
+        assert_eq!(format_date_time(at(253_402_300_800)), None);
+        assert_eq!(format_date_time(UNIX_EPOCH - Duration::from_secs(1)), None);
+    }
+
+    /// A request to `https://h.example/` with no headers.
+    fn request<'a>(url: &'a Url, method: &'a str, body: &'a [u8]) -> Request<'a> {
+        Request {
+            method,
+            authority: "h.example",
+            url,
+            headers: &[],
+            body,
+        }
+    }
+
+    #[test]
+    fn debug_shows_no_key() {
+        let cache = SigningKeyCache::new();
+        let creds = Credentials::new("AKID", "SECRETKEY", None, None, "t");
+        let url = Url::parse("https://h.example/").unwrap();
+        let req = request(&url, "GET", b"");
+        let out = try_sign(&cache, &creds, "us-east-1", "svc", SystemTime::now(), &req).unwrap();
+        let shown = format!("{cache:?}");
+        assert!(
+            !shown.contains("SECRETKEY") && !shown.contains("key:"),
+            "{shown}"
+        );
+        let signature = out[1].1.rsplit('=').next().unwrap();
+        assert!(!shown.contains(signature));
+    }
+
+    #[test]
+    fn times_sigv4_cannot_write_are_errors_not_panics() {
+        let cache = SigningKeyCache::new();
+        let creds = Credentials::new("AKID", "SECRETKEY", None, None, "t");
+        let url = Url::parse("https://h.example/").unwrap();
+        let req = request(&url, "POST", b"{}");
+        let after_9999 = UNIX_EPOCH + Duration::from_secs(253_402_300_800);
+        let err = sign(&cache, &creds, "us-east-1", "svc", after_9999, &req).unwrap_err();
+        assert!(err.to_string().contains("clock"), "{err}");
+        // The last second of 9999 (fast path), and a time before 1970 (aws-sigv4 signs it).
+        let last = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+        assert!(sign(&cache, &creds, "us-east-1", "svc", last, &req).is_ok());
+        let before = UNIX_EPOCH - Duration::from_secs(1);
+        assert!(sign(&cache, &creds, "us-east-1", "svc", before, &req).is_ok());
+    }
+}
