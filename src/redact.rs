@@ -106,6 +106,7 @@ pub(crate) fn withhold(text: &str, known: &Known) -> String {
 }
 
 /// [`withhold`] over bytes (lossily decoded).
+#[cfg_attr(not(feature = "ws"), allow(dead_code))]
 pub(crate) fn withhold_bytes(bytes: &[u8], known: &Known) -> String {
     let end = bytes.len().min(MAX_SCANNED);
     let text = String::from_utf8_lossy(&bytes[..end]);
@@ -118,6 +119,7 @@ pub(crate) fn withhold_bytes(bytes: &[u8], known: &Known) -> String {
 
 /// The start of a body, secrets withheld first (so that none is cut in two), then cut to
 /// `max` bytes and trimmed.
+#[cfg_attr(not(feature = "ws"), allow(dead_code))]
 pub(crate) fn withhold_snippet(bytes: &[u8], known: &Known, max: usize) -> String {
     let shown = withhold_bytes(bytes, known);
     let end = floor_char_boundary(&shown, max);
