@@ -13,7 +13,7 @@ if [ -z "${ANVIL_BIN:-}" ]; then
 fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --all-features "$@" 2>&1 | tee "$log"
+cargo test --workspace --all-features "$@" 2>&1 | tee "$log"
 skipped=$(grep -c '^SKIPPED: ' "$log" || true)
 if [ "$skipped" -gt 0 ]; then
   echo

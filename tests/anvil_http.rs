@@ -83,7 +83,7 @@ async fn batches_reach_anvil_as_single_signed_calls() {
 /// 10 again: nonce 19.)
 #[tokio::test]
 async fn a_throttled_transaction_in_a_batch_is_mined_once() {
-    use alloy_amb::testing::fake_amb::CallHook;
+    use alloy_amb_testing::CallHook;
     use alloy_primitives::B256;
     use alloy_rpc_client::ClientBuilder;
     use alloy_transport::layers::RetryBackoffLayer;
@@ -148,7 +148,7 @@ async fn a_throttled_transaction_in_a_batch_is_mined_once() {
 #[tokio::test]
 async fn a_transaction_with_a_lost_answer_is_not_sent_again() {
     use alloy_amb::http::SPLIT_OUTCOME_UNKNOWN;
-    use alloy_amb::testing::fake_amb::CallHook;
+    use alloy_amb_testing::CallHook;
     use alloy_primitives::B256;
 
     let Some(anvil) = Anvil::spawn("a_transaction_with_a_lost_answer_is_not_sent_again") else {

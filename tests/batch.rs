@@ -6,8 +6,8 @@ mod support;
 use std::time::Duration;
 
 use alloy_amb::http::{SPLIT_NOT_SENT, SPLIT_OUTCOME_UNKNOWN};
-use alloy_amb::testing::front::InFlightFront;
 use alloy_amb::AmbHttp;
+use alloy_amb_testing::InFlightFront;
 use alloy_primitives::U64;
 use alloy_rpc_client::{ClientBuilder, RpcClient};
 use alloy_transport::layers::RetryBackoffLayer;

@@ -255,6 +255,7 @@ async fn subscribe_exits_after_count_items() {
     assert_eq!(lines[0]["blockNumber"], format!("{first:#x}"));
 }
 
+#[cfg(feature = "demo")]
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_exits_0() {
     let out = run(amb(SECRET_KEY, &["demo"])).await;
@@ -487,7 +488,6 @@ async fn subscribe_gap_free_prints_every_log_once_through_an_oversized_log_and_a
 
     let expected: Vec<serde_json::Value> = e
         .amb
-        .shared()
         .with_chain(|c| (from..=last).map(|n| c.log(n)).collect());
     let fields = [
         "blockNumber",

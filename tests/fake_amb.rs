@@ -40,7 +40,7 @@ impl Hand<'_> {
             .unwrap()
             .as_secs() as i64;
         let amz_date = fake_amb::fmt_amz((now + self.shift) as u64);
-        let authority = fake.server.address().to_string();
+        let authority = fake.address().to_string();
         let headers = vec![
             ("content-type".to_owned(), "application/json".to_owned()),
             ("host".to_owned(), authority),
@@ -270,17 +270,4 @@ async fn billing_tokens_replace_signatures() {
         .await
         .unwrap();
     assert_eq!(bad.status().as_u16(), 403);
-}
-
-#[test]
-fn dates_are_formatted_like_aws() {
-    assert_eq!(fake_amb::fmt_amz(1_440_938_160), "20150830T123600Z");
-    assert_eq!(
-        fake_amb::httpdate(1_440_938_160),
-        "Sun, 30 Aug 2015 12:36:00 GMT"
-    );
-    assert_eq!(
-        sigv4::parse_amz_date("20150830T123600Z"),
-        Some(1_440_938_160)
-    );
 }

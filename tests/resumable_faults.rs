@@ -129,7 +129,7 @@ fn apply(items: &[Log]) -> Vec<(u64, u64, B256)> {
 /// What the chain says, over the whole range.
 fn canonical(amb: &FakeAmb, from: u64) -> Vec<(u64, u64, B256)> {
     let to = amb.head();
-    amb.shared().with_chain(|c| {
+    amb.with_chain(|c| {
         (from..=to)
             .map(|n| {
                 let log: Log = serde_json::from_value(c.log(n)).unwrap();
@@ -365,7 +365,7 @@ async fn a_restart_from_a_cursor_removes_what_a_reorg_replaced_meanwhile() {
     drop(stream);
 
     // While down: the last two blocks are replaced and two more are mined.
-    amb.shared().with_chain(|c| c.reorg(2));
+    amb.with_chain(|c| c.reorg(2));
     amb.mine();
     let end = amb.mine();
     let cursor: Cursor = serde_json::from_str(&saved).unwrap();
@@ -401,7 +401,7 @@ async fn a_reorg_deeper_than_the_history_is_a_typed_error_with_the_position() {
     }
     until_block(&mut stream, last).await;
     gateway.drop_connections();
-    amb.shared().with_chain(|c| c.reorg(5));
+    amb.with_chain(|c| c.reorg(5));
     let mut removals = 0;
     let err = loop {
         match next(&mut stream).await {
@@ -451,7 +451,7 @@ async fn polling_over_http_delivers_every_log_and_the_reorgs() {
     amb.mine();
     let last = amb.mine();
     let mut got = until_block(&mut stream, last).await;
-    amb.shared().with_chain(|c| c.reorg(2));
+    amb.with_chain(|c| c.reorg(2));
     let end = amb.mine();
     got.extend(until_block(&mut stream, end).await);
     assert_eq!(apply(&got), canonical(&amb, first));
@@ -500,7 +500,7 @@ async fn seeded_random_drops_and_reorgs_lose_nothing() {
                 0 => {
                     gateway.drop_connections();
                     if rng.below(2) == 0 {
-                        amb.shared().with_chain(|c| c.reorg(1 + rng.below(3)));
+                        amb.with_chain(|c| c.reorg(1 + rng.below(3)));
                     }
                 }
                 1 => {

@@ -429,7 +429,7 @@ async fn a_reorg_on_the_fake_chain_produces_the_removals() {
 
     // The gateway drops us; meanwhile the last two blocks are replaced.
     gateway.drop_connections();
-    amb.shared().with_chain(|c| c.reorg(2));
+    amb.with_chain(|c| c.reorg(2));
     let next = gateway.mine();
     let after = take(&mut stream, 5).await;
     let summary = numbers_and_removals(&after);
@@ -447,7 +447,7 @@ async fn a_reorg_on_the_fake_chain_produces_the_removals() {
     assert_eq!(after[0].block_hash, delivered[2].block_hash);
     assert_eq!(after[1].block_hash, delivered[1].block_hash);
     assert_ne!(after[2].block_hash, delivered[1].block_hash);
-    let canonical = amb.shared().with_chain(|c| c.hash(last));
+    let canonical = amb.with_chain(|c| c.hash(last));
     assert_eq!(after[3].block_hash.unwrap().to_string(), canonical);
 }
 
@@ -479,7 +479,7 @@ async fn a_live_reorg_told_head_first_delivers_each_log_and_removal_once() {
         [(last, true), (last, false), (top, false), (next, false)]
     );
     assert_eq!(after[0].block_hash, delivered[1].block_hash);
-    let canonical = amb.shared().with_chain(|c| c.hash(last));
+    let canonical = amb.with_chain(|c| c.hash(last));
     assert_eq!(after[1].block_hash.unwrap().to_string(), canonical);
 }
 

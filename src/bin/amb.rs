@@ -1,7 +1,7 @@
 //! `amb`: call, subscribe to and diagnose AMB (and other SigV4-protected) JSON-RPC endpoints,
 //! or run `amb demo` on a local AMB emulator (no AWS account needed).
 //!
-//! Built with the `cli` feature: `cargo run --features cli --bin amb -- demo`.
+//! Built with the `cli` feature (`demo` adds the emulator): `cargo run --features demo --bin amb -- demo`.
 
 #[path = "../cli/mod.rs"]
 mod cli;

@@ -4,10 +4,9 @@ use std::future::IntoFuture;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use alloy_amb::testing::chain::{LOG_ADDRESS, TOPIC0};
-use alloy_amb::testing::fake_amb::{FakeAmb, ACCESS_KEY, REGION, SECRET_KEY};
-use alloy_amb::testing::fake_ws::FakeWs;
 use alloy_amb::{AmbError, AmbHttp, AmbWsConnect};
+use alloy_amb_testing::chain::{LOG_ADDRESS, TOPIC0};
+use alloy_amb_testing::{FakeAmb, FakeWs, ACCESS_KEY, REGION, SECRET_KEY};
 use alloy_provider::{Provider, ProviderBuilder};
 use alloy_rpc_types_eth::Filter;
 use aws_credential_types::Credentials;
@@ -133,7 +132,7 @@ pub async fn run() -> CliResult {
     );
     println!();
     println!("Done. Next: `amb doctor --endpoint <your AMB endpoint>` checks a real setup;");
-    println!("`alloy_amb::testing` (feature `testing`) runs this emulator in your own tests.");
+    println!("`alloy-amb-testing` (a dev-dependency) runs this emulator in your own tests.");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -2,6 +2,7 @@
 
 mod call;
 mod compare;
+#[cfg(feature = "demo")]
 mod demo;
 mod doctor;
 mod subscribe;
@@ -27,7 +28,8 @@ enum Command {
     Subscribe(subscribe::SubscribeArgs),
     /// Checks endpoint, region, credentials, clock, a signed HTTP call and a signed WSS upgrade.
     Doctor(doctor::DoctorArgs),
-    /// Runs the library against a local AMB emulator started in-process (no AWS account).
+    /// Runs the library against a local AMB emulator started in-process (no AWS account;
+    /// feature `demo`).
     Demo,
     /// Reads the same things from two endpoints at fixed blocks and prints what differs.
     Compare(compare::CompareArgs),
@@ -128,8 +130,16 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Call(a) => call::run(a).await,
         Command::Subscribe(a) => subscribe::run(a).await,
         Command::Doctor(a) => doctor::run(a).await,
+        #[cfg(feature = "demo")]
         Command::Demo => demo::run().await,
         Command::Compare(a) => compare::run(a).await,
+        #[cfg(not(feature = "demo"))]
+        Command::Demo => Err(
+            "`amb demo` needs the `demo` feature (it builds the emulator, \
+             alloy-amb-testing): `cargo run --features demo --bin amb -- demo`, or \
+             `cargo install alloy-amb --features demo`"
+                .into(),
+        ),
     };
     match result {
         Ok(code) => code,

@@ -1,2 +1,2 @@
-//! Re-export of the emulator now in the crate (`alloy_amb::testing::chain`).
-pub use alloy_amb::testing::chain::*;
+//! The emulator crate's deterministic chain (`alloy_amb_testing::chain`).
+pub use alloy_amb_testing::chain::*;

@@ -1,2 +1,2 @@
-//! Re-export of the emulator now in the crate (`alloy_amb::testing::fake_amb`).
-pub use alloy_amb::testing::fake_amb::*;
+//! The emulator crate's HTTP gateway and its constants (`alloy_amb_testing`).
+pub use alloy_amb_testing::*;

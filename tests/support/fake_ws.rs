@@ -1,2 +1,2 @@
-//! Re-export of the emulator now in the crate (`alloy_amb::testing::fake_ws`).
-pub use alloy_amb::testing::fake_ws::*;
+//! The emulator crate's WebSocket gateway (`alloy_amb_testing`).
+pub use alloy_amb_testing::{FakeWs, Frame, Kind, Stats, MSG_TOO_LARGE};

@@ -1,2 +1,2 @@
-//! Re-export of the emulator now in the crate (`alloy_amb::testing::sigv4`).
-pub use alloy_amb::testing::sigv4::*;
+//! The emulator crate's independent SigV4 verifier (`alloy_amb_testing::sigv4`).
+pub use alloy_amb_testing::sigv4::*;

@@ -1,7 +1,7 @@
 //! A fake AMB gateway on wiremock.
 //!
 //! It checks SigV4 like the AWS gateway in front of AMB does, with the independent verifier in
-//! [`super::sigv4`] (never the crate under test), rejects with 403 and AMB's JSON messages,
+//! [`crate::sigv4`] (never the crate under test), rejects with 403 and AMB's JSON messages,
 //! accepts `?billingtoken=`, rejects JSON-RPC batches, answers single calls from the
 //! deterministic [`Chain`] or forwards them to a real node, and records everything it received.
 
@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use super::chain::Chain;
-use super::sigv4::{self, SigV4Request};
+use crate::chain::Chain;
+use crate::sigv4::{self, SigV4Request};
 
 /// The region the gateway expects in the credential scope by default.
 pub const REGION: &str = "us-east-1";
@@ -55,6 +55,7 @@ pub const MSG_THROTTLED: &str = "Too Many Requests";
 /// What the gateway does to one accepted call instead of (or besides) answering it normally;
 /// see [`FakeAmb::on_call`].
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum CallHook {
     /// Answers with this status, body and `Retry-After` (seconds) without passing the call on:
     /// it is not executed (a throttle, or an outage in front of the node).
@@ -103,6 +104,7 @@ struct Key {
 /// `Debug` withholds secrets: the values of `Authorization` and `X-Amz-Security-Token`, and
 /// signatures and tokens in the query or anywhere else (see the crate's redaction).
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Received {
     /// HTTP method.
     pub method: String,
@@ -122,7 +124,6 @@ pub struct Received {
 
 impl std::fmt::Debug for Received {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use crate::redact::{withhold_unknown, WITHHELD};
         let headers: Vec<(&str, String)> = self
             .headers
             .iter()
@@ -133,9 +134,7 @@ impl std::fmt::Debug for Received {
                 let v = if secret {
                     WITHHELD.to_owned()
                 } else {
-                    withhold_unknown(&format!("{k}: {v}"))
-                        .split_once(": ")
-                        .map_or_else(|| WITHHELD.to_owned(), |(_, v)| v.to_owned())
+                    withhold(v)
                 };
                 (k.as_str(), v)
             })
@@ -143,22 +142,67 @@ impl std::fmt::Debug for Received {
         f.debug_struct("Received")
             .field("method", &self.method)
             .field("path", &self.path)
-            .field(
-                "query",
-                &self
-                    .query
-                    .as_ref()
-                    .map(|q| withhold_unknown(&format!("?{q}"))),
-            )
+            .field("query", &self.query.as_deref().map(withhold))
             .field("headers", &headers)
-            .field(
-                "body",
-                &withhold_unknown(&String::from_utf8_lossy(&self.body)),
-            )
-            .field("rejected", &self.rejected.as_deref().map(withhold_unknown))
+            .field("body", &withhold(&String::from_utf8_lossy(&self.body)))
+            .field("rejected", &self.rejected.as_deref().map(withhold))
             .field("signed_headers", &self.signed_headers)
             .finish()
     }
+}
+
+/// What [`Received`]'s `Debug` shows in place of a secret.
+const WITHHELD: &str = "<withheld>";
+
+/// Names whose values are secrets wherever they appear (query, header value, body): the
+/// signature, the session token, the secret key, AMB's billing token.
+const SECRET_NAMES: [&str; 8] = [
+    "signature",
+    "security-token",
+    "securitytoken",
+    "sessiontoken",
+    "session_token",
+    "billingtoken",
+    "secretaccesskey",
+    "secret_access_key",
+];
+
+/// `text` with the value after every secret name (`name=value`, `name: value`,
+/// `"name":"value"`, any case) replaced by [`WITHHELD`], up to the next delimiter.
+fn withhold(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let Some(name) = SECRET_NAMES
+            .iter()
+            .find(|n| lower.as_bytes()[i..].starts_with(n.as_bytes()))
+        else {
+            i += 1;
+            continue;
+        };
+        // Skip the name's tail (`x-amz-signature`), then separators, then the value.
+        let mut j = i + name.len();
+        while j < bytes.len() && matches!(bytes[j], b'"' | b'\'' | b'=' | b':' | b' ') {
+            j += 1;
+        }
+        let start = j;
+        while j < bytes.len()
+            && !matches!(bytes[j], b'&' | b',' | b'"' | b'\'' | b';' | b' ' | b'}')
+        {
+            j += 1;
+        }
+        if j > start {
+            out.push_str(&text[copied..start]);
+            out.push_str(WITHHELD);
+            copied = j;
+        }
+        i = j.max(i + 1);
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 impl Received {
@@ -194,8 +238,7 @@ struct State {
 
 /// The fake AMB gateway. Dropping it stops the server.
 pub struct FakeAmb {
-    /// The underlying wiremock server (for extra mocks or its address).
-    pub server: MockServer,
+    server: MockServer,
     state: Arc<State>,
 }
 
@@ -227,6 +270,11 @@ impl FakeAmb {
     /// `http://127.0.0.1:PORT/`
     pub fn url(&self) -> String {
         format!("{}/", self.server.uri())
+    }
+
+    /// The gateway's socket address on `127.0.0.1` (its `Host`).
+    pub fn address(&self) -> std::net::SocketAddr {
+        *self.server.address()
     }
 
     /// Makes the gateway accept `akid` with `secret` (and, for temporary credentials, `session_token`).
@@ -341,6 +389,12 @@ impl FakeAmb {
     /// The chain's head block number.
     pub fn head(&self) -> u64 {
         self.state.chain.lock().unwrap().head
+    }
+
+    /// Runs `f` on the chain both gateways answer from (to reorg it or read a block's hash).
+    /// Mining here notifies no WebSocket subscription: use [`crate::FakeWs::mine`] for that.
+    pub fn with_chain<R>(&self, f: impl FnOnce(&mut Chain) -> R) -> R {
+        f(&mut self.state.chain.lock().unwrap())
     }
 
     /// Every HTTP request received so far, with its verdict.
@@ -683,7 +737,7 @@ impl Respond for Gateway {
 }
 
 /// RFC 7231 date for the `Date` header, on the fake's clock.
-pub fn httpdate(secs: u64) -> String {
+pub(crate) fn httpdate(secs: u64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -701,14 +755,14 @@ pub fn httpdate(secs: u64) -> String {
     )
 }
 
-/// What the WebSocket side of the fake ([`super::fake_ws`]) shares with this gateway: the same
+/// What the WebSocket side of the fake ([`crate::FakeWs`]) shares with this gateway: the same
 /// keys, billing tokens, region and service, clock and chain.
 #[derive(Clone)]
-pub struct SharedGateway(Arc<State>);
+pub(crate) struct SharedGateway(Arc<State>);
 
 impl FakeAmb {
-    /// The state a [`super::fake_ws::FakeWs`] authenticates against and answers from.
-    pub fn shared(&self) -> SharedGateway {
+    /// The state a [`crate::FakeWs`] authenticates against and answers from.
+    pub(crate) fn shared(&self) -> SharedGateway {
         SharedGateway(self.state.clone())
     }
 }
@@ -716,19 +770,19 @@ impl FakeAmb {
 impl SharedGateway {
     /// The gateway's auth decision for a request (`Err(message)` is a 403 with AMB's
     /// message), and the headers the signature lists.
-    pub fn authenticate(&self, req: &SigV4Request) -> (Result<(), String>, Vec<String>) {
+    pub(crate) fn authenticate(&self, req: &SigV4Request) -> (Result<(), String>, Vec<String>) {
         let mut signed = Vec::new();
         let verdict = Gateway(self.0.clone()).authenticate(req, &mut signed);
         (verdict, signed)
     }
 
     /// Now on the fake's clock, in Unix seconds.
-    pub fn now(&self) -> u64 {
+    pub(crate) fn now(&self) -> u64 {
         Gateway(self.0.clone()).now()
     }
 
     /// Runs `f` on the shared chain (to mine, reorg or read it).
-    pub fn with_chain<R>(&self, f: impl FnOnce(&mut Chain) -> R) -> R {
+    pub(crate) fn with_chain<R>(&self, f: impl FnOnce(&mut Chain) -> R) -> R {
         f(&mut self.0.chain.lock().unwrap())
     }
 }
@@ -738,5 +792,51 @@ impl Received {
     pub fn access_key_id(&self) -> Option<&str> {
         let credential = self.header("authorization")?.split("Credential=").nth(1)?;
         credential.split('/').next()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_formatted_like_aws() {
+        assert_eq!(fmt_amz(1_440_938_160), "20150830T123600Z");
+        assert_eq!(httpdate(1_440_938_160), "Sun, 30 Aug 2015 12:36:00 GMT");
+        assert_eq!(
+            sigv4::parse_amz_date("20150830T123600Z"),
+            Some(1_440_938_160)
+        );
+    }
+
+    /// `Received`'s `Debug` withholds the signature, session token and billing token wherever
+    /// they appear, and keeps everything else readable.
+    #[test]
+    fn received_debug_withholds_secrets() {
+        let r = Received {
+            method: "POST".into(),
+            path: "/".into(),
+            query: Some("billingtoken=BILL123&X-Amz-Signature=abcdef&x=1".into()),
+            headers: vec![
+                (
+                    "Authorization".into(),
+                    "AWS4-HMAC-SHA256 Signature=abcdef".into(),
+                ),
+                ("X-Amz-Security-Token".into(), "TOKEN123".into()),
+                ("x-amz-date".into(), "20150830T123600Z".into()),
+                ("x-echo".into(), "SecurityToken: TOKEN123; ok".into()),
+            ],
+            body: br#"{"method":"eth_chainId","billingToken":"BILL123","sessionToken":"TOKEN123"}"#
+                .to_vec(),
+            rejected: Some("bad X-Amz-Signature=abcdef".into()),
+            signed_headers: vec!["host".into()],
+        };
+        let shown = format!("{r:?}");
+        for secret in ["BILL123", "abcdef", "TOKEN123"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        for kept in ["eth_chainId", "x-amz-date", "20150830T123600Z", "x=1", "ok"] {
+            assert!(shown.contains(kept), "{kept} not in {shown}");
+        }
     }
 }

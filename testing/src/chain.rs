@@ -41,7 +41,7 @@ pub fn hex_u64(n: u64) -> String {
 }
 
 /// `n` as a 32-byte `0x`-prefixed word.
-pub fn word(n: u64) -> String {
+pub(crate) fn word(n: u64) -> String {
     format!("0x{n:064x}")
 }
 

@@ -1,21 +1,26 @@
 //! An independent AWS Signature Version 4 verifier, written from the AWS SigV4 specification
 //! ("Create a signed AWS API request" / "Elements of an AWS API request signature").
 //!
-//! It deliberately shares no code with the crate under test nor with `aws-sigv4`: only `sha2`,
+//! It deliberately shares no code with `alloy-amb`'s signer nor with `aws-sigv4`: only `sha2`,
 //! `hmac`, `hex` and std. It is proven against AWS's published SigV4 test-suite vectors in
-//! `tests/sigv4_vectors.rs`, and is used by the fake AWS gateway to check requests exactly as
-//! they arrive on the wire.
-#![allow(dead_code)]
+//! this crate's `tests/sigv4_vectors.rs`, and is used by [`FakeAmb`](crate::FakeAmb) and
+//! [`FakeWs`](crate::FakeWs) to check requests exactly as they arrive on the wire.
+//!
+//! Most users need nothing here: the gateways verify for you. The step functions are public so
+//! a test can check each step of the specification on its own (as the vectors test does) or
+//! sign a request by hand, e.g. a malformed one:
+//! [`canonical_request`] -> [`string_to_sign`] -> [`signing_key`] -> [`signature`]; [`verify`]
+//! does all of it for a received request.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 /// The only algorithm this verifier understands.
-pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+pub(crate) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// Terminator of every SigV4 credential scope.
-pub const SCOPE_TERMINATOR: &str = "aws4_request";
+pub(crate) const SCOPE_TERMINATOR: &str = "aws4_request";
 /// Longest validity AWS accepts for a presigned URL (7 days).
-pub const MAX_PRESIGNED_EXPIRES: u64 = 604_800;
+pub(crate) const MAX_PRESIGNED_EXPIRES: u64 = 604_800;
 /// Clock skew AWS tolerates for header-signed requests (15 minutes).
 pub const MAX_CLOCK_SKEW_SECS: u64 = 15 * 60;
 
@@ -47,7 +52,7 @@ impl SigV4Request<'_> {
     }
 
     /// Decoded query parameters `(key, value)` in the order received.
-    pub fn query_params(&self) -> Vec<(String, String)> {
+    pub(crate) fn query_params(&self) -> Vec<(String, String)> {
         query_pairs(self.query.unwrap_or(""))
             .into_iter()
             .map(|(k, v)| {
@@ -359,7 +364,7 @@ pub fn canonical_request(
 }
 
 /// The hashed-payload line: the x-amz-content-sha256 header if present, else sha256(body).
-pub fn payload_hash(req: &SigV4Request) -> String {
+pub(crate) fn payload_hash(req: &SigV4Request) -> String {
     match req.header_values("x-amz-content-sha256").first() {
         Some(v) => v.trim_matches(|c| c == ' ' || c == '\t').to_string(),
         None => sha256_hex(req.body),
@@ -440,7 +445,7 @@ fn query_pairs(query: &str) -> Vec<(&str, &str)> {
 
 /// Decode `%XX` escapes (either hex case); anything else, including a malformed escape, is
 /// kept literally. '+' is NOT treated as a space.
-pub fn percent_decode(s: &str) -> Vec<u8> {
+pub(crate) fn percent_decode(s: &str) -> Vec<u8> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -469,7 +474,7 @@ fn hex_val(c: u8) -> Option<u8> {
 
 /// SigV4 URI encoding: every byte except A-Z a-z 0-9 - _ . ~ becomes %XX (uppercase hex);
 /// '/' is also kept unless `encode_slash`.
-pub fn uri_encode(bytes: &[u8], encode_slash: bool) -> String {
+pub(crate) fn uri_encode(bytes: &[u8], encode_slash: bool) -> String {
     let mut out = String::with_capacity(bytes.len());
     for &b in bytes {
         let keep = b.is_ascii_alphanumeric()

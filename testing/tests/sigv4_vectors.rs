@@ -1,6 +1,7 @@
-//! Proves the independent SigV4 verifier in `tests/support/sigv4.rs` against AWS's published
+//! Proves the independent SigV4 verifier (`alloy_amb_testing::sigv4`) against AWS's published
 //! SigV4 test suite (aws-c-auth `tests/aws-signing-test-suite/v4`), found at
-//! `$CARGO_MANIFEST_DIR/../shared/sigv4-test-suite` or `$SIGV4_TEST_SUITE`.
+//! `../shared/sigv4-test-suite` beside the repository (`$CARGO_MANIFEST_DIR/../../shared`) or
+//! `$SIGV4_TEST_SUITE`.
 //!
 //! Every case folder is processed for header signing and, where it has `query-*.txt`, for
 //! presigned (query) signing; nothing is skipped. Two genuine quirks are handled explicitly:
@@ -11,10 +12,7 @@
 //!   `X-Amz-Security-Token` query param is not part of the canonical query; the test strips it
 //!   before verifying (and checks that not stripping it fails).
 
-#[path = "support/sigv4.rs"]
-mod sigv4;
-
-use sigv4::*;
+use alloy_amb_testing::sigv4::*;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -45,7 +43,7 @@ const SKIPPED_CASES: &[(&str, &str)] = &[];
 fn suite_dir() -> PathBuf {
     let dir = match std::env::var_os("SIGV4_TEST_SUITE") {
         Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/sigv4-test-suite"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/sigv4-test-suite"),
     };
     assert!(
         dir.is_dir(),

@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
-use super::fake_amb::FakeAmb;
+use crate::fake_amb::FakeAmb;
 
 #[derive(Default)]
 struct Hold {
@@ -60,7 +60,7 @@ impl InFlightFront {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State {
-            upstream: *gateway.server.address(),
+            upstream: gateway.address(),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             requests: AtomicUsize::new(0),

@@ -1,6 +1,6 @@
 //! The WebSocket side of the fake AMB gateway: a tokio-tungstenite server on `127.0.0.1:0` beside
 //! the wiremock one, sharing its keys, billing tokens, region/service, clock and chain
-//! ([`SharedGateway`]).
+//! (`SharedGateway`).
 //!
 //! - It verifies the signed upgrade (GET) with the same independent verifier and refuses like
 //!   AMB: 403, `{"message": ...}`, a `Date` on the fake's clock.
@@ -32,9 +32,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use super::chain;
-use super::fake_amb::{httpdate, FakeAmb, Received, SharedGateway};
-use super::sigv4::SigV4Request;
+use crate::chain;
+use crate::fake_amb::{httpdate, FakeAmb, Received, SharedGateway};
+use crate::sigv4::SigV4Request;
 
 /// What AMB says instead of an answer over its 512 KB WebSocket quota.
 pub const MSG_TOO_LARGE: &str = "Message response is too large";
@@ -44,6 +44,7 @@ const SIGNAL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The type of a frame received from a client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Kind {
     /// A text frame.
     Text,
@@ -59,6 +60,7 @@ pub enum Kind {
 
 /// One frame received from a client.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Frame {
     /// Which connection (0 for the first accepted upgrade).
     pub conn: usize,
@@ -72,6 +74,7 @@ pub struct Frame {
 
 /// Counters the tests wait on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Upgrades accepted, ever.
     pub connections: usize,
