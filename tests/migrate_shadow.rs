@@ -359,3 +359,39 @@ async fn a_mismatch_is_logged_with_method_block_and_diff() {
     );
     assert!(line.contains(r#"diff=$: "0x1" != "0x2""#), "{line}");
 }
+
+/// A secondary that never answers: each mirrored call is abandoned after `secondary_timeout`
+/// (virtual time), counted as a secondary error, and its slot freed, so mirroring goes on and
+/// `idle()` resolves.
+#[tokio::test(start_paused = true)]
+async fn a_secondary_that_never_answers_times_out_and_frees_its_slot() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let layer = ShadowLayer::new(
+        Fake::new("secondary", &log, Mode::Never),
+        ShadowConfig {
+            max_in_flight: 1,
+            ..Default::default()
+        },
+    );
+    let handle = layer.handle();
+    let mut svc = layer.layer(Fake::new("primary", &log, Mode::Now));
+    for i in 0..3u64 {
+        send(&mut svc, single("eth_chainId", json!([]), i)).await;
+        tokio::time::timeout(std::time::Duration::from_secs(3600), handle.idle())
+            .await
+            .expect("a never-answering secondary held its slot");
+    }
+    let s = handle.stats();
+    assert_eq!(
+        (s.secondary_errors, s.dropped, s.compared),
+        (3, 0, 0),
+        "{s:?}"
+    );
+    let mirrored = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(who, _)| *who == "secondary")
+        .count();
+    assert_eq!(mirrored, 3, "every call was mirrored, none dropped");
+}
