@@ -148,3 +148,32 @@ async fn a_reorg_on_one_side_is_named_at_its_first_replaced_block() {
         "below the reorg the pair matches"
     );
 }
+
+/// Two nodes whose head is `u64::MAX` (a broken or hostile node): the sample is drawn without
+/// overflowing, and the run ends.
+#[tokio::test]
+async fn a_head_of_u64_max_does_not_overflow() {
+    use alloy_rpc_client::ClientBuilder;
+    use migrate_support::{Fake, Mode};
+    use serde_json::Value;
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let node = |name| {
+        let fake = Fake::new(name, &log, Mode::Now).answering(|m, _| match m {
+            "eth_blockNumber" => json!("0xffffffffffffffff"),
+            "eth_chainId" => json!("0x1"),
+            _ => Value::Null,
+        });
+        ClientBuilder::default().transport(fake, true)
+    };
+    let opts = CompareOptions {
+        blocks: 3,
+        depth: 0,
+        ..Default::default()
+    };
+    let report = compare(&node("a"), &node("b"), &opts, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.heads.2, u64::MAX);
+    assert_eq!(report.blocks.len(), 3);
+    assert!(report.is_ok(), "{:?}", report.checks);
+}

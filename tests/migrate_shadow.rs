@@ -359,3 +359,69 @@ async fn a_mismatch_is_logged_with_method_block_and_diff() {
     );
     assert!(line.contains(r#"diff=$: "0x1" != "0x2""#), "{line}");
 }
+
+/// A secondary that never answers: each mirrored call is abandoned after `secondary_timeout`
+/// (virtual time), counted as a secondary error, and its slot freed, so mirroring goes on and
+/// `idle()` resolves.
+#[tokio::test(start_paused = true)]
+async fn a_secondary_that_never_answers_times_out_and_frees_its_slot() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let layer = ShadowLayer::new(
+        Fake::new("secondary", &log, Mode::Never),
+        ShadowConfig {
+            max_in_flight: 1,
+            ..Default::default()
+        },
+    );
+    let handle = layer.handle();
+    let mut svc = layer.layer(Fake::new("primary", &log, Mode::Now));
+    for i in 0..3u64 {
+        send(&mut svc, single("eth_chainId", json!([]), i)).await;
+        tokio::time::timeout(std::time::Duration::from_secs(3600), handle.idle())
+            .await
+            .expect("a never-answering secondary held its slot");
+    }
+    let s = handle.stats();
+    assert_eq!(
+        (s.secondary_errors, s.dropped, s.compared),
+        (3, 0, 0),
+        "{s:?}"
+    );
+    let mirrored = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(who, _)| *who == "secondary")
+        .count();
+    assert_eq!(mirrored, 3, "every call was mirrored, none dropped");
+}
+
+/// A secondary whose URL carries a provider key, and that cannot be reached: the failure is
+/// counted and logged, and the log names the host but never the key (reqwest's error quotes the
+/// whole URL).
+#[tokio::test]
+async fn a_failing_secondary_is_logged_without_its_url_path_or_query() {
+    let (logs, _guard) = support::log_capture::capture();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let secondary = alloy_transport_http::Http::new(
+        "http://127.0.0.1:1/v2/SECRETKEY?billingtoken=SECRETTOKEN"
+            .parse()
+            .unwrap(),
+    );
+    let layer = ShadowLayer::new(secondary, ShadowConfig::default());
+    let handle = layer.handle();
+    let mut svc = layer.layer(Fake::new("primary", &log, Mode::Now));
+    send(&mut svc, single("eth_chainId", json!([]), 1)).await;
+    handle.idle().await;
+    assert_eq!(handle.stats().secondary_errors, 1);
+    // Our own log line (alloy's `Http` puts its whole URL in its own tracing span, which is
+    // alloy's to fix; the shadow layer's line is ours).
+    let text = logs.text();
+    let ours: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("shadow call failed"))
+        .collect();
+    assert_eq!(ours.len(), 1, "{text}");
+    assert!(ours[0].contains("127.0.0.1"), "{}", ours[0]);
+    assert!(!ours[0].contains("SECRET"), "{}", ours[0]);
+}

@@ -13,7 +13,9 @@ use super::{CliResult, Conn};
 /// How one endpoint authenticates.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Auth {
-    /// A billing token when the URL carries `?billingtoken=`, else SigV4 with the credentials.
+    /// A billing token when the URL carries `?billingtoken=`, SigV4 for an AWS host name
+    /// (`*.amazonaws.com`, `*.on.aws`); any other host is refused (name `sigv4` or `none`), so
+    /// AWS credentials are never sent to a third party by default.
     Auto,
     /// SigV4 with the credentials (`--*-profile`, else the standard chain).
     Sigv4,
@@ -65,6 +67,7 @@ pub struct CompareArgs {
 }
 
 fn client(
+    side: &str,
     url: &str,
     auth: Auth,
     region: &Option<String>,
@@ -77,6 +80,9 @@ fn client(
             scheme_and_host(url)
         )
         .into());
+    }
+    if auth == Auth::Auto {
+        auto_allowed(side, url)?;
     }
     if auth == Auth::None {
         let parsed = url::Url::parse(url).map_err(|e| format!("not a URL ({e})"))?;
@@ -97,6 +103,30 @@ fn client(
     Ok(ClientBuilder::default().transport(conn.http(url)?, false))
 }
 
+/// Whether `auto` may go ahead for `url`: a billing token in the URL, or an AWS host name (SigV4).
+/// Any other host is an error naming the flags, so AWS credentials (the key id, the session
+/// token) are never sent to a third party unasked.
+fn auto_allowed(side: &str, url: &str) -> Result<(), String> {
+    if alloy_amb::Endpoint::parse(url).is_ok_and(|e| e.has_billing_token()) {
+        return Ok(());
+    }
+    let host = url::Url::parse(url)
+        .map_err(|e| format!("not a URL ({e})"))?
+        .host_str()
+        .unwrap_or_default()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    if host.ends_with(".amazonaws.com") || host.ends_with(".on.aws") {
+        return Ok(());
+    }
+    Err(format!(
+        "{} is not an AWS host name and has no `?billingtoken=`: choose how it authenticates, \
+         `--{side}-auth sigv4` to sign with your AWS credentials or `--{side}-auth none` for a \
+         node or a provider whose key is in the URL",
+        scheme_and_host(url)
+    ))
+}
+
 /// `scheme://host` only: never the path or query (a token may be in either).
 fn scheme_and_host(url: &str) -> String {
     url::Url::parse(url)
@@ -105,7 +135,15 @@ fn scheme_and_host(url: &str) -> String {
 }
 
 pub async fn run(a: CompareArgs) -> CliResult {
+    // Every error printed has its URLs cut to scheme and host and secrets withheld.
+    run_inner(a)
+        .await
+        .map_err(|e| alloy_amb::migrate::printable(&e.to_string()).into())
+}
+
+async fn run_inner(a: CompareArgs) -> CliResult {
     let from = client(
+        "from",
         &a.from,
         a.from_auth,
         &a.from_region,
@@ -113,8 +151,15 @@ pub async fn run(a: CompareArgs) -> CliResult {
         &a.from_profile,
     )
     .map_err(|e| format!("--from: {e}"))?;
-    let to = client(&a.to, a.to_auth, &a.to_region, &a.to_service, &a.to_profile)
-        .map_err(|e| format!("--to: {e}"))?;
+    let to = client(
+        "to",
+        &a.to,
+        a.to_auth,
+        &a.to_region,
+        &a.to_service,
+        &a.to_profile,
+    )
+    .map_err(|e| format!("--to: {e}"))?;
     let opts = CompareOptions {
         blocks: a.blocks,
         depth: a.depth,
@@ -146,7 +191,13 @@ pub async fn run(a: CompareArgs) -> CliResult {
         let result = match &c.outcome {
             Outcome::Match => "match".to_string(),
             Outcome::Mismatch(d) => format!("MISMATCH {d}"),
-            Outcome::Failed { side, message } => format!("FAILED on {side}: {message}"),
+            Outcome::Failed { side, message } => {
+                // Already printable (the library's `Outcome::Failed`); once more costs nothing.
+                format!(
+                    "FAILED on {side}: {}",
+                    alloy_amb::migrate::printable(message)
+                )
+            }
         };
         writeln!(
             out,
@@ -165,4 +216,32 @@ pub async fn run(a: CompareArgs) -> CliResult {
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::auto_allowed;
+
+    #[test]
+    fn auto_signs_only_for_aws_hosts_or_uses_the_billing_token() {
+        for ok in [
+            "https://nd-abc.ethereum.managedblockchain.us-east-1.amazonaws.com/",
+            "https://abc.execute-api.eu-west-1.amazonaws.com/prod",
+            "https://abc.lambda-url.us-east-1.on.aws/",
+            "https://NODE.ethereum.managedblockchain.us-east-1.AMAZONAWS.com./",
+            "https://rpc.example.com/?billingtoken=Token12345678",
+        ] {
+            assert!(auto_allowed("to", ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "https://rpc.example.com/v2/KEY",
+            "http://127.0.0.1:8545/",
+            "https://amazonaws.com.attacker.example/",
+            "https://fakeamazonaws.com/",
+            "https://x.on.aws.example/",
+        ] {
+            let e = auto_allowed("to", refused).unwrap_err();
+            assert!(e.contains("--to-auth sigv4") && !e.contains("KEY"), "{e}");
+        }
+    }
 }

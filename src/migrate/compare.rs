@@ -74,7 +74,8 @@ pub enum Outcome {
     Failed {
         /// Which endpoint.
         side: Side,
-        /// The error, as the transport reports it (the transports keep secrets out of it).
+        /// The error, as the transport reports it, through [`printable`](super::printable): URLs
+        /// cut to scheme and host, secrets withheld, length capped.
         message: String,
     },
 }
@@ -155,13 +156,19 @@ fn judge(a: &Answer, b: &Answer) -> Outcome {
         (Err(RpcError::ErrorResp(x)), Ok(_)) => {
             Outcome::Mismatch(format!("error {} != result", x.code))
         }
-        (Err(e), _) => Outcome::Failed {
+        // A transport failure is on the side that had it (the other side may have answered
+        // a JSON-RPC error).
+        (Err(e), _) if !matches!(e, RpcError::ErrorResp(_)) => Outcome::Failed {
             side: Side::From,
-            message: e.to_string(),
+            message: super::printable(&e.to_string()),
         },
         (_, Err(e)) => Outcome::Failed {
             side: Side::To,
-            message: e.to_string(),
+            message: super::printable(&e.to_string()),
+        },
+        (Err(e), _) => Outcome::Failed {
+            side: Side::From,
+            message: super::printable(&e.to_string()),
         },
     }
 }
@@ -204,7 +211,7 @@ fn parse_u64(v: &Value) -> Option<u64> {
 }
 
 fn fatal(what: &str, e: RpcError<TransportErrorKind>) -> TransportError {
-    TransportErrorKind::custom_str(&format!("{what}: {e}"))
+    TransportErrorKind::custom_str(&super::printable(&format!("{what}: {e}")))
 }
 
 async fn head_of(c: &RpcClient, side: &'static str) -> Result<u64, TransportError> {
@@ -212,7 +219,9 @@ async fn head_of(c: &RpcClient, side: &'static str) -> Result<u64, TransportErro
         .await
         .map_err(|e| fatal(&format!("reading the head of `{side}`"), e))?;
     parse_u64(&v).ok_or_else(|| {
-        TransportErrorKind::custom_str(&format!("`{side}` answered eth_blockNumber with {v}"))
+        TransportErrorKind::custom_str(&super::printable(&format!(
+            "`{side}` answered eth_blockNumber with {v}"
+        )))
     })
 }
 
@@ -230,7 +239,7 @@ pub async fn compare(
         checks: Vec::new(),
     };
     let blocks_wanted = opts.blocks.max(1);
-    let total = blocks_wanted + 2;
+    let total = blocks_wanted.saturating_add(2);
     progress(Progress {
         done: 0,
         total,
@@ -245,7 +254,9 @@ pub async fn compare(
     let mut sample = BTreeSet::from([head]);
     let mut n = 0u64;
     while sample.len() < blocks_wanted && (sample.len() as u64) <= head {
-        sample.insert(splitmix64(opts.seed ^ n.wrapping_mul(0xA24B_AED4_963E_E407)) % (head + 1));
+        // Saturating: a node answering `u64::MAX` as its head must not overflow this.
+        let draw = splitmix64(opts.seed ^ n.wrapping_mul(0xA24B_AED4_963E_E407));
+        sample.insert(draw % head.saturating_add(1));
         n += 1;
     }
     let blocks: Vec<u64> = sample.into_iter().collect();
@@ -398,4 +409,43 @@ pub async fn compare(
         blocks,
         checks: run.checks,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_json_rpc::ErrorPayload;
+
+    fn rpc_error(code: i64) -> Answer {
+        Err(RpcError::ErrorResp(ErrorPayload {
+            code,
+            message: "nope".into(),
+            data: None,
+        }))
+    }
+
+    fn transport_error() -> Answer {
+        Err(RpcError::Transport(TransportErrorKind::Custom(
+            "connection refused for url (http://10.0.0.1:8545/v2/SECRETKEY)".into(),
+        )))
+    }
+
+    #[test]
+    fn a_transport_failure_is_blamed_on_the_side_that_had_it() {
+        let Outcome::Failed { side, message } = judge(&rpc_error(-32000), &transport_error())
+        else {
+            panic!("not a failure");
+        };
+        assert_eq!(side, Side::To);
+        assert!(!message.contains("SECRETKEY"), "{message}");
+        let Outcome::Failed { side, .. } = judge(&transport_error(), &rpc_error(-32000)) else {
+            panic!("not a failure");
+        };
+        assert_eq!(side, Side::From);
+        let Outcome::Failed { side, .. } = judge(&transport_error(), &transport_error()) else {
+            panic!("not a failure");
+        };
+        assert_eq!(side, Side::From);
+        assert_eq!(judge(&rpc_error(3), &rpc_error(3)), Outcome::Match);
+    }
 }

@@ -22,6 +22,46 @@ pub use shadow::{
 };
 pub use shift::{reads_fallback_writes_once, Shift, ShiftHandle, ShiftStats};
 
+/// A message about an endpoint, fit to print or log: every URL in it is cut to its scheme, host
+/// and port (a provider key may be in the path, the query or the user info; transports such as
+/// reqwest quote the whole URL in their errors), known secret shapes are withheld and the length
+/// is capped. `amb compare` prints nothing else.
+pub fn printable(text: &str) -> String {
+    crate::redact::withhold_unknown(&cut_urls(text))
+}
+
+/// Replaces every `scheme://...` in `text` with `scheme://host[:port]`.
+fn cut_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let start = rest[..at]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+-.".contains(c)))
+            .map_or(0, |i| i + 1);
+        let end = rest[at..]
+            .find(|c: char| c.is_whitespace() || "()<>\"'`{},".contains(c))
+            .map_or(rest.len(), |i| at + i);
+        out.push_str(&rest[..start]);
+        let scheme = &rest[start..at];
+        match url::Url::parse(&rest[start..end]) {
+            Ok(u) if u.host_str().is_some() => {
+                out.push_str(&format!(
+                    "{}://{}",
+                    u.scheme(),
+                    u.host_str().unwrap_or_default()
+                ));
+                if let Some(port) = u.port() {
+                    out.push_str(&format!(":{port}"));
+                }
+            }
+            _ => out.push_str(&format!("{scheme}://{}", crate::redact::WITHHELD)),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Methods that never change node state and whose answer does not depend on per-node state such
 /// as filters or subscriptions. Anything else (`eth_sendRawTransaction`, `eth_sendTransaction`,
 /// `eth_newFilter`, `eth_subscribe`, unknown methods) counts as a write: it is never mirrored and
@@ -218,6 +258,24 @@ fn cut(v: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn printable_cuts_urls_to_scheme_and_host() {
+        let e = "error sending request for url (http://127.0.0.1:1/v2/SECRETKEY?billingtoken=Tok12345678)";
+        assert_eq!(
+            printable(e),
+            "error sending request for url (http://127.0.0.1:1)"
+        );
+        let e = "x https://user:Passw0rdXY@rpc.example.com/k/SECRETKEY and wss://h.example/ws?k=SECRET2";
+        let p = printable(e);
+        assert!(!p.contains("SECRET") && !p.contains("Passw0rd"), "{p}");
+        assert!(
+            p.contains("https://rpc.example.com") && p.contains("wss://h.example"),
+            "{p}"
+        );
+        assert_eq!(printable("no url here"), "no url here");
+        assert!(!printable("bad://[::zz/SECRETKEY").contains("SECRETKEY"));
+    }
 
     #[test]
     fn pinned_calls() {

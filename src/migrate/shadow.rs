@@ -30,6 +30,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use alloy_json_rpc::{RequestPacket, ResponsePacket, ResponsePayload};
 use alloy_transport::{BoxTransport, IntoBoxTransport, TransportError, TransportFut};
@@ -51,6 +52,10 @@ pub struct ShadowConfig {
     pub max_in_flight: usize,
     /// How many recent mismatches [`ShadowHandle::mismatches`] keeps.
     pub keep_mismatches: usize,
+    /// How long a mirrored call may wait for the secondary (readiness and answer); past it the
+    /// call is abandoned, counted in [`ShadowStats::secondary_errors`], and its slot freed, so a
+    /// secondary that never answers cannot stop the mirroring.
+    pub secondary_timeout: Duration,
 }
 
 impl Default for ShadowConfig {
@@ -60,6 +65,7 @@ impl Default for ShadowConfig {
             seed: 0,
             max_in_flight: 32,
             keep_mismatches: 64,
+            secondary_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -75,7 +81,8 @@ pub struct ShadowStats {
     pub dropped: u64,
     /// Sampled calls not mirrored because the primary failed (nothing to compare with).
     pub primary_errors: u64,
-    /// Mirrored calls the secondary failed (transport error).
+    /// Mirrored calls the secondary failed (transport error) or did not answer within
+    /// [`ShadowConfig::secondary_timeout`].
     pub secondary_errors: u64,
     /// Answers compared (one per call of a batch).
     pub compared: u64,
@@ -359,15 +366,24 @@ async fn mirror_and_compare(
         RequestPacket::Single(r) => vec![r.id().clone()],
         RequestPacket::Batch(b) => b.iter().map(|r| r.id().clone()).collect(),
     };
-    let answer = match futures::future::poll_fn(|cx| secondary.poll_ready(cx)).await {
-        Ok(()) => secondary.call(req).await,
-        Err(e) => Err(e),
+    let call = async {
+        futures::future::poll_fn(|cx| secondary.poll_ready(cx)).await?;
+        secondary.call(req).await
     };
-    let secondary = match answer {
-        Ok(a) => a,
-        Err(e) => {
+    let secondary = match tokio::time::timeout(s.config.secondary_timeout, call).await {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => {
             s.secondary_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(target: "alloy_amb::shadow", error = %e, "shadow call failed");
+            // The transport's text may quote the secondary's URL (a provider key in its path)
+            // or its answer: URLs cut to scheme and host, secrets withheld.
+            let error = super::printable(&e.to_string());
+            tracing::debug!(target: "alloy_amb::shadow", %error, "shadow call failed");
+            return;
+        }
+        Err(_) => {
+            s.secondary_errors.fetch_add(1, Ordering::Relaxed);
+            let timeout = s.config.secondary_timeout;
+            tracing::debug!(target: "alloy_amb::shadow", ?timeout, "shadow call timed out");
             return;
         }
     };
