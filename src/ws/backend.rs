@@ -343,6 +343,24 @@ impl Backend {
     /// Answers refused requests.
     fn apply(&mut self, refusals: Vec<quota::Refusal>) -> Result<(), Stop> {
         for r in refusals {
+            if r.shared > 1 {
+                warn!(host = %self.host, method = %r.method, waiting = r.shared, message = %r.message, "no answer came within the attribution wait after a gateway message that names no request, with several requests waiting: this one's outcome is unknown");
+                self.forward(PubSubItem::Response(Response {
+                    id: r.id,
+                    payload: ResponsePayload::Failure(alloy_json_rpc::ErrorPayload {
+                        code: quota::OUTCOME_UNKNOWN_CODE,
+                        message: format!(
+                            "no answer to `{}` within the attribution wait after the gateway \
+                             refused one of {} waiting requests without naming it ({}); this \
+                             one's outcome is unknown: check its effect before sending it again",
+                            r.method, r.shared, r.message
+                        )
+                        .into(),
+                        data: None,
+                    }),
+                }))?;
+                continue;
+            }
             if !r.certain {
                 warn!(host = %self.host, method = %r.method, message = %r.message, "no answer came within the attribution wait after a gateway refusal that names no request: taking it as this request's");
             }

@@ -23,6 +23,12 @@ pub const REQUEST_TOO_LARGE_CODE: i64 = -32600;
 /// The JSON-RPC error code of an answer the gateway would not send for its size.
 pub const RESPONSE_TOO_LARGE_CODE: i64 = -32000;
 
+/// The JSON-RPC error code of a WebSocket request that got no answer within the attribution
+/// wait after the gateway sent one message naming no request while several were waiting: the
+/// message was one request's, not necessarily this one's, so its outcome is unknown (it may
+/// have been executed). Check its effect (a nonce, a receipt) before sending it again.
+pub const OUTCOME_UNKNOWN_CODE: i64 = -32094;
+
 /// The gateway's words for a message over the quota: AMB's "message response is too large",
 /// or API Gateway's "Message too long".
 pub(crate) fn says_too_large(message: &str) -> bool {
@@ -228,6 +234,10 @@ pub(crate) struct Refusal {
     pub(crate) message: String,
     /// `false`: attributed because no answer came within the wait (most likely, not certain).
     pub(crate) certain: bool,
+    /// How many requests were still waiting for this message when its wait ended (1 when
+    /// certain). With more than one, the message is no single request's: each is told its
+    /// outcome is unknown instead of being handed the message.
+    pub(crate) shared: usize,
 }
 
 /// What a gateway message that names no request means.
@@ -345,8 +355,11 @@ impl Attribution {
             .position(|p| p.arrived + self.wait <= now)
         {
             let expired = self.pending.remove(at);
+            let shared = expired.suspects.len();
             for id in &expired.suspects {
-                refusals.push(self.refuse(id, &expired.message, false));
+                let mut refusal = self.refuse(id, &expired.message, false);
+                refusal.shared = shared;
+                refusals.push(refusal);
             }
             self.rule_out(&expired.suspects);
             refusals.extend(self.settle());
@@ -416,6 +429,7 @@ impl Attribution {
             method,
             message: message.to_owned(),
             certain,
+            shared: 1,
         }
     }
 }
@@ -502,7 +516,8 @@ mod tests {
                     id: id(1),
                     method: "eth_getLogs".into(),
                     message: BIG.into(),
-                    certain: true
+                    certain: true,
+                    shared: 1
                 }]
             );
             assert_eq!(a.deadline(), None);
@@ -566,6 +581,22 @@ mod tests {
             assert_eq!(refused[0].method, "eth_getBlockByNumber");
             assert_eq!(a.deadline(), None);
             assert_eq!(a.answered(&id(1), Some(&raw("{}"))).method, None);
+        }
+
+        /// One message naming no request, two slow requests still unanswered when the wait
+        /// ends: the message is one request's, so neither is handed it as its own; both are
+        /// told their outcome is unknown (`shared` 2).
+        #[test]
+        fn a_message_expiring_on_several_requests_is_no_single_ones() {
+            let mut a = Attribution::new(WAIT);
+            let now = Instant::now();
+            a.sent(id(1), "eth_sendRawTransaction", None);
+            a.sent(id(2), "eth_call", None);
+            let arrival = a.gateway_message("Internal server error", now);
+            assert_eq!(arrival.refusals, []);
+            let refused = a.expire(now + WAIT);
+            assert_eq!(ids(&refused), [(id(1), false), (id(2), false)]);
+            assert!(refused.iter().all(|r| r.shared == 2), "{refused:?}");
         }
 
         /// A small request and an oversized notification: certain, nothing pending.
