@@ -45,8 +45,8 @@ use tokio::sync::watch;
 use tracing::{debug, debug_span, Instrument};
 
 pub use quota::{
-    quota_error, DEFAULT_ATTRIBUTION_WAIT, DEFAULT_MAX_MESSAGE_SIZE, REQUEST_TOO_LARGE_CODE,
-    RESPONSE_TOO_LARGE_CODE,
+    quota_error, DEFAULT_ATTRIBUTION_WAIT, DEFAULT_MAX_MESSAGE_SIZE, OUTCOME_UNKNOWN_CODE,
+    REQUEST_TOO_LARGE_CODE, RESPONSE_TOO_LARGE_CODE,
 };
 
 use crate::auth::{sign_and_send, Attempt, Auth, AuthConfig, Authorization, ToSign};
