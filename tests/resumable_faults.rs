@@ -327,6 +327,42 @@ async fn one_block_too_large_ends_with_a_typed_error_naming_it() {
     assert!(stream.stats().range_splits >= 2, "{:?}", stream.stats());
 }
 
+/// `AmbHttp`'s own answer-size limit (`max_response_size`) on the backfill provider: a
+/// range whose logs are over it is split until it fits (it used to be retried, identical,
+/// forever), and nothing is lost.
+#[tokio::test]
+async fn an_http_answer_over_max_response_size_is_split_until_it_fits() {
+    let amb = FakeAmb::start().await;
+    let first = amb.mine();
+    for _ in 0..30 {
+        amb.mine();
+    }
+    let last = amb.head();
+    // A few logs fit in an answer, and one block's header.
+    let http = ProviderBuilder::new().on_transport(
+        AmbHttp::builder(amb.url())
+            .region(REGION)
+            .credentials_provider(support::fake_credentials())
+            .max_response_size(4000)
+            .build()
+            .unwrap(),
+    );
+    let mut stream = http
+        .resumable_logs(&filter())
+        .from_block(first)
+        .retry_policy(RetryPolicy {
+            max_attempts: Some(20),
+            ..fast_retries()
+        })
+        .poll_interval(Duration::from_millis(10))
+        .subscribe()
+        .await
+        .unwrap();
+    let got = until_block(&mut stream, last).await;
+    assert_eq!(apply(&got), canonical(&amb, first));
+    assert!(stream.stats().range_splits >= 1, "{:?}", stream.stats());
+}
+
 /// Fault 4's remedy, on the stream's side: a log notification is lost; a backfill signal
 /// (what the WebSocket transport bumps when a notification may have been lost) makes the
 /// stream fetch it.
