@@ -436,6 +436,45 @@ async fn polling_failures_end_the_stream_at_the_retry_bound() {
     assert!(next_is_end(&mut stream).await);
 }
 
+/// A node whose head is `u64::MAX` (broken or hostile): the stream neither panics nor wraps
+/// to block 0 nor backfills towards 2^64. Starting at the head is refused with an error;
+/// running, the answer is retried within the retry bound, then the stream ends with
+/// `RetriesExhausted`.
+#[tokio::test]
+async fn a_head_at_u64_max_is_refused_not_overflowed() {
+    let amb = FakeAmb::start().await;
+    let first = amb.mine();
+    let http = amb_http(&amb);
+    amb.shared().with_chain(|c| c.head = u64::MAX);
+    let refused = http
+        .resumable_logs(&filter())
+        .poll_interval(Duration::from_millis(10))
+        .subscribe()
+        .await;
+    let err = refused.err().expect("a stream from the head u64::MAX");
+    assert!(err.to_string().contains("u64::MAX"), "{err}");
+
+    let mut stream = http
+        .resumable_logs(&filter())
+        .from_block(first)
+        .retry_policy(RetryPolicy {
+            max_attempts: Some(3),
+            ..fast_retries()
+        })
+        .poll_interval(Duration::from_millis(10))
+        .subscribe()
+        .await
+        .unwrap();
+    let err = next(&mut stream).await.unwrap_err();
+    match StreamError::from_transport_error(&err) {
+        Some(StreamError::RetriesExhausted { last, resume, .. }) => {
+            assert!(last.contains("u64::MAX"), "{last}");
+            assert_eq!(resume.next_block, first);
+        }
+        other => panic!("{err}: {other:?}"),
+    }
+}
+
 /// Fault 4's remedy, on the stream's side: a log notification is lost; a backfill signal
 /// (what the WebSocket transport bumps when a notification may have been lost) makes the
 /// stream fetch it.

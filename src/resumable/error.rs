@@ -122,6 +122,20 @@ impl From<StreamError> for TransportError {
     }
 }
 
+/// A node's head block number, checked: `u64::MAX` is no real chain's head, and the stream
+/// could not go on past it (the next block's number would overflow), so it is refused as an
+/// invalid answer. The error is transient: the stream asks again after a backoff, within
+/// the retry policy's `max_attempts` (then [`StreamError::RetriesExhausted`]).
+pub(crate) fn usable_head(head: u64) -> alloy_transport::TransportResult<u64> {
+    if head == u64::MAX {
+        return Err(TransportErrorKind::custom_str(
+            "the node answered eth_blockNumber with u64::MAX, which no chain reaches; check the \
+             endpoint (a broken or hostile node)",
+        ));
+    }
+    Ok(head)
+}
+
 /// What to do about a failed call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Failure {
@@ -341,6 +355,13 @@ mod tests {
             classify(&rpc(-32005, "block range limit exceeded (max 2000)")),
             Failure::TooLarge
         );
+    }
+
+    #[test]
+    fn a_head_at_u64_max_is_refused_and_retried() {
+        let err = usable_head(u64::MAX).unwrap_err();
+        assert_eq!(classify(&err), Failure::Transient);
+        assert_eq!(usable_head(u64::MAX - 1).unwrap(), u64::MAX - 1);
     }
 
     /// `AmbHttp`'s own answer-size limit means ask for less, not retry the same range.

@@ -297,6 +297,8 @@ impl ResumableLogsBuilder {
                 } else {
                     self.live.get_block_number().await?
                 };
+                // u64::MAX is refused (no block follows it).
+                let head = error::usable_head(head)?;
                 (Cursor::from_block(head + 1), false)
             }
         };
