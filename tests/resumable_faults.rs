@@ -327,6 +327,156 @@ async fn one_block_too_large_ends_with_a_typed_error_naming_it() {
     assert!(stream.stats().range_splits >= 2, "{:?}", stream.stats());
 }
 
+/// `AmbHttp`'s own answer-size limit (`max_response_size`) on the backfill provider: a
+/// range whose logs are over it is split until it fits (it used to be retried, identical,
+/// forever), and nothing is lost.
+#[tokio::test]
+async fn an_http_answer_over_max_response_size_is_split_until_it_fits() {
+    let amb = FakeAmb::start().await;
+    let first = amb.mine();
+    for _ in 0..30 {
+        amb.mine();
+    }
+    let last = amb.head();
+    // A few logs fit in an answer, and one block's header.
+    let http = ProviderBuilder::new().on_transport(
+        AmbHttp::builder(amb.url())
+            .region(REGION)
+            .credentials_provider(support::fake_credentials())
+            .max_response_size(4000)
+            .build()
+            .unwrap(),
+    );
+    let mut stream = http
+        .resumable_logs(&filter())
+        .from_block(first)
+        .retry_policy(RetryPolicy {
+            max_attempts: Some(20),
+            ..fast_retries()
+        })
+        .poll_interval(Duration::from_millis(10))
+        .subscribe()
+        .await
+        .unwrap();
+    let got = until_block(&mut stream, last).await;
+    assert_eq!(apply(&got), canonical(&amb, first));
+    assert!(stream.stats().range_splits >= 1, "{:?}", stream.stats());
+}
+
+/// An HTTP transport whose `eth_getLogs` by block hash always fails with HTTP 503: alloy's
+/// block watcher asks it (for a block whose logs by number were empty), the stream's own
+/// catch-up never does. Every other call goes through, and each `eth_blockNumber` first mines
+/// a block, so that the watcher always has a new block to fetch (and fail on).
+#[derive(Clone)]
+struct LogsByHashFail(AmbHttp, support::fake_amb::SharedGateway);
+
+impl tower::Service<alloy_json_rpc::RequestPacket> for LogsByHashFail {
+    type Response = alloy_json_rpc::ResponsePacket;
+    type Error = alloy_transport::TransportError;
+    type Future = alloy_transport::TransportFut<'static>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: alloy_json_rpc::RequestPacket) -> Self::Future {
+        let by_hash = matches!(&req, alloy_json_rpc::RequestPacket::Single(r)
+            if r.method() == "eth_getLogs" && r.serialized().get().contains("blockHash"));
+        if matches!(&req, alloy_json_rpc::RequestPacket::Single(r) if r.method() == "eth_blockNumber")
+        {
+            self.1.with_chain(|c| c.mine());
+        }
+        if by_hash {
+            Box::pin(async {
+                Err(alloy_transport::TransportErrorKind::http_error(
+                    503,
+                    "Service Unavailable".into(),
+                ))
+            })
+        } else {
+            self.0.call(req)
+        }
+    }
+}
+
+/// The HTTP-only poller honours the retry bound: when polling keeps failing (while the
+/// catch-up calls succeed), the stream ends with `RetriesExhausted` after the policy's
+/// attempts (it used to retry forever).
+#[tokio::test]
+async fn polling_failures_end_the_stream_at_the_retry_bound() {
+    let amb = FakeAmb::start().await;
+    let first = amb.mine();
+    let transport = AmbHttp::builder(amb.url())
+        .region(REGION)
+        .credentials_provider(support::fake_credentials())
+        .build()
+        .unwrap();
+    let http = ProviderBuilder::new().on_transport(LogsByHashFail(transport, amb.shared()));
+    // No log matches: alloy's watcher then asks each block's logs by hash.
+    let nothing = Filter::new().address(Address::repeat_byte(0xee));
+    let mut stream = http
+        .resumable_logs(&nothing)
+        .from_block(first)
+        .retry_policy(RetryPolicy {
+            max_attempts: Some(3),
+            ..fast_retries()
+        })
+        .poll_interval(Duration::from_millis(10))
+        .subscribe()
+        .await
+        .unwrap();
+    let err = next(&mut stream).await.unwrap_err();
+    match StreamError::from_transport_error(&err) {
+        Some(StreamError::RetriesExhausted { attempts, .. }) => assert_eq!(*attempts, 3),
+        other => panic!("{err}: {other:?}"),
+    }
+    assert!(next_is_end(&mut stream).await);
+}
+
+/// A node whose head is `u64::MAX` (broken or hostile): the stream neither panics nor wraps
+/// to block 0 nor backfills towards 2^64. Starting at the head is refused with an error;
+/// running, the answer is retried within the retry bound, then the stream ends with
+/// `RetriesExhausted`.
+#[tokio::test]
+async fn a_head_at_u64_max_is_refused_not_overflowed() {
+    let amb = FakeAmb::start().await;
+    let first = amb.mine();
+    let http = amb_http(&amb);
+    amb.shared().with_chain(|c| c.head = u64::MAX);
+    let Err(err) = http
+        .resumable_logs(&filter())
+        .poll_interval(Duration::from_millis(10))
+        .subscribe()
+        .await
+    else {
+        panic!("a stream from the head u64::MAX")
+    };
+    assert!(err.to_string().contains("u64::MAX"), "{err}");
+
+    let mut stream = http
+        .resumable_logs(&filter())
+        .from_block(first)
+        .retry_policy(RetryPolicy {
+            max_attempts: Some(3),
+            ..fast_retries()
+        })
+        .poll_interval(Duration::from_millis(10))
+        .subscribe()
+        .await
+        .unwrap();
+    let err = next(&mut stream).await.unwrap_err();
+    match StreamError::from_transport_error(&err) {
+        Some(StreamError::RetriesExhausted { last, resume, .. }) => {
+            assert!(last.contains("u64::MAX"), "{last}");
+            assert_eq!(resume.next_block, first);
+        }
+        other => panic!("{err}: {other:?}"),
+    }
+}
+
 /// Fault 4's remedy, on the stream's side: a log notification is lost; a backfill signal
 /// (what the WebSocket transport bumps when a notification may have been lost) makes the
 /// stream fetch it.

@@ -12,7 +12,7 @@ use futures::{Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, watch};
 
-use super::error::{classify, Failure, StreamError};
+use super::error::{classify, usable_head, Failure, StreamError};
 use super::state::{Backfilled, Head, Live, Span, Tracker};
 use super::stats::{Counter, Counters};
 use super::RetryPolicy;
@@ -162,7 +162,7 @@ impl Core {
             let head = self
                 .call("eth_blockNumber", false, || {
                     let p = p.clone();
-                    async move { p.get_block_number().await }
+                    async move { p.get_block_number().await.and_then(usable_head) }
                 })
                 .await?
                 .unwrap_or_default();
@@ -310,7 +310,11 @@ impl Core {
             }
             self.tracker.backfilled_through(end);
             self.counters.add(Counter::BlocksBackfilled, end - from + 1);
-            from = end + 1;
+            // `end` is at most the head, below u64::MAX (`usable_head`); stop rather than wrap.
+            match end.checked_add(1) {
+                Some(next) => from = next,
+                None => break,
+            }
         }
         Ok(())
     }

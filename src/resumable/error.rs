@@ -122,6 +122,20 @@ impl From<StreamError> for TransportError {
     }
 }
 
+/// A node's head block number, checked: `u64::MAX` is no real chain's head, and the stream
+/// could not go on past it (the next block's number would overflow), so it is refused as an
+/// invalid answer. The error is transient: the stream asks again after a backoff, within
+/// the retry policy's `max_attempts` (then [`StreamError::RetriesExhausted`]).
+pub(crate) fn usable_head(head: u64) -> alloy_transport::TransportResult<u64> {
+    if head == u64::MAX {
+        return Err(TransportErrorKind::custom_str(
+            "the node answered eth_blockNumber with u64::MAX, which no chain reaches; check the \
+             endpoint (a broken or hostile node)",
+        ));
+    }
+    Ok(head)
+}
+
 /// What to do about a failed call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Failure {
@@ -146,13 +160,26 @@ const TOO_LARGE: &[&str] = &[
     "exceeds max results",
     "result limit",
     "results limit",
-    "limit exceeded",
+    "block range limit",
+    "range limit exceeded",
     "block range is too",
     "block range too",
     "range is too large",
     "range too large",
     "exceed maximum block range",
     "payload too large",
+];
+
+/// Answers that mean "slow down", whatever their code: API Gateway's HTTP 429 body
+/// `{"message":"Limit Exceeded"}`, Infura's -32005 "project ID request rate exceeded". They
+/// are retried after a backoff, never split (which would only send more requests). A bare
+/// "limit exceeded" matches neither list and is retried too.
+const RATE_LIMITED: &[&str] = &[
+    "rate limit",
+    "rate exceeded",
+    "request rate",
+    "too many requests",
+    "throttl",
 ];
 
 /// Invalid-params answers that are about a block the node does not have (yet).
@@ -173,14 +200,38 @@ pub(crate) fn classify(err: &TransportError) -> Failure {
     if let Some(crate::AmbError::WsResponseTooLarge { .. }) = crate::ws::quota_error(err) {
         return Failure::TooLarge;
     }
+    // The transport's own verdicts come first: an answer over `AmbHttp`'s `max_response_size`
+    // is a size limit, and a throttled or failing gateway (429, 5xx) is transient whatever its
+    // body says ("Limit Exceeded" is API Gateway's 429).
+    match crate::AmbError::from_transport_error(err) {
+        Some(crate::AmbError::ResponseTooLarge { .. }) => return Failure::TooLarge,
+        Some(
+            crate::AmbError::UnexpectedResponse { status, .. }
+            | crate::AmbError::WsUpgradeRejected { status, .. },
+        ) if throttled_or_failing(*status) => return Failure::Transient,
+        _ => {}
+    }
+    if let RpcError::Transport(kind) = err {
+        if let Some(http) = kind.as_http_error() {
+            if throttled_or_failing(http.status) {
+                return Failure::Transient;
+            }
+            if http.status == 413 {
+                return Failure::TooLarge;
+            }
+        }
+    }
     let text = err.to_string().to_ascii_lowercase();
+    if RATE_LIMITED.iter().any(|p| text.contains(p)) {
+        return Failure::Transient;
+    }
     if TOO_LARGE.iter().any(|p| text.contains(p)) {
         return Failure::TooLarge;
     }
     match err {
         RpcError::ErrorResp(payload) => match payload.code {
-            // Infura & co: "query returned more than 10000 results" (also caught above).
-            -32005 => Failure::TooLarge,
+            // -32005 ("limit exceeded") is a size limit only when its text says so (caught
+            // above); otherwise (rate limits) it is retried, below.
             // Invalid params about blocks: a node behind, or a chain that just got shorter
             // (anvil: "BlockOutOfRangeError: block height is N but requested was M").
             -32602 if BLOCK_NOT_THERE.iter().any(|p| text.contains(p)) => Failure::Transient,
@@ -188,11 +239,13 @@ pub(crate) fn classify(err: &TransportError) -> Failure {
             -32602..=-32600 => Failure::Invalid,
             _ => Failure::Transient,
         },
-        RpcError::Transport(TransportErrorKind::HttpError(e)) if e.status == 413 => {
-            Failure::TooLarge
-        }
         _ => Failure::Transient,
     }
+}
+
+/// HTTP 429 (throttled) and 5xx (the gateway or node failing): retry after a backoff.
+fn throttled_or_failing(status: u16) -> bool {
+    status == 429 || (500..600).contains(&status)
 }
 
 #[cfg(test)]
@@ -247,5 +300,78 @@ mod tests {
             classify(&TransportErrorKind::backend_gone()),
             Failure::Transient
         );
+    }
+
+    /// Rate limiting is not a size limit: halving the range would only send more requests,
+    /// and at one block it would end the stream.
+    #[test]
+    fn rate_limits_are_transient_whatever_their_code_or_text() {
+        for (code, message) in [
+            (-32005, "project ID request rate exceeded"),
+            (-32005, "Limit Exceeded"),
+            (-32005, "daily request count exceeded, request rate limited"),
+            (-32000, "rate limit exceeded"),
+            (429, "Too Many Requests"),
+        ] {
+            assert_eq!(
+                classify(&rpc(code, message)),
+                Failure::Transient,
+                "{message}"
+            );
+        }
+        for (status, body) in [
+            (429, r#"{"message":"Limit Exceeded"}"#),
+            (429, r#"{"message":"Too Many Requests"}"#),
+            (503, r#"{"message":"response size exceeded"}"#),
+            (502, "payload too large upstream"),
+        ] {
+            assert_eq!(
+                classify(&TransportErrorKind::http_error(status, body.into())),
+                Failure::Transient,
+                "{status} {body}"
+            );
+            assert_eq!(
+                classify(&TransportErrorKind::http_error_with_retry_after(
+                    status,
+                    body.into(),
+                    Some(std::time::Duration::from_secs(1)),
+                )),
+                Failure::Transient,
+                "{status} {body} with Retry-After"
+            );
+        }
+        let amb_429 = TransportErrorKind::custom(crate::AmbError::UnexpectedResponse {
+            status: 429,
+            snippet: "Limit Exceeded".into(),
+            host: "h".into(),
+        });
+        assert_eq!(classify(&amb_429), Failure::Transient);
+        // A -32005 result-count limit still means ask for less.
+        assert_eq!(
+            classify(&rpc(-32005, "query returned more than 10000 results")),
+            Failure::TooLarge
+        );
+        assert_eq!(
+            classify(&rpc(-32005, "block range limit exceeded (max 2000)")),
+            Failure::TooLarge
+        );
+    }
+
+    #[test]
+    fn a_head_at_u64_max_is_refused_and_retried() {
+        let err = usable_head(u64::MAX).unwrap_err();
+        assert_eq!(classify(&err), Failure::Transient);
+        assert_eq!(usable_head(u64::MAX - 1).unwrap(), u64::MAX - 1);
+    }
+
+    /// `AmbHttp`'s own answer-size limit means ask for less, not retry the same range.
+    #[test]
+    fn an_answer_over_max_response_size_means_ask_for_less() {
+        let err = TransportErrorKind::custom(crate::AmbError::ResponseTooLarge {
+            host: "h".into(),
+            method: "eth_getLogs".into(),
+            limit: 1000,
+        });
+        assert_eq!(classify(&err), Failure::TooLarge);
     }
 }

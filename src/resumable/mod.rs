@@ -99,16 +99,18 @@ pub const DEFAULT_HISTORY_BLOCKS: usize = 128;
 /// Default interval between polls in the HTTP-only mode.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(4);
 
-/// How failed calls are retried. Transient failures (timeouts, 5xx, 429, dropped connections)
-/// never end a stream unless `max_attempts` is set.
+/// How failed calls are retried. Transient failures (timeouts, 5xx, 429 and other rate limits,
+/// dropped connections; in HTTP-only mode, the block watcher failing or ending) never end a
+/// stream unless `max_attempts` is set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// The first wait after a failure; it doubles after each failure in a row.
     pub initial_backoff: Duration,
     /// The longest wait between attempts.
     pub max_backoff: Duration,
-    /// Attempts per call before the stream ends with [`StreamError::RetriesExhausted`];
-    /// `None` (the default): retry for as long as it takes.
+    /// Attempts per call (in HTTP-only mode also: polling failures in a row) before the
+    /// stream ends with [`StreamError::RetriesExhausted`]; `None` (the default): retry for as
+    /// long as it takes.
     pub max_attempts: Option<u32>,
 }
 
@@ -297,6 +299,8 @@ impl ResumableLogsBuilder {
                 } else {
                     self.live.get_block_number().await?
                 };
+                // u64::MAX is refused (no block follows it).
+                let head = error::usable_head(head)?;
                 (Cursor::from_block(head + 1), false)
             }
         };

@@ -137,8 +137,11 @@ impl Tracker {
 
     /// The first block the next backfill must (re)scan: the first not known complete, the
     /// last head's block and the last delivered log's block (its later logs may be missing).
+    /// Saturates at `u64::MAX` (a node's answer no real chain reaches: nothing overflows).
     pub(crate) fn backfill_from(&self) -> u64 {
-        let mut from = self.complete_through.map_or(self.start_block, |c| c + 1);
+        let mut from = self
+            .complete_through
+            .map_or(self.start_block, |c| c.saturating_add(1));
         if let Some((b, _)) = self.cursor {
             from = from.min(b);
         }
@@ -196,7 +199,7 @@ impl Tracker {
         let seen = self
             .known_tip()
             .unwrap_or(self.start_block.saturating_sub(1));
-        if block > seen + 1 {
+        if block > seen.saturating_add(1) {
             return Live::Gap { through: block - 1 };
         }
         match self.record(log, false) {
@@ -222,10 +225,12 @@ impl Tracker {
         }
         let verdict = match self.last_head {
             Some((last, _)) if number <= last => return Head::Reorg { through: number },
-            Some((last, last_hash)) if number == last + 1 && parent != last_hash => {
+            Some((last, last_hash))
+                if last.checked_add(1) == Some(number) && parent != last_hash =>
+            {
                 return Head::Reorg { through: number }
             }
-            Some((last, _)) if number > last + 1 => Head::Gap { through: number },
+            Some((last, _)) if number > last.saturating_add(1) => Head::Gap { through: number },
             _ => Head::Ok,
         };
         self.last_head = Some((number, hash));
@@ -459,6 +464,32 @@ mod tests {
             }
         }
         out
+    }
+
+    /// Block numbers at the top of `u64` (a hostile or broken node) neither panic nor wrap
+    /// to block 0.
+    #[test]
+    fn block_numbers_at_u64_max_do_not_overflow() {
+        let max = u64::MAX;
+        let mut t = Tracker::from_block(max - 1, 128);
+        assert_eq!(
+            t.live_log(log(max - 1, 0, 0)),
+            Live::Deliver(log(max - 1, 0, 0))
+        );
+        assert_eq!(head(&mut t, max - 1, 0, 0), Head::Ok);
+        assert_eq!(t.live_log(log(max, 0, 0)), Live::Deliver(log(max, 0, 0)));
+        assert_eq!(head(&mut t, max, 0, 0), Head::Ok);
+        assert_eq!(t.live_log(log(max, 0, 0)), Live::Duplicate);
+        t.backfilled_through(max);
+        assert_eq!(t.backfill_from(), max);
+        assert!(t.known_tip() == Some(max));
+        // A head that jumps to u64::MAX is a gap, not a wrap.
+        let mut t = Tracker::from_block(10, 128);
+        assert_eq!(head(&mut t, 10, 0, 0), Head::Ok);
+        assert_eq!(head(&mut t, max, 0, 0), Head::Gap { through: max });
+        let mut t = Tracker::from_block(10, 128);
+        t.backfilled_through(max);
+        assert_eq!(t.backfill_from(), max);
     }
 
     #[test]
