@@ -320,7 +320,9 @@ impl AmbWsConnectBuilder {
     /// small, such as `eth_blockNumber`, never are). With a subscription open it may instead
     /// stand for a notification over the quota: the requests that may be its subject keep
     /// waiting for their own answers, and those still unanswered this long after the message
-    /// fail with [`AmbError::WsResponseTooLarge`] (their answer would otherwise never come).
+    /// fail with [`AmbError::WsResponseTooLarge`] (their answer would otherwise never come);
+    /// when one message's wait ends on several such requests, each fails instead with
+    /// [`OUTCOME_UNKNOWN_CODE`] (the message was one of theirs, not necessarily its own).
     /// Longer: a slow answer is less likely to be taken for refused (it would then be
     /// dropped); shorter: an oversized answer fails sooner.
     pub fn attribution_wait(mut self, wait: Duration) -> Self {
