@@ -368,7 +368,7 @@ async fn an_http_answer_over_max_response_size_is_split_until_it_fits() {
 /// catch-up never does. Every other call goes through, and each `eth_blockNumber` first mines
 /// a block, so that the watcher always has a new block to fetch (and fail on).
 #[derive(Clone)]
-struct LogsByHashFail(AmbHttp, support::fake_amb::SharedGateway);
+struct LogsByHashFail(AmbHttp, std::sync::Arc<FakeAmb>);
 
 impl tower::Service<alloy_json_rpc::RequestPacket> for LogsByHashFail {
     type Response = alloy_json_rpc::ResponsePacket;
@@ -387,7 +387,7 @@ impl tower::Service<alloy_json_rpc::RequestPacket> for LogsByHashFail {
             if r.method() == "eth_getLogs" && r.serialized().get().contains("blockHash"));
         if matches!(&req, alloy_json_rpc::RequestPacket::Single(r) if r.method() == "eth_blockNumber")
         {
-            self.1.with_chain(|c| c.mine());
+            self.1.mine();
         }
         if by_hash {
             Box::pin(async {
@@ -407,14 +407,14 @@ impl tower::Service<alloy_json_rpc::RequestPacket> for LogsByHashFail {
 /// attempts (it used to retry forever).
 #[tokio::test]
 async fn polling_failures_end_the_stream_at_the_retry_bound() {
-    let amb = FakeAmb::start().await;
+    let amb = std::sync::Arc::new(FakeAmb::start().await);
     let first = amb.mine();
     let transport = AmbHttp::builder(amb.url())
         .region(REGION)
         .credentials_provider(support::fake_credentials())
         .build()
         .unwrap();
-    let http = ProviderBuilder::new().on_transport(LogsByHashFail(transport, amb.shared()));
+    let http = ProviderBuilder::new().on_transport(LogsByHashFail(transport, amb.clone()));
     // No log matches: alloy's watcher then asks each block's logs by hash.
     let nothing = Filter::new().address(Address::repeat_byte(0xee));
     let mut stream = http
@@ -445,7 +445,7 @@ async fn a_head_at_u64_max_is_refused_not_overflowed() {
     let amb = FakeAmb::start().await;
     let first = amb.mine();
     let http = amb_http(&amb);
-    amb.shared().with_chain(|c| c.head = u64::MAX);
+    amb.with_chain(|c| c.head = u64::MAX);
     let Err(err) = http
         .resumable_logs(&filter())
         .poll_interval(Duration::from_millis(10))
