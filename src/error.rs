@@ -179,6 +179,10 @@ pub enum ConfigError {
         /// The service name given.
         service: String,
     },
+    /// An [`EndpointConfig`](crate::EndpointConfig) that cannot be used: the message names the
+    /// field or environment variable.
+    #[error(transparent)]
+    Endpoint(crate::config::ConfigValueError),
     /// A billing token in the URL and another on the builder.
     #[error(
         "a billing token was given twice, in the URL (`?billingtoken=`) and with \

@@ -11,6 +11,7 @@
 )]
 
 pub mod auth;
+pub mod config;
 pub mod credentials;
 pub mod endpoint;
 pub mod error;
@@ -30,6 +31,7 @@ mod sigv4;
 pub mod ws;
 
 pub use auth::AMB_SERVICE;
+pub use config::{AuthSpec, EndpointConfig, HeaderSpec, SecretValue};
 pub use credentials::AmbCredentials;
 pub use endpoint::Endpoint;
 pub use error::{AmbError, AuthFailure, ConfigError};
