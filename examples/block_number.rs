@@ -1,25 +1,32 @@
-//! Prints the chain id and the latest block number of an AMB node over signed HTTP.
+//! Prints the chain id and the latest block number of an endpoint over HTTP: an AMB node, API
+//! Gateway, a Lambda function URL, VPC Lattice, a third-party provider or your own node, chosen
+//! by the `RPC_*` environment variables (`alloy_amb::EndpointConfig::from_env("RPC")`).
 //!
 //! ```text
-//! AMB_HTTP_ENDPOINT=https://nd-xxxx.ethereum.managedblockchain.us-east-1.amazonaws.com \
+//! RPC_URL=https://nd-xxxx.ethereum.managedblockchain.us-east-1.amazonaws.com \
 //!     cargo run --example block_number
 //! chain_id=1
 //! block_number=21000000
+//!
+//! # the same program after leaving AMB: only the environment changes
+//! RPC_URL=https://rpc.example.vpc-lattice-svcs.us-east-1.on.aws/ cargo run --example block_number
+//! RPC_URL=https://eth.quiknode.pro/abc/ RPC_AUTH=header RPC_HEADERS='x-token: env:QN_TOKEN' \
+//!     cargo run --example block_number
 //! ```
 //!
-//! Credentials come from the standard AWS chain (environment, profile, SSO, instance role...);
-//! the region from the AMB host name, or `AWS_REGION` / the profile for other hosts. A
-//! `?billingtoken=...` on the URL selects token-based access instead. On failure it prints the
-//! error's message and exits 1.
+//! SigV4 credentials come from the standard AWS chain (environment, profile, SSO, instance
+//! role...); the region from the host name, `RPC_REGION`, or `AWS_REGION` / the profile. A
+//! `?billingtoken=...` on an AMB URL (or `RPC_TOKEN`) selects token-based access instead. On
+//! failure it prints the error's message and exits 1.
 
-use alloy_amb::{AmbHttp, ProviderBuilderExt};
+use alloy_amb::{EndpointConfig, ProviderBuilderExt};
 use alloy_provider::{Provider, ProviderBuilder};
 
-/// Reads `AMB_HTTP_ENDPOINT` and returns `(chain_id, block_number)`.
+/// Reads `RPC_URL` (and the other `RPC_*` variables, or `RPC_CONFIG`) and returns
+/// `(chain_id, block_number)`.
 pub async fn run() -> Result<(u64, u64), Box<dyn std::error::Error>> {
-    let url = std::env::var("AMB_HTTP_ENDPOINT")
-        .map_err(|_| "set AMB_HTTP_ENDPOINT to your node's HTTPS endpoint")?;
-    let provider = ProviderBuilder::new().on_transport(AmbHttp::new(url)?);
+    let http = EndpointConfig::from_env("RPC")?.http()?;
+    let provider = ProviderBuilder::new().on_transport(http);
     let chain_id = provider.get_chain_id().await?;
     let block_number = provider.get_block_number().await?;
     Ok((chain_id, block_number))

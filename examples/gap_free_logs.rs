@@ -2,16 +2,17 @@
 //! `"removed": true` for logs of blocks a reorg replaced), through outages and restarts.
 //!
 //! ```text
-//! AMB_WS_ENDPOINT=wss://nd-xxxx.wss.ethereum.managedblockchain.us-east-1.amazonaws.com \
-//! AMB_HTTP_ENDPOINT=https://nd-xxxx.ethereum.managedblockchain.us-east-1.amazonaws.com \
+//! RPC_WS_URL=wss://nd-xxxx.wss.ethereum.managedblockchain.us-east-1.amazonaws.com \
+//! RPC_URL=https://nd-xxxx.ethereum.managedblockchain.us-east-1.amazonaws.com \
 //! LOG_ADDRESS=0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48 \
 //! CURSOR_FILE=usdc.cursor.json \
 //!     cargo run --example gap_free_logs
 //! ```
 //!
-//! - `AMB_WS_ENDPOINT`: live over the WebSocket; `AMB_HTTP_ENDPOINT`: backfills over HTTP (no
-//!   512 KB quota). With only `AMB_HTTP_ENDPOINT` (VPC Lattice, Lambda URL, API Gateway...),
-//!   the stream polls.
+//! - `RPC_WS_URL` (and the other `RPC_WS_*`, or `RPC_WS_CONFIG`): live over the WebSocket;
+//!   `RPC_URL` (and `RPC_*`, or `RPC_CONFIG`): backfills over HTTP (no 512 KB quota). With only
+//!   `RPC_URL` (VPC Lattice, Lambda URL, API Gateway have no WebSocket), the stream polls.
+//!   Each is an `alloy_amb::EndpointConfig` (README, "Targets"), so each has its own auth.
 //! - `LOG_ADDRESS`, `LOG_TOPIC0` (optional): the filter.
 //! - `CURSOR_FILE` (optional): where the stream starts from if the file exists, and where its
 //!   position is saved after every line, so a restart goes on with no gap and no duplicate.
@@ -23,14 +24,14 @@ use std::error::Error;
 use std::io::Write;
 
 use alloy_amb::resumable::{track_reconnects, Cursor, ResumableLogsExt, StreamError};
-use alloy_amb::{AmbHttp, AmbWsConnect, ProviderBuilderExt};
+use alloy_amb::{EndpointConfig, ProviderBuilderExt};
 use alloy_provider::ProviderBuilder;
 use alloy_rpc_types_eth::Filter;
 use futures::StreamExt;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    let var = |name| {
+    let var = |name: &str| {
         std::env::var(name)
             .ok()
             .filter(|v: &String| !v.trim().is_empty())
@@ -50,12 +51,26 @@ async fn main() -> Result<(), Box<dyn Error>> {
         }
         _ => None,
     };
-    let http = var("AMB_HTTP_ENDPOINT")
-        .map(|url| AmbHttp::new(&url).map(|t| ProviderBuilder::new().on_transport(t)))
-        .transpose()?;
-    let mut builder = match (var("AMB_WS_ENDPOINT"), http) {
-        (Some(wss), http) => {
-            let (connect, reconnects) = track_reconnects(AmbWsConnect::new(&wss)?);
+    // An endpoint is configured when its `_URL` or `_CONFIG` is set.
+    let configured = |p: &str| {
+        var(&format!("{p}_URL"))
+            .or(var(&format!("{p}_CONFIG")))
+            .is_some()
+    };
+    let http = if configured("RPC") {
+        let http = EndpointConfig::from_env("RPC")?.http()?;
+        Some(ProviderBuilder::new().on_transport(http))
+    } else {
+        None
+    };
+    let ws = if configured("RPC_WS") {
+        Some(EndpointConfig::from_env("RPC_WS")?.ws()?)
+    } else {
+        None
+    };
+    let mut builder = match (ws, http) {
+        (Some(connect), http) => {
+            let (connect, reconnects) = track_reconnects(connect);
             let ws = ProviderBuilder::new().connect_pubsub_with(connect).await?;
             let builder = ws.resumable_logs(&filter).reconnect_signal(reconnects);
             match http {
@@ -64,7 +79,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
             }
         }
         (None, Some(http)) => http.resumable_logs(&filter),
-        (None, None) => return Err("set AMB_WS_ENDPOINT and/or AMB_HTTP_ENDPOINT".into()),
+        (None, None) => {
+            return Err("set RPC_WS_URL and/or RPC_URL (or RPC_WS_CONFIG / RPC_CONFIG)".into())
+        }
     };
     if let Some(cursor) = saved {
         builder = builder.from_cursor(cursor);

@@ -1,16 +1,18 @@
-//! Prints logs from an AMB node's WebSocket endpoint as they arrive, one JSON object per line,
-//! and exits after `LOG_COUNT` of them.
+//! Prints logs from a WebSocket endpoint (an AMB node's, a provider's, your own node's) as they
+//! arrive, one JSON object per line, and exits after `LOG_COUNT` of them.
 //!
 //! ```text
-//! AMB_WS_ENDPOINT=wss://nd-xxxx.wss.ethereum.managedblockchain.us-east-1.amazonaws.com \
+//! RPC_URL=wss://nd-xxxx.wss.ethereum.managedblockchain.us-east-1.amazonaws.com \
 //! LOG_ADDRESS=0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48 \
 //! LOG_TOPIC0=0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef \
 //!     cargo run --example subscribe_logs
 //! {"address":"0xa0b8...","topics":["0xddf2...",...],"data":"0x...","blockNumber":"0x...",...}
 //! ```
 //!
-//! - `AMB_WS_ENDPOINT` (required): the node's `wss://` endpoint; `?billingtoken=...` on it selects
-//!   token-based access instead of SigV4.
+//! - `RPC_URL` (required): the `wss://` endpoint; `?billingtoken=...` on an AMB URL selects
+//!   token-based access instead of SigV4. The other `RPC_*` variables (or `RPC_CONFIG`) choose
+//!   another auth (`alloy_amb::EndpointConfig::from_env("RPC")`, see the README's "Targets"):
+//!   `RPC_AUTH=bearer RPC_TOKEN=env:JWT`, `RPC_AUTH=header RPC_HEADERS='x-token: env:QN_TOKEN'`...
 //! - `LOG_ADDRESS`, `LOG_TOPIC0` (optional): only logs of this contract / with this first topic.
 //! - `LOG_COUNT` (optional, default 3): how many logs to print before exiting 0.
 //!
@@ -25,7 +27,7 @@
 use std::error::Error;
 use std::io::Write;
 
-use alloy_amb::AmbWsConnect;
+use alloy_amb::EndpointConfig;
 use alloy_primitives::{Address, B256};
 use alloy_provider::{Provider, ProviderBuilder};
 use alloy_rpc_types_eth::Filter;
@@ -33,8 +35,8 @@ use futures::StreamExt;
 
 /// What to subscribe to.
 pub struct Config {
-    /// The `wss://` endpoint.
-    pub endpoint: String,
+    /// The `wss://` endpoint and its auth.
+    pub endpoint: EndpointConfig,
     /// Only logs of this contract.
     pub address: Option<Address>,
     /// Only logs with this first topic (event signature).
@@ -44,11 +46,10 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads `AMB_WS_ENDPOINT`, `LOG_ADDRESS`, `LOG_TOPIC0` and `LOG_COUNT`.
+    /// Reads `RPC_URL` (and the other `RPC_*`), `LOG_ADDRESS`, `LOG_TOPIC0` and `LOG_COUNT`.
     pub fn from_env() -> Result<Self, Box<dyn Error>> {
         let var = |name| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let endpoint =
-            var("AMB_WS_ENDPOINT").ok_or("set AMB_WS_ENDPOINT to your node's wss:// endpoint")?;
+        let endpoint = EndpointConfig::from_env("RPC")?;
         let address = match var("LOG_ADDRESS") {
             Some(a) => Some(a.trim().parse().map_err(|e| format!("LOG_ADDRESS: {e}"))?),
             None => None,
@@ -74,7 +75,7 @@ impl Config {
 /// many were written.
 pub async fn run(config: Config, out: &mut impl Write) -> Result<usize, Box<dyn Error>> {
     let provider = ProviderBuilder::new()
-        .connect_pubsub_with(AmbWsConnect::new(&config.endpoint)?)
+        .connect_pubsub_with(config.endpoint.ws()?)
         .await?;
     let mut filter = Filter::new();
     if let Some(address) = config.address {

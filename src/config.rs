@@ -702,8 +702,8 @@ macro_rules! apply {
         if !c.headers.is_empty() {
             return Err(unsupported(c, "headers"));
         }
-        if c.proxy.is_some() {
-            return Err(unsupported(c, "proxy"));
+        if let Some(p) = &c.proxy {
+            b = b.proxy(p);
         }
         Ok(b)
     }};

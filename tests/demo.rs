@@ -24,7 +24,7 @@ async fn block_number_example_runs_against_the_fake_amb() {
     std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
     std::env::remove_var("AWS_SESSION_TOKEN");
     std::env::set_var("AWS_REGION", REGION);
-    std::env::set_var("AMB_HTTP_ENDPOINT", fake.url());
+    std::env::set_var("RPC_URL", fake.url());
 
     let (chain_id, block_number) = example::run().await.expect("example failed");
     println!("chain_id={chain_id}");

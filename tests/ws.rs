@@ -826,7 +826,10 @@ async fn the_subscribe_logs_example_prints_one_json_line_per_log() {
         let g = gateway().await;
         g.amb.add_billing_token("example-token");
         let config = example::Config {
-            endpoint: format!("{}?billingtoken=example-token", g.ws.url()),
+            endpoint: alloy_amb::EndpointConfig::new(format!(
+                "{}?billingtoken=example-token",
+                g.ws.url()
+            )),
             address: Some(log_address()),
             topic0: Some(topic0()),
             count: 3,
