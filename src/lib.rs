@@ -29,6 +29,7 @@ mod sigv4;
 #[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
 pub mod ws;
 
+pub use auth::BearerToken;
 pub use auth::AMB_SERVICE;
 pub use credentials::AmbCredentials;
 pub use endpoint::Endpoint;
