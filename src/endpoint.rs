@@ -42,6 +42,8 @@ pub struct Endpoint {
     scheme: Scheme,
     billing_token: Option<Secret>,
     amb: Option<AmbHost>,
+    /// `user:password` from the URL (HTTP Basic auth), taken out of it.
+    userinfo: Option<(String, Secret)>,
 }
 
 /// What an AMB host name says about the endpoint.
@@ -84,12 +86,7 @@ impl Endpoint {
                 })
             }
         };
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(AmbError::InvalidUrl {
-                reason: "user:password in the URL is not supported; use SigV4 or a billing token"
-                    .into(),
-            });
-        }
+        let userinfo = take_userinfo(&mut url)?;
         if url.fragment().is_some() {
             url.set_fragment(None);
         }
@@ -117,6 +114,7 @@ impl Endpoint {
             scheme,
             billing_token,
             amb,
+            userinfo,
         })
     }
 
@@ -152,6 +150,16 @@ impl Endpoint {
 
     pub(crate) fn take_billing_token(&mut self) -> Option<Secret> {
         self.billing_token.take()
+    }
+
+    /// Whether `user:password@` was given in the URL (taken out of it, for HTTP Basic auth).
+    pub fn has_userinfo(&self) -> bool {
+        self.userinfo.is_some()
+    }
+
+    /// `user:password` from the URL, percent-decoded.
+    pub(crate) fn take_userinfo(&mut self) -> Option<(String, Secret)> {
+        self.userinfo.take()
     }
 
     /// Whether the host is a loopback address or `localhost`.
@@ -256,6 +264,27 @@ fn missing_scheme(input: &str) -> Option<String> {
     Some(format!("`{shown}` has no scheme: write {add}"))
 }
 
+/// Takes `user:password@` out of the URL (as alloy does, for HTTP Basic auth), percent-decoded.
+/// The password is a secret; errors never show it.
+fn take_userinfo(url: &mut Url) -> Result<Option<(String, Secret)>, AmbError> {
+    if url.username().is_empty() && url.password().is_none() {
+        return Ok(None);
+    }
+    let decode = |s: &str, what: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .map(|s| s.into_owned())
+            .map_err(|_| AmbError::InvalidUrl {
+                reason: format!("the {what} in the URL's user info is not UTF-8 once decoded"),
+            })
+    };
+    let user = decode(url.username(), "user name")?;
+    let password = decode(url.password().unwrap_or_default(), "password")?;
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Ok(Some((user, Secret::new(password))))
+}
+
 fn take_billing_token(url: &mut Url) -> Result<Option<Secret>, AmbError> {
     if url.query().is_none() {
         return Ok(None);
@@ -291,11 +320,25 @@ fn take_billing_token(url: &mut Url) -> Result<Option<Secret>, AmbError> {
     Ok(token)
 }
 
-/// Removes the query string from a URL-ish string for error messages.
+/// Removes the query string (and any `user:password@`) from a URL-ish string for error
+/// messages.
 fn redact_query(input: &str) -> String {
+    let input = &*withhold_userinfo(input);
     match input.split_once('?') {
         Some((head, _)) => format!("{head}?<query redacted>"),
         None => input.to_owned(),
+    }
+}
+
+/// `input` with the user info of its authority (`user:password@`) withheld.
+fn withhold_userinfo(input: &str) -> std::borrow::Cow<'_, str> {
+    let start = input.find("://").map_or(0, |i| i + 3);
+    let authority_end = input[start..]
+        .find(['/', '?', '#'])
+        .map_or(input.len(), |i| start + i);
+    match input[start..authority_end].rfind('@') {
+        Some(at) => format!("{}<withheld>{}", &input[..start], &input[start + at..]).into(),
+        None => input.into(),
     }
 }
 
@@ -309,6 +352,10 @@ impl fmt::Debug for Endpoint {
                 &self.billing_token.as_ref().map(|_| "** redacted **"),
             )
             .field("amb", &self.amb)
+            .field(
+                "userinfo",
+                &self.userinfo.as_ref().map(|(u, _)| (u, "** redacted **")),
+            )
             .finish()
     }
 }

@@ -58,6 +58,11 @@ pub enum AuthFailure {
     WrongService,
     /// Any other 403 answer; the gateway's message is quoted.
     Other,
+    /// A third-party RPC provider refused the request's credentials (HTTP 401, or 403): the
+    /// bearer token, basic auth, `.header(..)` value or the key in the URL. A refreshed bearer
+    /// token ([`bearer_token_provider`](crate::AmbHttpBuilder::bearer_token_provider)) was
+    /// fetched once more and sent again before this is reported.
+    ProviderRefused,
 }
 
 impl AuthFailure {
@@ -136,6 +141,13 @@ impl AuthFailure {
                 "check the IAM policy of these credentials (managedblockchain:POST/GET/Invoke) \
                  and the endpoint"
             }
+            Self::ProviderRefused => {
+                "the provider refused the credentials: check the API key or token given with \
+                 `.bearer_token(..)`, `.bearer_token_provider(..)`, `.basic_auth(..)` (or \
+                 user:password in the URL), `.header(..)` or in the URL, that it is meant for \
+                 this endpoint and has not expired or been revoked (a refreshed bearer token \
+                 was already fetched once more)"
+            }
         }
     }
 
@@ -150,6 +162,7 @@ impl AuthFailure {
             Self::WrongRegion => "credentials scoped to the wrong region",
             Self::WrongService => "credentials scoped to the wrong service",
             Self::Other => "access denied",
+            Self::ProviderRefused => "the provider refused the credentials",
         }
     }
 }
@@ -218,6 +231,31 @@ pub enum ConfigError {
         /// Why (the underlying reqwest or rustls error).
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A `.header(name, value)` cannot be sent: its name is not a header name, is one the
+    /// transport sets itself, or its value holds a line break (the value is never shown).
+    #[error("the header `{name}` given with `.header(..)` {problem}")]
+    InvalidHeader {
+        /// The header name (lowercased when valid).
+        name: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// A bearer token, basic user name or password cannot be sent (its value is never shown).
+    #[error("{what} {problem}: it cannot be sent in a request header")]
+    InvalidSecret {
+        /// Which setting.
+        what: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// Two auth settings that exclude each other.
+    #[error("both {first} and {second} were given: choose one")]
+    AuthConflict {
+        /// The first setting.
+        first: &'static str,
+        /// The second setting.
+        second: &'static str,
     },
 }
 
@@ -511,6 +549,18 @@ pub enum AmbError {
         /// The limit, in bytes.
         limit: usize,
     },
+
+    /// The [`bearer_token_provider`](crate::AmbHttpBuilder::bearer_token_provider) closure
+    /// failed, did not answer in time, or returned a token that cannot be sent; nothing was sent.
+    /// Its error text is quoted with secrets withheld; the token is never shown.
+    #[error(
+        "the bearer token provider (the `.bearer_token_provider(..)` closure) failed: {message}"
+    )]
+    #[non_exhaustive]
+    TokenProvider {
+        /// What went wrong, secrets withheld.
+        message: String,
+    },
 }
 
 impl AmbError {
@@ -624,6 +674,9 @@ impl AmbError {
                 source,
             },
             Self::Signing(reason) => Self::Signing(w(reason)),
+            Self::TokenProvider { message } => Self::TokenProvider {
+                message: w(message),
+            },
             Self::Redirected {
                 status,
                 location,

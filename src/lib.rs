@@ -30,6 +30,7 @@ mod sigv4;
 #[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
 pub mod ws;
 
+pub use auth::BearerToken;
 pub use auth::AMB_SERVICE;
 pub use config::{AuthSpec, EndpointConfig, HeaderSpec, SecretValue};
 pub use credentials::AmbCredentials;

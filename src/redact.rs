@@ -68,10 +68,14 @@ impl Known {
     pub(crate) fn add_wire(&mut self, headers: &[(&str, String)], url: &url::Url) {
         for (name, value) in headers {
             if name.eq_ignore_ascii_case("authorization") {
-                if let Some((_, sig)) = value.rsplit_once("Signature=") {
-                    self.add(sig.trim());
+                match value.rsplit_once("Signature=") {
+                    Some((_, sig)) if value.starts_with("AWS4") => self.add(sig.trim()),
+                    _ => self.add_authorization(value),
                 }
             } else if name.eq_ignore_ascii_case("x-amz-security-token") {
+                self.add(value);
+            } else if !is_public_header(name) {
+                // A provider's `.header(..)` (e.g. `x-token`): its value is a secret.
                 self.add(value);
             }
         }
@@ -84,6 +88,53 @@ impl Known {
             }
         }
     }
+}
+
+impl Known {
+    /// Adds the credentials of an `Authorization` value of any scheme: what follows the
+    /// scheme (`Bearer <token>`, `Basic <base64>`, `Token <key>`), and for Basic the decoded
+    /// `user:password` and the password alone.
+    pub(crate) fn add_authorization(&mut self, value: &str) {
+        let value = value.trim();
+        let Some((scheme, credentials)) = value.split_once(' ') else {
+            self.add(value);
+            return;
+        };
+        let credentials = credentials.trim();
+        self.add(credentials);
+        if scheme.eq_ignore_ascii_case("basic") {
+            if let Some(pair) = aws_smithy_types::base64::decode(credentials)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+            {
+                self.add(&pair);
+                if let Some((_, password)) = pair.split_once(':') {
+                    self.add(password);
+                }
+            }
+        }
+    }
+
+    /// Adds the path segments and query values of a URL (a provider's key in the URL, e.g.
+    /// `https://eth-mainnet.example/v2/<key>`), as they are and percent-decoded.
+    pub(crate) fn add_url_key(&mut self, url: &url::Url) {
+        for segment in url.path_segments().into_iter().flatten() {
+            self.add(segment);
+            if let Ok(decoded) = percent_encoding::percent_decode_str(segment).decode_utf8() {
+                self.add(&decoded);
+            }
+        }
+        for (_, v) in url.query_pairs() {
+            self.add(&v);
+        }
+    }
+}
+
+/// Headers whose values are not secrets: what SigV4 signs besides the signature and token.
+fn is_public_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    (name.starts_with("x-amz-") && name != "x-amz-security-token")
+        || ["host", "content-type", "accept", "user-agent"].contains(&name.as_str())
 }
 
 impl fmt::Debug for Known {
@@ -610,7 +661,7 @@ pub(crate) fn withhold_result(
 
 /// A JSON-RPC error payload with its message withheld and capped, and its data withheld by
 /// value and by name (not capped: it stays JSON).
-fn withhold_payload(
+pub(crate) fn withhold_payload(
     mut payload: alloy_json_rpc::ErrorPayload,
     known: &Known,
 ) -> alloy_json_rpc::ErrorPayload {

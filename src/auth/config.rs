@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::clock::GatewayClock;
 use super::mode::{Auth, SigV4};
+use super::provider::{Credential, CredentialSetting, Provider, StaticHeaders};
 use super::region::{check_region, Region};
 use super::AMB_SERVICE;
 use crate::credentials::AmbCredentials;
@@ -55,6 +56,67 @@ macro_rules! auth_setters {
             self.auth.billing_token = Some($crate::secret::Secret::new(token.into()));
             self
         }
+
+        /// A header sent with every request (the HTTP POST and the WebSocket upgrade alike),
+        /// e.g. QuickNode's `x-token`; repeatable, one value per name. Its value is a secret:
+        /// never shown in `Debug`, logs or errors. The name is checked at `build()`
+        /// ([`ConfigError::InvalidHeader`](crate::ConfigError::InvalidHeader)). Sent in every
+        /// auth mode; given alone for a host that is not AWS's, no SigV4 is used.
+        pub fn header(mut self, name: impl AsRef<str>, value: impl Into<String>) -> Self {
+            self.auth.headers.push((
+                name.as_ref().to_owned(),
+                $crate::secret::Secret::new(value.into()),
+            ));
+            self
+        }
+
+        /// Send `Authorization: Bearer <token>` (a third-party provider's API key or JWT)
+        /// instead of SigV4. The token is never shown in `Debug`, logs or errors.
+        pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
+            self.auth.credential = Some($crate::auth::provider::CredentialSetting::Bearer(
+                $crate::secret::Secret::new(token.into()),
+            ));
+            self
+        }
+
+        /// Send `Authorization: Bearer <token>` with a token from `fetch` (e.g. a JWT from an
+        /// identity provider) instead of SigV4. The token is kept until 30 seconds before its
+        /// [`expires_at`](crate::auth::BearerToken::expires_at) (or for good without one), one
+        /// fetch at a time however many requests wait for it, bounded by the transport's
+        /// timeout; after a 401 (or 403) it is fetched once more and the request sent once
+        /// more. A failing `fetch` fails the request with
+        /// [`AmbError::TokenProvider`](crate::AmbError::TokenProvider).
+        pub fn bearer_token_provider<F, Fut>(mut self, fetch: F) -> Self
+        where
+            F: Fn() -> Fut + Send + Sync + 'static,
+            Fut: std::future::Future<
+                    Output = Result<$crate::auth::BearerToken, $crate::auth::BoxError>,
+                > + Send
+                + 'static,
+        {
+            self.auth.credential = Some($crate::auth::provider::CredentialSetting::Refreshing(
+                $crate::auth::provider::fetch_token(fetch),
+            ));
+            self
+        }
+
+        /// Send HTTP Basic auth (`Authorization: Basic ...`) instead of SigV4, as Kaleido
+        /// asks; `https://user:password@host/` in the URL does the same (the user info is
+        /// then taken out of the URL). The password is never shown in `Debug`, logs or errors.
+        pub fn basic_auth(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+            self.auth.credential = Some($crate::auth::provider::CredentialSetting::Basic {
+                user: user.into(),
+                password: $crate::secret::Secret::new(password.into()),
+            });
+            self
+        }
+
+        /// Send no authentication (no SigV4, no `Authorization`): a provider whose key is in
+        /// the URL's path or query, or a plain node. `.header(..)`s are still sent.
+        pub fn no_auth(mut self) -> Self {
+            self.auth.no_auth = true;
+            self
+        }
     };
 }
 pub(crate) use auth_setters;
@@ -90,12 +152,21 @@ pub(crate) struct AuthConfig {
     pub(crate) service: Option<String>,
     pub(crate) credentials: Option<AmbCredentials>,
     pub(crate) billing_token: Option<Secret>,
+    /// `.header(..)`s, in the order given.
+    pub(crate) headers: Vec<(String, Secret)>,
+    /// `.bearer_token(..)`, `.bearer_token_provider(..)` or `.basic_auth(..)`.
+    pub(crate) credential: Option<CredentialSetting>,
+    /// `.no_auth()`.
+    pub(crate) no_auth: bool,
 }
 
 impl AuthConfig {
     /// Decides the auth mode for `endpoint`; a billing token in the URL or on the builder
     /// selects token mode.
-    pub(crate) fn build(self, endpoint: &mut Endpoint) -> Result<Auth, AmbError> {
+    pub(crate) fn build(mut self, endpoint: &mut Endpoint) -> Result<Auth, AmbError> {
+        if let Some(provider) = self.provider(endpoint)? {
+            return Ok(Auth::Provider(Arc::new(provider)));
+        }
         if let Some(region) = &self.region {
             check_region(region)?;
         }
@@ -134,6 +205,97 @@ impl AuthConfig {
     }
 }
 
+impl AuthConfig {
+    /// Third-party provider auth, when the settings (or user info in the URL) ask for it:
+    /// a bearer token, basic auth, `no_auth()`, or `.header(..)`s alone for a host that is not
+    /// AWS's. `None`: another mode (SigV4, billing token), with the headers left in `self`.
+    fn provider(&mut self, endpoint: &mut Endpoint) -> Result<Option<Provider>, AmbError> {
+        let credential = match (self.credential.take(), endpoint.take_userinfo()) {
+            (given, None) => given,
+            (None, Some((user, password))) => Some(CredentialSetting::Basic { user, password }),
+            (Some(CredentialSetting::Basic { user, password }), Some((u, p)))
+                if user == u && password == p =>
+            {
+                Some(CredentialSetting::Basic { user, password })
+            }
+            (Some(CredentialSetting::Basic { .. }), Some(_)) => {
+                return Err(ConfigError::AuthConflict {
+                    first: "`.basic_auth(..)`",
+                    second: "a different user:password in the URL",
+                }
+                .into())
+            }
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::AuthConflict {
+                    first: "a bearer token",
+                    second: "user:password in the URL",
+                }
+                .into())
+            }
+        };
+        let headers_only = credential.is_none()
+            && !self.no_auth
+            && !self.headers.is_empty()
+            && !self.asks_for_aws()
+            && !sigv4_host(endpoint);
+        if credential.is_none() && !self.no_auth && !headers_only {
+            return Ok(None);
+        }
+        let chosen = match (&credential, self.no_auth) {
+            (Some(CredentialSetting::Basic { .. }), _) => "HTTP Basic auth",
+            (Some(_), _) => "a bearer token",
+            (None, true) => "`.no_auth()`",
+            (None, false) => "`.header(..)`",
+        };
+        if let (Some(_), true) = (&credential, self.no_auth) {
+            return Err(ConfigError::AuthConflict {
+                first: "`.no_auth()`",
+                second: "a bearer token or basic auth",
+            }
+            .into());
+        }
+        if self.billing_token.is_some() || endpoint.has_billing_token() {
+            return Err(ConfigError::AuthConflict {
+                first: chosen,
+                second: "an AMB billing token",
+            }
+            .into());
+        }
+        if self.credentials.is_some() {
+            return Err(ConfigError::AuthConflict {
+                first: chosen,
+                second: "SigV4 credentials",
+            }
+            .into());
+        }
+        let headers =
+            StaticHeaders::build(std::mem::take(&mut self.headers), credential.is_some())?;
+        let credential = Credential::from_setting(credential)?;
+        Ok(Some(Provider::new(
+            endpoint.wire_url(None),
+            headers,
+            credential,
+        )))
+    }
+
+    /// Whether a setting only SigV4 uses was given.
+    fn asks_for_aws(&self) -> bool {
+        self.service.is_some() || self.credentials.is_some() || self.region.is_some()
+    }
+}
+
+/// Whether `endpoint` is a host SigV4 is meant for: AMB, other AWS hosts (API Gateway, Lambda
+/// function URLs, VPC Lattice), loopback (the emulator, a local gateway).
+// aws14's `Target::infer` replaces this at merge (`Target::Other` is the only non-SigV4 target).
+fn sigv4_host(endpoint: &Endpoint) -> bool {
+    let host = endpoint.host();
+    endpoint.amb_host().is_some()
+        || endpoint.is_loopback()
+        || host.ends_with(".amazonaws.com")
+        || host.ends_with(".amazonaws.com.cn")
+        || host.ends_with(".on.aws")
+}
+
 /// A billing token must be something that can be sent: not empty, no spaces or control
 /// characters. The message never shows the token.
 fn check_billing_token(token: &Secret) -> Result<(), AmbError> {
@@ -155,6 +317,12 @@ impl fmt::Debug for AuthConfig {
             .field("service", &self.service)
             .field("credentials", &self.credentials)
             .field("billing_token", &self.billing_token)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .field("credential", &self.credential)
+            .field("no_auth", &self.no_auth)
             .finish()
     }
 }

@@ -198,15 +198,15 @@ impl AmbHttp {
             .await
     }
 
-    /// A 403 is the gateway's refusal (typed, for [`sign_and_send`] to judge); anything else is
-    /// the answer.
+    /// A 403 (or 401) is the gateway's refusal (typed, for [`sign_and_send`] to judge);
+    /// anything else is the answer.
     fn refused(&self, reply: Reply) -> Result<Result<ResponsePacket, Failure>, AmbError> {
-        if reply.status != 403 {
+        if !matches!(reply.status, 401 | 403) {
             return Ok(self.classify(reply));
         }
         match reply.body {
             Ok(body) => Err(AmbError::from_gateway_refusal(
-                403,
+                reply.status,
                 &body,
                 self.inner.endpoint.host(),
                 self.inner.auth.is_token(),
