@@ -93,9 +93,6 @@ pub struct EndpointConfig {
     /// An `http://` CONNECT proxy for this endpoint (default: `HTTPS_PROXY` and friends).
     #[serde(default)]
     pub proxy: Option<String>,
-    /// Where this value came from, to name variables in errors (not deserialized).
-    #[serde(skip)]
-    origin: Origin,
 }
 
 /// Where an [`EndpointConfig`] was read from: errors name the variable (`RPC_TOKEN`), the
@@ -185,8 +182,21 @@ impl fmt::Display for AuthSpec {
 /// or `** redacted **`, never the value.
 ///
 /// A literal value cannot start with `env:` (that prefix always means a variable).
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretValue(Source);
+#[derive(Clone)]
+pub struct SecretValue {
+    source: Source,
+    /// How errors name this value when it was read from variables (`RPC_TOKEN`).
+    label: Option<String>,
+}
+
+/// Equal when they hold the same secret or name the same variable.
+impl PartialEq for SecretValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for SecretValue {}
 
 #[derive(Clone, PartialEq, Eq)]
 enum Source {
@@ -199,28 +209,38 @@ impl SecretValue {
     pub fn new(value: impl Into<String>) -> Self {
         let value = value.into();
         match value.strip_prefix("env:") {
-            Some(var) => Self(Source::Env(var.trim().to_owned())),
-            None => Self(Source::Literal(crate::secret::Secret::new(value))),
+            Some(var) => Self::env(var.trim()),
+            None => Self::from_source(Source::Literal(crate::secret::Secret::new(value))),
+        }
+    }
+
+    fn from_source(source: Source) -> Self {
+        Self {
+            source,
+            label: None,
         }
     }
 
     /// The secret is in the environment variable `var`, read when the transport is built.
     pub fn env(var: impl Into<String>) -> Self {
-        Self(Source::Env(var.into()))
+        Self::from_source(Source::Env(var.into()))
     }
 
     /// The variable the secret is read from, when it is `env:VAR`.
     pub fn env_var(&self) -> Option<&str> {
-        match &self.0 {
+        match &self.source {
             Source::Env(v) => Some(v),
             Source::Literal(_) => None,
         }
     }
 
     /// The secret: the literal, or the variable's value now. `field` names this value in the
-    /// error (a variable that is unset, empty or not Unicode); the error never holds the secret.
+    /// error (a variable that is unset, empty or not Unicode), unless it was read from
+    /// environment variables ([`EndpointConfig::from_env`]), which name it themselves; the
+    /// error never holds the secret.
     pub fn resolve(&self, field: &str) -> Result<String, ConfigValueError> {
-        match &self.0 {
+        let field = self.label.as_deref().unwrap_or(field);
+        match &self.source {
             Source::Literal(s) => Ok(s.expose().to_owned()),
             Source::Env(var) => {
                 if var.is_empty() || var.contains(['=', '\0']) {
@@ -263,7 +283,7 @@ impl From<String> for SecretValue {
 
 impl fmt::Debug for SecretValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
+        match &self.source {
             Source::Env(v) => write!(f, "env:{v}"),
             Source::Literal(_) => f.write_str("** redacted **"),
         }
@@ -470,8 +490,9 @@ impl EndpointConfig {
             }
             let mut config: Self =
                 serde_json::from_str(&json).map_err(|e| json_error(&name, &e))?;
-            config.origin = Origin::Json(name);
-            config.check()?;
+            let origin = Origin::Json(name);
+            config.label_secrets(&origin);
+            config.check_in(&origin)?;
             return Ok(config);
         }
         let Some((_, url)) = var("URL") else {
@@ -485,7 +506,7 @@ impl EndpointConfig {
             .into());
         };
         let mut config = Self::new(url.trim());
-        config.origin = Origin::Vars(prefix.to_owned());
+        let origin = Origin::Vars(prefix.to_owned());
         let plain = |s: &str| var(s).map(|(_, v)| v.trim().to_owned());
         let flag = |s: &str| -> Result<Option<bool>, ConfigValueError> {
             var(s).map(|(name, v)| parse_bool(&name, &v)).transpose()
@@ -513,56 +534,79 @@ impl EndpointConfig {
                 .map_err(|e| rename(e, &name))?;
         }
         config.proxy = plain("PROXY");
-        config.check()?;
+        config.label_secrets(&origin);
+        config.check_in(&origin)?;
         Ok(config)
     }
 
     /// How errors name `field`: the variable (`RPC_TOKEN`), or the field and where it came from.
-    fn field(&self, field: &str) -> String {
-        match &self.origin {
-            Origin::Value => format!("`{field}`"),
-            Origin::Vars(p) => format!("{p}_{}", field.to_ascii_uppercase()),
-            Origin::Json(v) => format!("`{field}` in {v}"),
+    fn label_secrets(&mut self, origin: &Origin) {
+        if let Some(t) = &mut self.token {
+            t.label = Some(name(origin, "token"));
+        }
+        if let Some(p) = &mut self.password {
+            p.label = Some(name(origin, "password"));
+        }
+        for h in &mut self.headers {
+            h.value.label = Some(format!("{} ({})", name(origin, "headers"), h.name));
         }
     }
 
+    fn field(&self, field: &str) -> String {
+        name(&Origin::Value, field)
+    }
+}
+
+/// How errors name `field`: the variable (`RPC_TOKEN`), or the field and where it came from.
+fn name(origin: &Origin, field: &str) -> String {
+    match origin {
+        Origin::Value => format!("`{field}`"),
+        Origin::Vars(p) => format!("{p}_{}", field.to_ascii_uppercase()),
+        Origin::Json(v) => format!("`{field}` in {v}"),
+    }
+}
+
+impl EndpointConfig {
     /// Checks what can be checked without the environment or a builder: the auth mode has what
     /// it needs and nothing it would ignore; the target is known; header names are valid.
     pub fn check(&self) -> Result<(), ConfigValueError> {
+        self.check_in(&Origin::Value)
+    }
+
+    fn check_in(&self, o: &Origin) -> Result<(), ConfigValueError> {
         if self.url.trim().is_empty() {
             return Err(ConfigValueError::Missing {
-                field: self.field("url"),
+                field: name(o, "url"),
                 hint: " (the endpoint, https://... or wss://...)".into(),
             });
         }
         if let Some(t) = &self.target {
-            parse_target(t).map_err(|e| rename(e, &self.field("target")))?;
+            parse_target(t).map_err(|e| rename(e, &name(o, "target")))?;
         }
         for h in &self.headers {
-            h.check_name()
-                .map_err(|e| rename(e, &self.field("headers")))?;
+            h.check_name().map_err(|e| rename(e, &name(o, "headers")))?;
         }
         if self.password.is_some() && self.user.is_none() {
             return Err(ConfigValueError::Missing {
-                field: self.field("user"),
+                field: name(o, "user"),
                 hint: " (a password was given: HTTP Basic needs the user name too)".into(),
             });
         }
         let needs = |field: &str, why: &str| ConfigValueError::Missing {
-            field: self.field(field),
+            field: name(o, field),
             hint: format!(" (auth is `{}`: {why})", self.auth),
         };
         let excludes = |field: &str| ConfigValueError::Conflict {
-            first: self.field("auth"),
-            second: self.field(field),
+            first: name(o, "auth"),
+            second: name(o, field),
             why: "that auth mode does not use it; remove it or change auth",
         };
         match self.auth {
             AuthSpec::Auto => {
                 if self.token.is_some() && self.user.is_some() {
                     return Err(ConfigValueError::Conflict {
-                        first: self.field("token"),
-                        second: self.field("user"),
+                        first: name(o, "token"),
+                        second: name(o, "user"),
                         why: "choose a token or HTTP Basic (set auth to say which)",
                     });
                 }
@@ -624,16 +668,17 @@ impl EndpointConfig {
         }
         if self.region_set.is_some() && self.sigv4a != Some(true) {
             return Err(ConfigValueError::Missing {
-                field: self.field("sigv4a"),
+                field: name(o, "sigv4a"),
                 hint: " (region_set is the SigV4A region set: set sigv4a to true)".into(),
             });
         }
+        self.effective_auth(o)?;
         Ok(())
     }
 
     /// The auth mode to apply: `auto` with a token is a billing token on an AMB host and an
     /// error elsewhere (a token is never sent as a bearer token to a host nobody named).
-    fn effective_auth(&self) -> Result<AuthSpec, ConfigValueError> {
+    fn effective_auth(&self, o: &Origin) -> Result<AuthSpec, ConfigValueError> {
         Ok(match self.auth {
             AuthSpec::Auto if self.token.is_some() => {
                 let amb = crate::Endpoint::parse(&self.url)
@@ -641,7 +686,7 @@ impl EndpointConfig {
                     .unwrap_or(false);
                 if !amb {
                     return Err(ConfigValueError::Missing {
-                        field: self.field("auth"),
+                        field: name(o, "auth"),
                         hint: " (a token was given for a host that is not AMB: set auth to \
                                `bearer` or `billing-token`)"
                             .into(),
@@ -657,6 +702,22 @@ impl EndpointConfig {
     fn secret(&self, value: &SecretValue, field: &str) -> Result<String, ConfigValueError> {
         value.resolve(&self.field(field))
     }
+
+    fn missing(&self, field: &str) -> ConfigValueError {
+        ConfigValueError::Missing {
+            field: self.field(field),
+            hint: format!(" (auth is `{}`)", self.auth),
+        }
+    }
+
+    /// A secret the auth mode needs ([`EndpointConfig::check`] made sure it is there).
+    fn required_secret(
+        &self,
+        value: &Option<SecretValue>,
+        field: &str,
+    ) -> Result<String, ConfigValueError> {
+        self.secret(value.as_ref().ok_or_else(|| self.missing(field))?, field)
+    }
 }
 
 /// Applies an [`EndpointConfig`] to a transport builder (the HTTP and WebSocket builders have
@@ -665,7 +726,7 @@ macro_rules! apply {
     ($config:expr, $builder:expr) => {{
         let c: &EndpointConfig = $config;
         c.check()?;
-        let auth = c.effective_auth()?;
+        let auth = c.effective_auth(&Origin::Value)?;
         let mut b = $builder;
         if let Some(r) = &c.region {
             b = b.region(r.clone());
@@ -689,21 +750,27 @@ macro_rules! apply {
         match auth {
             AuthSpec::Auto | AuthSpec::Sigv4 => {}
             AuthSpec::BillingToken => {
-                let token = c
-                    .token
-                    .as_ref()
-                    .expect("checked: billing-token has a token");
-                b = b.billing_token(c.secret(token, "token")?);
+                b = b.billing_token(c.required_secret(&c.token, "token")?);
             }
-            AuthSpec::Bearer | AuthSpec::Basic | AuthSpec::Header | AuthSpec::None => {
-                return Err(unsupported(c, "auth"));
+            AuthSpec::Bearer => {
+                b = b.bearer_token(c.required_secret(&c.token, "token")?);
             }
+            AuthSpec::Basic => {
+                let user = c.user.clone().ok_or_else(|| c.missing("user"))?;
+                let password = match &c.password {
+                    Some(p) => c.secret(p, "password")?,
+                    None => String::new(),
+                };
+                b = b.basic_auth(user, password);
+            }
+            AuthSpec::Header | AuthSpec::None => b = b.no_auth(),
         }
-        if !c.headers.is_empty() {
-            return Err(unsupported(c, "headers"));
+        for h in &c.headers {
+            let field = format!("{} ({})", c.field("headers"), h.name);
+            b = b.header(&h.name, h.value.resolve(&field)?);
         }
-        if let Some(p) = &c.proxy {
-            b = b.proxy(p);
+        if c.proxy.is_some() {
+            return Err(unsupported(c, "proxy"));
         }
         Ok(b)
     }};
@@ -1078,15 +1145,18 @@ mod tests {
         let mut c = base();
         c.token = Some("x".into());
         assert!(c
-            .effective_auth()
+            .effective_auth(&Origin::Value)
             .unwrap_err()
             .to_string()
             .contains("`bearer`"));
         c.url = "https://nd-abc.ethereum.managedblockchain.us-east-1.amazonaws.com/".into();
-        assert_eq!(c.effective_auth().unwrap(), AuthSpec::BillingToken);
+        assert_eq!(
+            c.effective_auth(&Origin::Value).unwrap(),
+            AuthSpec::BillingToken
+        );
         let mut c = base();
         c.user = Some("u".into());
-        assert_eq!(c.effective_auth().unwrap(), AuthSpec::Basic);
+        assert_eq!(c.effective_auth(&Origin::Value).unwrap(), AuthSpec::Basic);
     }
 
     #[test]
