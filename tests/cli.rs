@@ -562,3 +562,123 @@ async fn subscribe_help_names_its_own_variables_and_gap_free_takes_logs_only() {
         text(&loose)
     );
 }
+
+/// A JSON-RPC provider (wiremock) that answers `eth_chainId` with `0x1`, echoing the id.
+async fn provider() -> wiremock::MockServer {
+    use wiremock::{matchers::method, Mock, MockServer, Request, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(|req: &Request| {
+            let body: serde_json::Value =
+                serde_json::from_slice(&req.body).unwrap_or(serde_json::Value::Null);
+            ResponseTemplate::new(200).set_body_json(
+                serde_json::json!({"jsonrpc": "2.0", "id": body["id"], "result": "0x1"}),
+            )
+        })
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The headers of the last request `server` received.
+async fn last_request_headers(server: &wiremock::MockServer) -> Vec<(String, String)> {
+    let reqs = server.received_requests().await.unwrap();
+    let last = reqs.last().expect("a request reached the provider");
+    last.headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect()
+}
+
+fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+#[tokio::test]
+async fn call_sends_headers_and_bearer_tokens_from_the_environment() {
+    let server = provider().await;
+    let url = format!("{}/", server.uri());
+
+    // --header with an env: value, --no-auth: only the header, nothing signed.
+    let mut cmd = amb_without_aws(&[
+        "call",
+        "--endpoint",
+        &url,
+        "--no-auth",
+        "--header",
+        "x-token: env:CLI_QN_TOKEN",
+        "eth_chainId",
+    ]);
+    cmd.env("CLI_QN_TOKEN", "qn-CLI-SECRET");
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(stdout(&out).trim(), "\"0x1\"");
+    let headers = last_request_headers(&server).await;
+    assert_eq!(header_value(&headers, "x-token"), Some("qn-CLI-SECRET"));
+    assert_eq!(header_value(&headers, "authorization"), None);
+
+    // --bearer-env VAR.
+    let mut cmd = amb_without_aws(&[
+        "call",
+        "--endpoint",
+        &url,
+        "--bearer-env",
+        "CLI_JWT",
+        "eth_chainId",
+    ]);
+    cmd.env("CLI_JWT", "jwt-CLI-SECRET");
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let headers = last_request_headers(&server).await;
+    assert_eq!(
+        header_value(&headers, "authorization"),
+        Some("Bearer jwt-CLI-SECRET")
+    );
+
+    // --config-env PREFIX: the whole configuration from PREFIX_* variables.
+    let mut cmd = amb_without_aws(&["call", "--config-env", "CLIRPC", "eth_chainId"]);
+    cmd.env("CLIRPC_URL", &url)
+        .env("CLIRPC_AUTH", "header")
+        .env("CLIRPC_HEADERS", "x-api-key: env:CLI_KEY")
+        .env("CLI_KEY", "key-CLI-SECRET");
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let headers = last_request_headers(&server).await;
+    assert_eq!(header_value(&headers, "x-api-key"), Some("key-CLI-SECRET"));
+}
+
+#[tokio::test]
+async fn bad_header_and_bearer_flags_are_named_without_their_values() {
+    let server = provider().await;
+    let url = format!("{}/", server.uri());
+    for (args, env, want) in [
+        (vec!["--header", "x-token qn-CLI-SECRET"], None, "--header"),
+        (
+            vec!["--bearer-env", "CLI_UNSET_VAR"],
+            None,
+            "CLI_UNSET_VAR is not set",
+        ),
+        (
+            vec!["--no-auth", "--header", "x-token: env:CLI_EMPTY"],
+            Some(("CLI_EMPTY", "")),
+            "CLI_EMPTY is not set",
+        ),
+    ] {
+        let mut all = vec!["call", "--endpoint", url.as_str()];
+        all.extend(args.iter().copied());
+        all.push("eth_chainId");
+        let mut cmd = amb_without_aws(&all);
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let out = run(cmd).await;
+        let t = text(&out);
+        assert!(!out.status.success(), "{t}");
+        assert!(t.contains(want), "wanted {want}: {t}");
+        assert!(!t.contains("qn-CLI-SECRET"), "{t}");
+    }
+    assert!(server.received_requests().await.unwrap().is_empty());
+}

@@ -95,7 +95,7 @@ fn client(
         region: region.clone(),
         profile: profile.clone(),
         service: service.clone(),
-        billing_token: None,
+        ..Conn::default()
     };
     if auth == Auth::Sigv4 && alloy_amb::Endpoint::parse(url).is_ok_and(|e| e.has_billing_token()) {
         return Err("`sigv4` auth with a `?billingtoken=` URL: drop one of them".into());

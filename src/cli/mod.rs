@@ -9,7 +9,11 @@ mod subscribe;
 
 use std::process::ExitCode;
 
-use alloy_amb::{AmbCredentials, AmbHttp, AmbWsConnect, AmbWsConnectBuilder};
+use alloy_amb::config::ConfigValueError;
+use alloy_amb::{
+    AmbCredentials, AmbHttp, AmbWsConnect, AmbWsConnectBuilder, AuthSpec, EndpointConfig,
+    HeaderSpec, SecretValue,
+};
 use clap::{Args, Parser, Subcommand};
 
 /// Call, subscribe to and diagnose AMB (and other SigV4-protected) JSON-RPC endpoints.
@@ -35,44 +39,54 @@ enum Command {
     Compare(compare::CompareArgs),
 }
 
-/// Applies `--region`, `--service` and `--billing-token` (or the credentials) to a transport
-/// builder (the HTTP and WebSocket builders share these setters) and builds it. An endpoint
-/// that carries `?billingtoken=` is token access: no credentials are set (unless `--profile`
-/// asks for them, which the builder then refuses as a conflict).
-macro_rules! configure {
-    ($conn:expr, $url:expr, $builder:expr) => {{
-        let token_in_url = alloy_amb::Endpoint::parse($url).is_ok_and(|e| e.has_billing_token());
-        let mut b = $builder;
-        if let Some(r) = &$conn.region {
-            b = b.region(r.clone());
-        }
-        if let Some(s) = &$conn.service {
-            b = b.service(s.clone());
-        }
-        b = match &$conn.billing_token {
-            Some(t) => b.billing_token(t.clone()),
-            None if token_in_url && $conn.profile.is_none() => b,
-            None => b.credentials($conn.credentials()),
-        };
-        b.build()
-    }};
-}
-
-/// Where to connect and how to authenticate, as on the transport builders.
-#[derive(Args, Debug, Clone)]
+/// Where to connect and how to authenticate, as on the transport builders. Everything but
+/// `--profile` becomes one [`EndpointConfig`] (the library's mapping to the builders).
+#[derive(Args, Debug, Clone, Default)]
 pub struct Conn {
-    /// The endpoint URL [default: AMB_HTTP_ENDPOINT, else AMB_WS_ENDPOINT].
+    /// The endpoint URL [default: the --config-env's URL, else AMB_HTTP_ENDPOINT, else
+    /// AMB_WS_ENDPOINT].
     #[arg(long)]
     endpoint: Option<String>,
-    /// The signing region [default: from the AMB host name, AWS_REGION or the profile].
+    /// Read the endpoint and its auth from the environment variables PREFIX_URL, PREFIX_AUTH,
+    /// PREFIX_TOKEN, ... or PREFIX_CONFIG (JSON), as `EndpointConfig::from_env` does (README,
+    /// "Targets"); the other flags override what they set.
+    #[arg(long, value_name = "PREFIX")]
+    config_env: Option<String>,
+    /// The signing region [default: from the host name (AMB, API Gateway, Lambda URL, VPC
+    /// Lattice), AWS_REGION or the profile].
     #[arg(long)]
     region: Option<String>,
     /// The AWS profile to take credentials from [default: the standard credential chain].
     #[arg(long)]
     profile: Option<String>,
-    /// The SigV4 service name [default: managedblockchain].
+    /// The SigV4 service name [default: from the host name: managedblockchain, execute-api,
+    /// lambda, vpc-lattice-svcs].
     #[arg(long)]
     service: Option<String>,
+    /// What the endpoint is, for a custom domain whose host name says nothing: amb,
+    /// api-gateway, lambda-url, vpc-lattice, other.
+    #[arg(long, value_name = "TARGET")]
+    target: Option<String>,
+    /// Sign `x-amz-content-sha256: UNSIGNED-PAYLOAD` instead of the body's hash (VPC Lattice
+    /// does by default).
+    #[arg(long)]
+    unsigned_payload: bool,
+    /// Sign with SigV4A (multi-region VPC Lattice services).
+    #[arg(long)]
+    sigv4a: bool,
+    /// The SigV4A region set [default: *].
+    #[arg(long, value_name = "REGIONS", requires = "sigv4a")]
+    region_set: Option<String>,
+    /// A header sent on every request and WebSocket upgrade, `'Name: value'` (repeatable); a
+    /// value `env:VAR` is read from the variable VAR (keeps secrets out of shell history).
+    #[arg(long = "header", value_name = "'NAME: VALUE'")]
+    headers: Vec<String>,
+    /// Send `Authorization: Bearer <token>` with the token read from the variable VAR.
+    #[arg(long, value_name = "VAR", conflicts_with_all = ["billing_token", "no_auth"])]
+    bearer_env: Option<String>,
+    /// Send no authentication but the --header(s) (a key in the URL, a plain node).
+    #[arg(long, conflicts_with = "billing_token")]
+    no_auth: bool,
     /// An AMB accessor (billing) token: token-based access instead of SigV4.
     #[arg(long, env = "AMB_BILLING_TOKEN", hide_env_values = true)]
     billing_token: Option<String>,
@@ -83,14 +97,22 @@ impl Conn {
         std::env::var(name).ok().filter(|v| !v.trim().is_empty())
     }
 
-    /// `--endpoint`, else the first of the environment variables that is set.
-    fn endpoint_or(&self, vars: &[&str]) -> Result<String, String> {
+    /// `--endpoint`, else the `--config-env`'s URL, else the first of the environment
+    /// variables that is set.
+    fn endpoint_or(&self, vars: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
         if let Some(e) = &self.endpoint {
             return Ok(e.clone());
         }
-        vars.iter()
-            .find_map(|v| Self::env(v))
-            .ok_or_else(|| format!("no endpoint: pass --endpoint or set {}", vars.join(" or ")))
+        if let Some(prefix) = &self.config_env {
+            return Ok(EndpointConfig::from_env(prefix)?.url);
+        }
+        vars.iter().find_map(|v| Self::env(v)).ok_or_else(|| {
+            format!(
+                "no endpoint: pass --endpoint or --config-env, or set {}",
+                vars.join(" or ")
+            )
+            .into()
+        })
     }
 
     fn credentials(&self) -> AmbCredentials {
@@ -100,12 +122,75 @@ impl Conn {
         }
     }
 
+    /// The endpoint configuration for `url`: `--config-env`'s (if given) with the flags on top.
+    pub(crate) fn config(&self, url: &str) -> Result<EndpointConfig, alloy_amb::AmbError> {
+        let mut c = match &self.config_env {
+            Some(prefix) => EndpointConfig::from_env(prefix)?,
+            None => EndpointConfig::default(),
+        };
+        c.url = url.to_owned();
+        if let Some(r) = &self.region {
+            c.region = Some(r.clone());
+        }
+        if let Some(s) = &self.service {
+            c.service = Some(s.clone());
+        }
+        if let Some(t) = &self.target {
+            c.target = Some(t.clone());
+        }
+        if self.unsigned_payload {
+            c.unsigned_payload = Some(true);
+        }
+        if self.sigv4a {
+            c.sigv4a = Some(true);
+        }
+        if let Some(r) = &self.region_set {
+            c.region_set = Some(r.clone());
+        }
+        for h in &self.headers {
+            let header = HeaderSpec::parse(h).map_err(|e| {
+                alloy_amb::AmbError::from(match e {
+                    ConfigValueError::Invalid {
+                        value, expected, ..
+                    } => ConfigValueError::Invalid {
+                        field: "--header".into(),
+                        value,
+                        expected,
+                    },
+                    other => other,
+                })
+            })?;
+            c.headers.push(header);
+        }
+        if let Some(var) = &self.bearer_env {
+            c.auth = AuthSpec::Bearer;
+            c.token = Some(SecretValue::env(var.clone()));
+            c.user = None;
+            c.password = None;
+        }
+        if self.no_auth {
+            c.auth = AuthSpec::None;
+        }
+        if let Some(t) = &self.billing_token {
+            c.auth = AuthSpec::BillingToken;
+            c.token = Some(SecretValue::new(t.clone()));
+        }
+        if matches!(c.auth, AuthSpec::None) && !c.headers.is_empty() {
+            c.auth = AuthSpec::Header;
+        }
+        Ok(c)
+    }
+
     fn http(&self, url: &str) -> Result<AmbHttp, alloy_amb::AmbError> {
-        configure!(self, url, AmbHttp::builder(url))
+        let mut b = self.config(url)?.http_builder()?;
+        if self.profile.is_some() {
+            b = b.credentials(self.credentials());
+        }
+        b.build()
     }
 
     fn ws(&self, url: &str) -> Result<AmbWsConnect, alloy_amb::AmbError> {
-        configure!(self, url, AmbWsConnect::builder(url))
+        self.ws_with(url, |b| b)
     }
 
     /// [`Conn::ws`] with `tune` applied to the builder first.
@@ -114,7 +199,11 @@ impl Conn {
         url: &str,
         tune: impl FnOnce(AmbWsConnectBuilder) -> AmbWsConnectBuilder,
     ) -> Result<AmbWsConnect, alloy_amb::AmbError> {
-        configure!(self, url, tune(AmbWsConnect::builder(url)))
+        let mut b = tune(self.config(url)?.ws_builder()?);
+        if self.profile.is_some() {
+            b = b.credentials(self.credentials());
+        }
+        b.build()
     }
 }
 
@@ -156,6 +245,12 @@ pub(crate) fn cli_words(text: &str) -> String {
         .replace("`.region(..)`", "`--region`")
         .replace("`.service(..)`", "`--service`")
         .replace("`.billing_token(..)`", "`--billing-token`")
+        .replace("`.bearer_token(..)`", "`--bearer-env`")
+        .replace("`.header(..)`", "`--header`")
+        .replace("`.no_auth()`", "`--no-auth`")
+        .replace("`.target(..)`", "`--target`")
+        .replace("`.unsigned_payload(..)`", "`--unsigned-payload`")
+        .replace("`.sigv4a(..)`", "`--sigv4a`")
         .replace("`?billingtoken=`", "`?billingtoken=` in the endpoint")
 }
 
