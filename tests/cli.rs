@@ -682,3 +682,54 @@ async fn bad_header_and_bearer_flags_are_named_without_their_values() {
     }
     assert!(server.received_requests().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn compare_takes_an_endpoint_config_per_side() {
+    // The --to side from CMPTO_* variables: a missing URL is named.
+    let out = run(amb_without_aws(&[
+        "compare",
+        "--from",
+        "http://127.0.0.1:1/",
+        "--from-auth",
+        "none",
+        "--to-config-env",
+        "CMPTO",
+    ]))
+    .await;
+    let t = text(&out);
+    assert!(
+        !out.status.success() && t.contains("CMPTO_URL is not set"),
+        "{t}"
+    );
+    // A bearer token whose variable is unset: named, before anything is sent.
+    let mut cmd = amb_without_aws(&[
+        "compare",
+        "--from",
+        "http://127.0.0.1:1/",
+        "--from-auth",
+        "none",
+        "--to-config-env",
+        "CMPTO",
+    ]);
+    cmd.env("CMPTO_URL", "https://rpc.example.com/")
+        .env("CMPTO_AUTH", "bearer")
+        .env("CMPTO_TOKEN", "env:CMP_UNSET");
+    let out = run(cmd).await;
+    let t = text(&out);
+    assert!(
+        !out.status.success() && t.contains("--to:") && t.contains("CMP_UNSET is not set"),
+        "{t}"
+    );
+    // --to-auth and --to-config-env exclude each other.
+    let out = run(amb_without_aws(&[
+        "compare",
+        "--from",
+        "http://127.0.0.1:1/",
+        "--to-config-env",
+        "CMPTO",
+        "--to-auth",
+        "none",
+    ]))
+    .await;
+    assert!(!out.status.success(), "{}", text(&out));
+}

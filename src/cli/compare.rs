@@ -25,9 +25,14 @@ pub enum Auth {
 
 #[derive(Args, Debug)]
 pub struct CompareArgs {
-    /// The endpoint migrated from (e.g. AMB), HTTP(S).
-    #[arg(long)]
-    from: String,
+    /// The endpoint migrated from (e.g. AMB), HTTP(S) [default: --from-config-env's URL].
+    #[arg(long, required_unless_present = "from_config_env")]
+    from: Option<String>,
+    /// Read `--from` and its auth from PREFIX_URL, PREFIX_AUTH, ... or PREFIX_CONFIG (the
+    /// `EndpointConfig` convention, any target and auth: SigV4, billing token, bearer, Basic,
+    /// headers); `--from-region`/`--from-service`/`--from-profile` override it.
+    #[arg(long, value_name = "PREFIX", conflicts_with = "from_auth")]
+    from_config_env: Option<String>,
     /// How `--from` authenticates.
     #[arg(long, value_enum, default_value = "auto")]
     from_auth: Auth,
@@ -40,9 +45,13 @@ pub struct CompareArgs {
     /// The AWS profile for `--from`.
     #[arg(long)]
     from_profile: Option<String>,
-    /// The endpoint migrated to, HTTP(S).
-    #[arg(long)]
-    to: String,
+    /// The endpoint migrated to, HTTP(S) [default: --to-config-env's URL].
+    #[arg(long, required_unless_present = "to_config_env")]
+    to: Option<String>,
+    /// Read `--to` and its auth from PREFIX_URL, PREFIX_AUTH, ... or PREFIX_CONFIG (as
+    /// `--from-config-env`).
+    #[arg(long, value_name = "PREFIX", conflicts_with = "to_auth")]
+    to_config_env: Option<String>,
     /// How `--to` authenticates.
     #[arg(long, value_enum, default_value = "auto")]
     to_auth: Auth,
@@ -66,14 +75,34 @@ pub struct CompareArgs {
     seed: u64,
 }
 
-fn client(
-    side: &str,
-    url: &str,
+/// One side's endpoint options.
+struct Side<'a> {
+    name: &'a str,
+    url: &'a Option<String>,
+    config_env: &'a Option<String>,
     auth: Auth,
-    region: &Option<String>,
-    service: &Option<String>,
-    profile: &Option<String>,
-) -> Result<RpcClient, Box<dyn std::error::Error>> {
+    region: &'a Option<String>,
+    service: &'a Option<String>,
+    profile: &'a Option<String>,
+}
+
+/// The side's client and URL.
+fn client(side: Side<'_>) -> Result<(RpcClient, String), Box<dyn std::error::Error>> {
+    let Side {
+        name: side,
+        url,
+        config_env,
+        auth,
+        region,
+        service,
+        profile,
+    } = side;
+    let url = match (url, config_env) {
+        (Some(u), _) => u.clone(),
+        (None, Some(prefix)) => alloy_amb::EndpointConfig::from_env(prefix)?.url,
+        (None, None) => return Err(format!("pass --{side} or --{side}-config-env").into()),
+    };
+    let url = url.as_str();
     if super::is_ws(url) {
         return Err(format!(
             "`amb compare` reads over HTTP(S); {} is a WebSocket URL",
@@ -81,14 +110,31 @@ fn client(
         )
         .into());
     }
+    if let Some(prefix) = config_env {
+        // The configuration says how to authenticate; the library refuses a host that is not
+        // AWS's and names no auth, so AWS credentials are not sent to a third party unasked.
+        let conn = Conn {
+            endpoint: Some(url.to_string()),
+            config_env: Some(prefix.clone()),
+            region: region.clone(),
+            profile: profile.clone(),
+            service: service.clone(),
+            ..Conn::default()
+        };
+        return Ok((
+            ClientBuilder::default().transport(conn.http(url)?, false),
+            url.to_owned(),
+        ));
+    }
     if auth == Auth::Auto {
         auto_allowed(side, url)?;
     }
     if auth == Auth::None {
         let parsed = url::Url::parse(url).map_err(|e| format!("not a URL ({e})"))?;
-        return Ok(
-            ClientBuilder::default().transport(alloy_transport_http::Http::new(parsed), false)
-        );
+        return Ok((
+            ClientBuilder::default().transport(alloy_transport_http::Http::new(parsed), false),
+            url.to_owned(),
+        ));
     }
     let conn = Conn {
         endpoint: Some(url.to_string()),
@@ -100,7 +146,10 @@ fn client(
     if auth == Auth::Sigv4 && alloy_amb::Endpoint::parse(url).is_ok_and(|e| e.has_billing_token()) {
         return Err("`sigv4` auth with a `?billingtoken=` URL: drop one of them".into());
     }
-    Ok(ClientBuilder::default().transport(conn.http(url)?, false))
+    Ok((
+        ClientBuilder::default().transport(conn.http(url)?, false),
+        url.to_owned(),
+    ))
 }
 
 /// Whether `auto` may go ahead for `url`: a billing token in the URL, or an AWS host name (SigV4).
@@ -142,23 +191,25 @@ pub async fn run(a: CompareArgs) -> CliResult {
 }
 
 async fn run_inner(a: CompareArgs) -> CliResult {
-    let from = client(
-        "from",
-        &a.from,
-        a.from_auth,
-        &a.from_region,
-        &a.from_service,
-        &a.from_profile,
-    )
+    let (from, from_url) = client(Side {
+        name: "from",
+        url: &a.from,
+        config_env: &a.from_config_env,
+        auth: a.from_auth,
+        region: &a.from_region,
+        service: &a.from_service,
+        profile: &a.from_profile,
+    })
     .map_err(|e| format!("--from: {e}"))?;
-    let to = client(
-        "to",
-        &a.to,
-        a.to_auth,
-        &a.to_region,
-        &a.to_service,
-        &a.to_profile,
-    )
+    let (to, to_url) = client(Side {
+        name: "to",
+        url: &a.to,
+        config_env: &a.to_config_env,
+        auth: a.to_auth,
+        region: &a.to_region,
+        service: &a.to_service,
+        profile: &a.to_profile,
+    })
     .map_err(|e| format!("--to: {e}"))?;
     let opts = CompareOptions {
         blocks: a.blocks,
@@ -175,8 +226,8 @@ async fn run_inner(a: CompareArgs) -> CliResult {
     writeln!(
         out,
         "from {} (head {hf}) vs to {} (head {ht}); pinned head {head} (depth {}), seed {}, blocks {:?}",
-        scheme_and_host(&a.from),
-        scheme_and_host(&a.to),
+        scheme_and_host(&from_url),
+        scheme_and_host(&to_url),
         a.depth,
         a.seed,
         report.blocks
