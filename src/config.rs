@@ -363,7 +363,7 @@ impl HeaderSpec {
 }
 
 /// What is wrong with an [`EndpointConfig`] (inside
-/// [`ConfigError::Endpoint`](crate::ConfigError::Endpoint)). Every message names the field or
+/// [`ConfigError::Endpoint`]). Every message names the field or
 /// environment variable to fix; none holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
