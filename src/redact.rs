@@ -76,7 +76,7 @@ impl Known {
                 self.add(value);
             } else if !is_public_header(name) {
                 // A provider's `.header(..)` (e.g. `x-token`): its value is a secret.
-                self.add(value);
+                self.add_with_base64(value);
             }
         }
         for (k, v) in url.query_pairs() {
@@ -101,7 +101,7 @@ impl Known {
             return;
         };
         let credentials = credentials.trim();
-        self.add(credentials);
+        self.add_with_base64(credentials);
         if scheme.eq_ignore_ascii_case("basic") {
             if let Some(pair) = aws_smithy_types::base64::decode(credentials)
                 .ok()
@@ -109,9 +109,20 @@ impl Known {
             {
                 self.add(&pair);
                 if let Some((_, password)) = pair.split_once(':') {
-                    self.add(password);
+                    self.add_with_base64(password);
                 }
             }
+        }
+    }
+
+    /// Adds a provider's secret and its base64 form (a server may quote it re-encoded, as in
+    /// a Basic header).
+    fn add_with_base64(&mut self, value: &str) {
+        self.add(value);
+        if value.len() >= MIN_KNOWN {
+            let encoded = aws_smithy_types::base64::encode(value);
+            // Padding is not part of what identifies it.
+            self.add(encoded.trim_end_matches('='));
         }
     }
 
@@ -147,7 +158,9 @@ impl fmt::Debug for Known {
 pub(crate) fn withhold(text: &str, known: &Known) -> String {
     let end = floor_char_boundary(text, MAX_SCANNED);
     let scanned = &text[..end];
-    let mut out = withhold_opaque(&withhold_named(&withhold_known(scanned, known)));
+    let mut out = withhold_opaque(&withhold_schemes(&withhold_named(&withhold_known(
+        scanned, known,
+    ))));
     // Two passes may withhold adjoining parts of one value: show one mark.
     let twice = WITHHELD.repeat(2);
     while out.contains(&twice) {
@@ -490,6 +503,51 @@ fn withhold_named(text: &str) -> String {
             }
         }
         i = end;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// Withholds credentials by their shape where no `name:` announces them: what follows an
+/// auth scheme word (`Bearer <token>`, `Basic <base64>`), and JSON Web Tokens (`eyJ...`, three
+/// base64url parts) anywhere.
+fn withhold_schemes(text: &str) -> String {
+    let t = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < t.len() {
+        let boundary = i == 0 || !is_name_byte(t[i - 1]);
+        if !boundary || !t[i].is_ascii_alphabetic() {
+            i += 1;
+            continue;
+        }
+        let rest = &t[i..];
+        let scheme = ["bearer ", "basic "]
+            .iter()
+            .find(|s| rest.len() > s.len() && rest[..s.len()].eq_ignore_ascii_case(s.as_bytes()))
+            .map(|s| i + s.len());
+        let jwt = rest.starts_with(b"eyJ").then_some(i);
+        let Some(start) = scheme.or(jwt) else {
+            i += 1;
+            continue;
+        };
+        let stop = value_end(t, start, false);
+        let value = &t[start..stop];
+        let secret = if scheme.is_some() {
+            // A credential, not prose (`basic auth`, `bearer token`): long, or not a word.
+            value.len() >= 8 && !value.iter().all(u8::is_ascii_lowercase)
+        } else {
+            value.iter().filter(|&&b| b == b'.').count() >= 2 && value.len() >= 16
+        };
+        if secret {
+            out.push_str(&text[copied..start]);
+            out.push_str(WITHHELD);
+            copied = stop;
+            i = stop;
+        } else {
+            i = start.max(i + 1);
+        }
     }
     out.push_str(&text[copied..]);
     out

@@ -167,6 +167,7 @@ impl AuthConfig {
         if let Some(provider) = self.provider(endpoint)? {
             return Ok(Auth::Provider(Arc::new(provider)));
         }
+        let static_headers = self.sigv4_headers(endpoint)?;
         if let Some(region) = &self.region {
             check_region(region)?;
         }
@@ -201,6 +202,7 @@ impl AuthConfig {
             clock: GatewayClock::new(credentials.clock_skew()),
             credentials,
             keys: SigningKeyCache::new(),
+            static_headers,
         })))
     }
 }
@@ -276,6 +278,22 @@ impl AuthConfig {
             headers,
             credential,
         )))
+    }
+
+    /// The `.header(..)`s sent (unsigned) with SigV4 requests, e.g. API Gateway's `x-api-key`;
+    /// refused with a billing token (AMB's token mode takes nothing else).
+    fn sigv4_headers(&mut self, endpoint: &Endpoint) -> Result<StaticHeaders, AmbError> {
+        if self.headers.is_empty() {
+            return Ok(StaticHeaders::default());
+        }
+        if self.billing_token.is_some() || endpoint.has_billing_token() {
+            return Err(ConfigError::AuthConflict {
+                first: "`.header(..)`",
+                second: "an AMB billing token",
+            }
+            .into());
+        }
+        StaticHeaders::build(std::mem::take(&mut self.headers), true)
     }
 
     /// Whether a setting only SigV4 uses was given.

@@ -12,7 +12,7 @@ use aws_credential_types::Credentials;
 use url::Url;
 
 use super::clock::GatewayClock;
-use super::provider::Provider;
+use super::provider::{Provider, StaticHeaders};
 use super::region::Region;
 use crate::credentials::AmbCredentials;
 use crate::endpoint::Endpoint;
@@ -42,6 +42,8 @@ pub(crate) struct SigV4 {
     pub(crate) clock: GatewayClock,
     /// The derived signing key (changes once a day, or with the credentials).
     pub(crate) keys: SigningKeyCache,
+    /// `.header(..)`s sent (unsigned) with every request.
+    pub(crate) static_headers: StaticHeaders,
 }
 
 /// What to add to a request so that the gateway accepts it.
@@ -192,7 +194,14 @@ impl Auth {
         req: ToSign<'_>,
         timeout: Duration,
     ) -> Result<Authorization, AmbError> {
-        let authorize = self.authorize(endpoint, req);
+        let authorize = async {
+            let mut authorization = self.authorize(endpoint, req).await?;
+            if let Self::SigV4(sig) = self {
+                // `.header(..)`s ride along, unsigned.
+                authorization.headers.extend(sig.static_headers.to_wire());
+            }
+            Ok(authorization)
+        };
         tokio::pin!(authorize);
         if let Some(done) = futures::FutureExt::now_or_never(authorize.as_mut()) {
             return done;
@@ -236,6 +245,16 @@ impl Auth {
         match self {
             Self::SigV4(sig) => Some(&sig.credentials),
             Self::BillingToken(..) | Self::Provider(_) => None,
+        }
+    }
+
+    /// Whether the headers a request carries hold secrets besides SigV4's (provider mode, or
+    /// `.header(..)`s with SigV4): then they are kept to withhold them from the answer.
+    pub(crate) fn keeps_headers(&self) -> bool {
+        match self {
+            Self::Provider(_) => true,
+            Self::SigV4(sig) => !sig.static_headers.names().is_empty(),
+            Self::BillingToken(..) => false,
         }
     }
 
