@@ -368,9 +368,9 @@ fn check_upgrade(
         headers: &headers,
         body: b"",
     };
-    let (verdict, signed_headers) = inner.amb.authenticate(&signable);
+    let (verdict, signed_headers) = inner.amb.authenticate_upgrade(&signable);
     let scripted = inner.refusals.lock().unwrap().pop();
-    let refused = scripted.or(verdict.err().map(|m| (403, m)));
+    let refused = scripted.or(verdict.err());
     inner.upgrades.lock().unwrap().push(Received {
         method: req.method().to_string(),
         path,

@@ -38,7 +38,9 @@ mod fake_amb;
 mod fake_ws;
 mod front;
 pub mod sigv4;
+mod target;
 
 pub use fake_amb::*;
 pub use fake_ws::*;
 pub use front::*;
+pub use target::*;

@@ -17,6 +17,9 @@ use sha2::{Digest, Sha256};
 
 /// The only algorithm this verifier understands.
 pub(crate) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// The `x-amz-content-sha256` value (and hashed-payload line) of a request whose body is not
+/// signed (required by VPC Lattice).
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// Terminator of every SigV4 credential scope.
 pub(crate) const SCOPE_TERMINATOR: &str = "aws4_request";
 /// Longest validity AWS accepts for a presigned URL (7 days).
@@ -331,6 +334,25 @@ pub fn canonical_request(
     normalize_path: bool,
     presigned: bool,
 ) -> String {
+    canonical_request_with_payload(
+        req,
+        signed_headers,
+        normalize_path,
+        presigned,
+        &payload_hash(req),
+    )
+}
+
+/// [`canonical_request`] with the hashed-payload line given (`payload`): what a service that
+/// ignores `x-amz-content-sha256` and always hashes the body computes (Lambda function URLs),
+/// or a signer's view before the header is added.
+pub fn canonical_request_with_payload(
+    req: &SigV4Request,
+    signed_headers: &[String],
+    normalize_path: bool,
+    presigned: bool,
+    payload: &str,
+) -> String {
     let mut names: Vec<String> = signed_headers
         .iter()
         .map(|h| h.to_ascii_lowercase())
@@ -359,12 +381,13 @@ pub fn canonical_request(
     out.push('\n');
     out.push_str(&names.join(";"));
     out.push('\n');
-    out.push_str(&payload_hash(req));
+    out.push_str(payload);
     out
 }
 
-/// The hashed-payload line: the x-amz-content-sha256 header if present, else sha256(body).
-pub(crate) fn payload_hash(req: &SigV4Request) -> String {
+/// The hashed-payload line: the x-amz-content-sha256 header if present (a hash, or
+/// [`UNSIGNED_PAYLOAD`]), else sha256(body).
+pub fn payload_hash(req: &SigV4Request) -> String {
     match req.header_values("x-amz-content-sha256").first() {
         Some(v) => v.trim_matches(|c| c == ' ' || c == '\t').to_string(),
         None => sha256_hex(req.body),
@@ -585,6 +608,12 @@ pub fn expected_signature(
 /// a hash (not `UNSIGNED-PAYLOAD` / `STREAMING-…`), that hash must equal sha256 of the body;
 /// otherwise Err carries a message starting with "x-amz-content-sha256 mismatch" (the signature
 /// alone cannot catch a body swapped under a signed hash header).
+///
+/// A request whose `x-amz-content-sha256` is [`UNSIGNED_PAYLOAD`] is accepted with that literal
+/// as the hashed-payload line (the body is not covered), but only if the header is listed in
+/// `SignedHeaders`: otherwise Err carries a message starting with "x-amz-content-sha256 is not
+/// signed" (anyone on the path could otherwise turn a signed-payload request into an unsigned
+/// one).
 pub fn verify(
     req: &SigV4Request,
     auth: &ParsedAuth,
@@ -597,6 +626,16 @@ pub fn verify(
     }
     if let Some(claimed) = req.header_values("x-amz-content-sha256").first() {
         let claimed = claimed.trim_matches(|c| c == ' ' || c == '\t');
+        if claimed == UNSIGNED_PAYLOAD
+            && !auth
+                .signed_headers
+                .iter()
+                .any(|h| h == "x-amz-content-sha256")
+        {
+            return Err(format!(
+                "x-amz-content-sha256 is not signed: {UNSIGNED_PAYLOAD} must be in SignedHeaders"
+            ));
+        }
         let is_hash = claimed.len() == 64 && claimed.bytes().all(|b| b.is_ascii_hexdigit());
         let actual = sha256_hex(req.body);
         if is_hash && !claimed.eq_ignore_ascii_case(&actual) {
@@ -698,4 +737,87 @@ fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
     let doy = (153 * mp + 2) / 5 + day - 1; // [0, 365]
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
     era * 146_097 + doe - 719_468
+}
+
+/// Who signs and for which scope, for [`sign`].
+#[derive(Clone)]
+pub struct SignParams<'a> {
+    /// The access key id.
+    pub access_key: &'a str,
+    /// Its secret.
+    pub secret: &'a str,
+    /// The session token of temporary credentials (sent as, and signed in,
+    /// `x-amz-security-token`).
+    pub session_token: Option<&'a str>,
+    /// The region of the scope.
+    pub region: &'a str,
+    /// The service of the scope.
+    pub service: &'a str,
+    /// `X-Amz-Date` (`yyyymmddThhmmssZ`), e.g. from [`crate::fmt_amz`].
+    pub amz_date: String,
+}
+
+impl std::fmt::Debug for SignParams<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignParams")
+            .field("access_key", &self.access_key)
+            .field("region", &self.region)
+            .field("service", &self.service)
+            .field("amz_date", &self.amz_date)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Signs a request by the specification's steps and adds `X-Amz-Date` (unless present),
+/// `X-Amz-Security-Token` (with a session token) and `Authorization` to `headers`: for tests
+/// that write raw requests, malformed ones included, without the signer under test.
+///
+/// Every header in `headers` (which must hold `host`) is signed except those named in
+/// `leave_unsigned`. The hashed-payload line is [`payload_hash`]: the `x-amz-content-sha256`
+/// header if the caller put one (e.g. [`UNSIGNED_PAYLOAD`]), else the body's SHA-256.
+pub fn sign(
+    params: &SignParams,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    headers: &mut Vec<(String, String)>,
+    body: &[u8],
+    leave_unsigned: &[&str],
+) {
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("x-amz-date"))
+    {
+        headers.push(("x-amz-date".into(), params.amz_date.clone()));
+    }
+    if let Some(token) = params.session_token {
+        headers.push(("x-amz-security-token".into(), token.into()));
+    }
+    let mut signed: Vec<String> = headers
+        .iter()
+        .map(|(k, _)| k.to_ascii_lowercase())
+        .filter(|k| !leave_unsigned.iter().any(|u| u.eq_ignore_ascii_case(k)))
+        .collect();
+    signed.sort();
+    signed.dedup();
+    let req = SigV4Request {
+        method,
+        path,
+        query,
+        headers,
+        body,
+    };
+    let date = &params.amz_date[..8];
+    let creq = canonical_request(&req, &signed, true, false);
+    let sts = string_to_sign(&params.amz_date, date, params.region, params.service, &creq);
+    let key = signing_key(params.secret, date, params.region, params.service);
+    let authorization = format!(
+        "{ALGORITHM} Credential={}/{date}/{}/{}/{SCOPE_TERMINATOR}, SignedHeaders={}, Signature={}",
+        params.access_key,
+        params.region,
+        params.service,
+        signed.join(";"),
+        signature(&key, &sts)
+    );
+    headers.push(("authorization".into(), authorization));
 }
