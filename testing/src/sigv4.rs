@@ -821,3 +821,87 @@ pub fn sign(
     );
     headers.push(("authorization".into(), authorization));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &[u8] = br#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}"#;
+
+    fn params() -> SignParams<'static> {
+        SignParams {
+            access_key: "AKIDEXAMPLE",
+            secret: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            session_token: None,
+            region: "us-east-1",
+            service: "vpc-lattice-svcs",
+            amz_date: "20150830T123600Z".into(),
+        }
+    }
+
+    /// Signs a POST with `payload` as `x-amz-content-sha256`, leaving `leave_unsigned` out.
+    fn signed(payload: &str, leave_unsigned: &[&str]) -> Vec<(String, String)> {
+        let mut headers = vec![
+            ("host".to_owned(), "svc.example".to_owned()),
+            ("x-amz-content-sha256".to_owned(), payload.to_owned()),
+        ];
+        sign(
+            &params(),
+            "POST",
+            "/",
+            None,
+            &mut headers,
+            BODY,
+            leave_unsigned,
+        );
+        headers
+    }
+
+    fn check(headers: &[(String, String)], body: &[u8]) -> Result<(), String> {
+        let req = SigV4Request {
+            method: "POST",
+            path: "/",
+            query: None,
+            headers,
+            body,
+        };
+        let auth = parse_auth(&req).map_err(|e| format!("{e:?}"))?;
+        verify(&req, &auth, params().secret, true)
+    }
+
+    /// A signed `UNSIGNED-PAYLOAD` is the hashed-payload line: the signature holds, and does
+    /// not cover the body (Lattice's model).
+    #[test]
+    fn unsigned_payload_signed_is_accepted_and_leaves_the_body_uncovered() {
+        let headers = signed(UNSIGNED_PAYLOAD, &[]);
+        assert_eq!(check(&headers, BODY), Ok(()));
+        assert_eq!(check(&headers, b"another body"), Ok(()));
+        let req = SigV4Request {
+            method: "POST",
+            path: "/",
+            query: None,
+            headers: &headers,
+            body: BODY,
+        };
+        let creq = canonical_request(&req, &["host".into()], true, false);
+        assert!(creq.ends_with("\nUNSIGNED-PAYLOAD"), "{creq}");
+    }
+
+    /// An `UNSIGNED-PAYLOAD` header left out of `SignedHeaders` is refused, even though the
+    /// signature itself matches.
+    #[test]
+    fn unsigned_payload_not_signed_is_refused() {
+        let headers = signed(UNSIGNED_PAYLOAD, &["x-amz-content-sha256"]);
+        let err = check(&headers, BODY).unwrap_err();
+        assert!(err.starts_with("x-amz-content-sha256 is not signed"), "{err}");
+    }
+
+    /// A hash in the header must be the body's, and then covers it.
+    #[test]
+    fn a_payload_hash_covers_the_body() {
+        let headers = signed(&sha256_hex(BODY), &[]);
+        assert_eq!(check(&headers, BODY), Ok(()));
+        let err = check(&headers, b"another body").unwrap_err();
+        assert!(err.starts_with("x-amz-content-sha256 mismatch"), "{err}");
+    }
+}
