@@ -557,13 +557,7 @@ fn bad_signature_with(req: &SigV4Request, auth: &sigv4::ParsedAuth, payload: &st
         auth.presigned,
         payload,
     );
-    let sts = sigv4::string_to_sign(
-        &auth.amz_date,
-        &auth.date,
-        &auth.region,
-        &auth.service,
-        &creq,
-    );
+    let sts = sigv4::string_to_sign_for(auth, &creq);
     format!(
         "{MSG_BAD_SIGNATURE}\n\nThe Canonical String for this request should have been\n'{creq}'\n\nThe String-to-Sign should have been\n'{sts}'\n"
     )
@@ -696,8 +690,20 @@ impl Gateway {
         if key.expired || key.expires_at.is_some_and(|at| real_now >= at) {
             return Err(MSG_EXPIRED_TOKEN.into());
         }
+        if auth.sigv4a && !target.accepts_sigv4a() {
+            return Err(target::MSG_SIGV4A_REFUSED.to_string());
+        }
         let region = self.0.region.lock().unwrap().clone();
-        if auth.region != region {
+        // SigV4A names a region set: it must hold the gateway's region, or be `*`.
+        let in_scope = if auth.sigv4a {
+            auth.region
+                .split(',')
+                .map(str::trim)
+                .any(|r| r == "*" || r == region)
+        } else {
+            auth.region == region
+        };
+        if !in_scope {
             return Err(format!(
                 "Credential should be scoped to a valid region, not '{}'. ",
                 auth.region

@@ -15,8 +15,10 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-/// The only algorithm this verifier understands.
+/// SigV4's algorithm (HMAC-SHA256).
 pub(crate) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// SigV4A's algorithm (ECDSA on P-256 over SHA-256), with a region set instead of a region.
+pub const ALGORITHM_V4A: &str = "AWS4-ECDSA-P256-SHA256";
 /// The `x-amz-content-sha256` value (and hashed-payload line) of a request whose body is not
 /// signed (required by VPC Lattice).
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
@@ -75,7 +77,8 @@ pub struct ParsedAuth {
     pub access_key_id: String,
     /// yyyymmdd of the credential scope
     pub date: String,
-    /// The region of the credential scope.
+    /// The region of the credential scope; for SigV4A ([`sigv4a`](Self::sigv4a)), the region
+    /// set (`X-Amz-Region-Set`, e.g. `*` or `us-east-1,us-west-2`), which the scope omits.
     pub region: String,
     /// The service of the credential scope.
     pub service: String,
@@ -91,6 +94,9 @@ pub struct ParsedAuth {
     pub presigned: bool,
     /// X-Amz-Expires for presigned
     pub expires: Option<u64>,
+    /// true for SigV4A (`AWS4-ECDSA-P256-SHA256`): the signature is a hex DER ECDSA signature
+    /// by the key pair derived from the secret (see [`sigv4a_verifying_key`]).
+    pub sigv4a: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -134,11 +140,15 @@ fn parse_header_auth(req: &SigV4Request, value: &str) -> Result<ParsedAuth, Veri
         Some(i) => (&value[..i], value[i..].trim_start_matches([' ', '\t'])),
         None => return malformed(format!("Authorization has no components: {value:?}")),
     };
-    if algorithm != ALGORITHM {
-        return malformed(format!(
-            "Authorization algorithm {algorithm:?}, expected {ALGORITHM:?}"
-        ));
-    }
+    let sigv4a = match algorithm {
+        ALGORITHM => false,
+        ALGORITHM_V4A => true,
+        _ => {
+            return malformed(format!(
+                "Authorization algorithm {algorithm:?}, expected {ALGORITHM:?} or {ALGORITHM_V4A:?}"
+            ))
+        }
+    };
     let mut credential = None;
     let mut signed_headers = None;
     let mut signature = None;
@@ -180,12 +190,25 @@ fn parse_header_auth(req: &SigV4Request, value: &str) -> Result<ParsedAuth, Veri
         _ => return malformed("more than one X-Amz-Security-Token header"),
     };
 
-    let (access_key_id, date, region, service) = parse_credential(credential)?;
     let signed_headers = parse_signed_headers(signed_headers)?;
     if !signed_headers.iter().any(|h| h == "x-amz-date") {
         return malformed("SignedHeaders must include x-amz-date");
     }
-    check_signature_format(signature)?;
+    let (access_key_id, date, region, service) = if sigv4a {
+        let (akid, date, service) = parse_credential_v4a(credential)?;
+        let sets = req.header_values("x-amz-region-set");
+        let [set] = sets.as_slice() else {
+            return malformed("SigV4A needs exactly one X-Amz-Region-Set header");
+        };
+        if !signed_headers.iter().any(|h| h == "x-amz-region-set") {
+            return malformed("SignedHeaders must include x-amz-region-set");
+        }
+        let set = set.trim_matches(|c| c == ' ' || c == '\t').to_string();
+        (akid, date, set, service)
+    } else {
+        parse_credential(credential)?
+    };
+    check_signature_format(signature, sigv4a)?;
     check_amz_date(&amz_date, &date)?;
     Ok(ParsedAuth {
         access_key_id,
@@ -198,6 +221,7 @@ fn parse_header_auth(req: &SigV4Request, value: &str) -> Result<ParsedAuth, Veri
         session_token,
         presigned: false,
         expires: None,
+        sigv4a,
     })
 }
 
@@ -217,12 +241,26 @@ fn parse_presigned(
         get(name)?.ok_or_else(|| VerifyError::Malformed(format!("missing query param {name}")))
     };
     let algorithm = require("X-Amz-Algorithm")?;
-    if algorithm != ALGORITHM {
-        return malformed(format!(
-            "X-Amz-Algorithm {algorithm:?}, expected {ALGORITHM:?}"
-        ));
-    }
-    let (access_key_id, date, region, service) = parse_credential(require("X-Amz-Credential")?)?;
+    let sigv4a = match algorithm {
+        ALGORITHM => false,
+        ALGORITHM_V4A => true,
+        _ => {
+            return malformed(format!(
+                "X-Amz-Algorithm {algorithm:?}, expected {ALGORITHM:?} or {ALGORITHM_V4A:?}"
+            ))
+        }
+    };
+    let (access_key_id, date, region, service) = if sigv4a {
+        let (akid, date, service) = parse_credential_v4a(require("X-Amz-Credential")?)?;
+        (
+            akid,
+            date,
+            require("X-Amz-Region-Set")?.to_string(),
+            service,
+        )
+    } else {
+        parse_credential(require("X-Amz-Credential")?)?
+    };
     let amz_date = require("X-Amz-Date")?.to_string();
     check_amz_date(&amz_date, &date)?;
     let expires_raw = require("X-Amz-Expires")?;
@@ -232,7 +270,7 @@ fn parse_presigned(
     };
     let signed_headers = parse_signed_headers(require("X-Amz-SignedHeaders")?)?;
     let signature = require("X-Amz-Signature")?;
-    check_signature_format(signature)?;
+    check_signature_format(signature, sigv4a)?;
     let session_token = get("X-Amz-Security-Token")?.map(str::to_string);
     Ok(ParsedAuth {
         access_key_id,
@@ -245,6 +283,7 @@ fn parse_presigned(
         session_token,
         presigned: true,
         expires: Some(expires),
+        sigv4a,
     })
 }
 
@@ -275,6 +314,28 @@ fn parse_credential(credential: &str) -> Result<(String, String, String, String)
     ))
 }
 
+/// SigV4A's `AKID/yyyymmdd/service/aws4_request` (no region) → (akid, date, service).
+fn parse_credential_v4a(credential: &str) -> Result<(String, String, String), VerifyError> {
+    let parts: Vec<&str> = credential.split('/').collect();
+    let [akid, date, service, terminator] = parts.as_slice() else {
+        return malformed(format!(
+            "SigV4A Credential must be AKID/date/service/aws4_request, got {credential:?}"
+        ));
+    };
+    if *terminator != SCOPE_TERMINATOR {
+        return malformed(format!(
+            "credential scope must end with {SCOPE_TERMINATOR:?}, got {terminator:?}"
+        ));
+    }
+    if akid.is_empty() || service.is_empty() {
+        return malformed(format!("empty field in Credential {credential:?}"));
+    }
+    if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
+        return malformed(format!("credential scope date not yyyymmdd: {date:?}"));
+    }
+    Ok((akid.to_string(), date.to_string(), service.to_string()))
+}
+
 fn parse_signed_headers(list: &str) -> Result<Vec<String>, VerifyError> {
     let headers: Vec<String> = list.split(';').map(str::to_string).collect();
     if let Some(bad) = headers
@@ -291,7 +352,23 @@ fn parse_signed_headers(list: &str) -> Result<Vec<String>, VerifyError> {
     Ok(headers)
 }
 
-fn check_signature_format(signature: &str) -> Result<(), VerifyError> {
+fn check_signature_format(signature: &str, sigv4a: bool) -> Result<(), VerifyError> {
+    let lower_hex = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    if sigv4a {
+        // A DER ECDSA P-256 signature: 8 to 72 bytes.
+        if !signature.len().is_multiple_of(2)
+            || !(16..=144).contains(&signature.len())
+            || !lower_hex(signature)
+        {
+            return malformed(format!(
+                "SigV4A Signature must be a hex DER ECDSA signature: {signature:?}"
+            ));
+        }
+        return Ok(());
+    }
     if signature.len() != 64
         || !signature
             .bytes()
@@ -544,6 +621,35 @@ pub fn canonical_header_value(value: &str) -> String {
     out
 }
 
+/// SigV4A's string to sign: algorithm `AWS4-ECDSA-P256-SHA256` and a scope without region
+/// (`<date>/<service>/aws4_request`); the region set is a signed header (or query param).
+pub fn string_to_sign_v4a(
+    amz_date: &str,
+    date: &str,
+    service: &str,
+    canonical_request: &str,
+) -> String {
+    format!(
+        "{ALGORITHM_V4A}\n{amz_date}\n{date}/{service}/{SCOPE_TERMINATOR}\n{}",
+        sha256_hex(canonical_request.as_bytes())
+    )
+}
+
+/// The string to sign `auth` claims to sign with `canonical_request` (SigV4 or SigV4A).
+pub fn string_to_sign_for(auth: &ParsedAuth, canonical_request: &str) -> String {
+    if auth.sigv4a {
+        string_to_sign_v4a(&auth.amz_date, &auth.date, &auth.service, canonical_request)
+    } else {
+        string_to_sign(
+            &auth.amz_date,
+            &auth.date,
+            &auth.region,
+            &auth.service,
+            canonical_request,
+        )
+    }
+}
+
 /// The string to sign for a canonical request, its `X-Amz-Date` and its scope.
 pub fn string_to_sign(
     amz_date: &str,
@@ -580,6 +686,69 @@ pub fn signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
     hex::encode(hmac_sha256(signing_key, string_to_sign.as_bytes()))
 }
 
+/// SigV4A's P-256 private key for an access key pair, derived as the SigV4A specification
+/// does: NIST SP 800-108 KDF in counter mode with HMAC-SHA256 keyed by `"AWS4A" + secret`,
+/// fixed input `i (=1, 4 bytes BE) || "AWS4-ECDSA-P256-SHA256" || 0x00 || access key id ||
+/// counter (1 byte) || L (=256, 4 bytes BE)`; the first candidate (counter 1, 2, ...) not
+/// above n - 2 (n: the P-256 group order) gives the private key candidate + 1.
+///
+/// Returns the 32 big-endian bytes of the private scalar.
+pub fn sigv4a_private_key(access_key_id: &str, secret: &str) -> [u8; 32] {
+    /// n - 2 for P-256, big-endian (n = ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551).
+    const N_MINUS_2: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63,
+        0x25, 0x4f,
+    ];
+    let key = format!("AWS4A{secret}");
+    for counter in 1u8..=254 {
+        let mut input = Vec::new();
+        input.extend_from_slice(&1u32.to_be_bytes());
+        input.extend_from_slice(ALGORITHM_V4A.as_bytes());
+        input.push(0);
+        input.extend_from_slice(access_key_id.as_bytes());
+        input.push(counter);
+        input.extend_from_slice(&256u32.to_be_bytes());
+        let candidate = hmac_sha256(key.as_bytes(), &input);
+        // Big-endian byte arrays of equal length compare like the integers they hold.
+        if candidate <= N_MINUS_2 {
+            let mut private = candidate;
+            for byte in private.iter_mut().rev() {
+                let (sum, carry) = byte.overflowing_add(1);
+                *byte = sum;
+                if !carry {
+                    break;
+                }
+            }
+            return private;
+        }
+    }
+    unreachable!("254 candidates all above n - 2 (probability about 2^-8000)")
+}
+
+/// The SigV4A public key (for ECDSA verification) of an access key pair: the P-256 point of
+/// [`sigv4a_private_key`].
+pub fn sigv4a_verifying_key(access_key_id: &str, secret: &str) -> p256::ecdsa::VerifyingKey {
+    let private = sigv4a_private_key(access_key_id, secret);
+    let signing = p256::ecdsa::SigningKey::from_slice(&private)
+        .expect("the derivation yields a scalar in 1..n-1");
+    *signing.verifying_key()
+}
+
+/// Checks a SigV4A signature (hex DER) over `string_to_sign` with `key`.
+pub fn verify_sigv4a_signature(
+    key: &p256::ecdsa::VerifyingKey,
+    string_to_sign: &str,
+    signature_hex: &str,
+) -> Result<(), String> {
+    use p256::ecdsa::signature::Verifier;
+    let der = hex::decode(signature_hex).map_err(|e| format!("SigV4A signature not hex: {e}"))?;
+    let signature = p256::ecdsa::Signature::from_der(&der)
+        .map_err(|e| format!("SigV4A signature not DER ECDSA: {e}"))?;
+    key.verify(string_to_sign.as_bytes(), &signature)
+        .map_err(|_| "SigV4A signature does not verify with the key derived from the secret".into())
+}
+
 /// Recompute the signature `auth` should carry for `req` under `secret`.
 pub fn expected_signature(
     req: &SigV4Request,
@@ -604,6 +773,10 @@ pub fn expected_signature(
 /// Full check: recompute the signature for `auth` with `secret` and compare (constant-time not needed).
 /// Returns Ok(()) or Err(expected_signature) so callers can report.
 ///
+/// For SigV4A (`auth.sigv4a`) there is no one expected signature (ECDSA signatures are
+/// randomised): the DER signature is verified over the SigV4A string to sign with the public
+/// key derived from `secret` ([`sigv4a_verifying_key`]), and Err says why it failed.
+///
 /// Additionally, as AWS does, when the request carries an `x-amz-content-sha256` header holding
 /// a hash (not `UNSIGNED-PAYLOAD` / `STREAMING-…`), that hash must equal sha256 of the body;
 /// otherwise Err carries a message starting with "x-amz-content-sha256 mismatch" (the signature
@@ -620,9 +793,16 @@ pub fn verify(
     secret: &str,
     normalize_path: bool,
 ) -> Result<(), String> {
-    let expected = expected_signature(req, auth, secret, normalize_path);
-    if expected != auth.signature {
-        return Err(expected);
+    if auth.sigv4a {
+        let creq = canonical_request(req, &auth.signed_headers, normalize_path, auth.presigned);
+        let sts = string_to_sign_for(auth, &creq);
+        let key = sigv4a_verifying_key(&auth.access_key_id, secret);
+        verify_sigv4a_signature(&key, &sts, &auth.signature)?;
+    } else {
+        let expected = expected_signature(req, auth, secret, normalize_path);
+        if expected != auth.signature {
+            return Err(expected);
+        }
     }
     if let Some(claimed) = req.header_values("x-amz-content-sha256").first() {
         let claimed = claimed.trim_matches(|c| c == ' ' || c == '\t');
@@ -755,6 +935,9 @@ pub struct SignParams<'a> {
     pub service: &'a str,
     /// `X-Amz-Date` (`yyyymmddThhmmssZ`), e.g. from [`crate::fmt_amz`].
     pub amz_date: String,
+    /// `Some(set)`: sign with SigV4A for this region set (e.g. `*`), sent and signed as
+    /// `X-Amz-Region-Set`; `region` is then unused.
+    pub region_set: Option<&'a str>,
 }
 
 impl std::fmt::Debug for SignParams<'_> {
@@ -764,12 +947,14 @@ impl std::fmt::Debug for SignParams<'_> {
             .field("region", &self.region)
             .field("service", &self.service)
             .field("amz_date", &self.amz_date)
+            .field("region_set", &self.region_set)
             .finish_non_exhaustive()
     }
 }
 
-/// Signs a request by the specification's steps and adds `X-Amz-Date` (unless present),
-/// `X-Amz-Security-Token` (with a session token) and `Authorization` to `headers`: for tests
+/// Signs a request by the specification's steps (SigV4, or SigV4A with
+/// [`SignParams::region_set`]) and adds `X-Amz-Date` (unless present), `X-Amz-Security-Token`
+/// (with a session token), `X-Amz-Region-Set` (SigV4A) and `Authorization` to `headers`: for tests
 /// that write raw requests, malformed ones included, without the signer under test.
 ///
 /// Every header in `headers` (which must hold `host`) is signed except those named in
@@ -793,6 +978,9 @@ pub fn sign(
     if let Some(token) = params.session_token {
         headers.push(("x-amz-security-token".into(), token.into()));
     }
+    if let Some(set) = params.region_set {
+        headers.push(("x-amz-region-set".into(), set.into()));
+    }
     let mut signed: Vec<String> = headers
         .iter()
         .map(|(k, _)| k.to_ascii_lowercase())
@@ -809,6 +997,23 @@ pub fn sign(
     };
     let date = &params.amz_date[..8];
     let creq = canonical_request(&req, &signed, true, false);
+    if params.region_set.is_some() {
+        use p256::ecdsa::signature::Signer;
+        let sts = string_to_sign_v4a(&params.amz_date, date, params.service, &creq);
+        let private = sigv4a_private_key(params.access_key, params.secret);
+        let key = p256::ecdsa::SigningKey::from_slice(&private)
+            .expect("the derivation yields a scalar in 1..n-1");
+        let sig: p256::ecdsa::Signature = key.sign(sts.as_bytes());
+        let authorization = format!(
+            "{ALGORITHM_V4A} Credential={}/{date}/{}/{SCOPE_TERMINATOR}, SignedHeaders={}, Signature={}",
+            params.access_key,
+            params.service,
+            signed.join(";"),
+            hex::encode(sig.to_der().as_bytes())
+        );
+        headers.push(("authorization".into(), authorization));
+        return;
+    }
     let sts = string_to_sign(&params.amz_date, date, params.region, params.service, &creq);
     let key = signing_key(params.secret, date, params.region, params.service);
     let authorization = format!(
@@ -836,6 +1041,7 @@ mod tests {
             region: "us-east-1",
             service: "vpc-lattice-svcs",
             amz_date: "20150830T123600Z".into(),
+            region_set: None,
         }
     }
 
@@ -893,7 +1099,10 @@ mod tests {
     fn unsigned_payload_not_signed_is_refused() {
         let headers = signed(UNSIGNED_PAYLOAD, &["x-amz-content-sha256"]);
         let err = check(&headers, BODY).unwrap_err();
-        assert!(err.starts_with("x-amz-content-sha256 is not signed"), "{err}");
+        assert!(
+            err.starts_with("x-amz-content-sha256 is not signed"),
+            "{err}"
+        );
     }
 
     /// A hash in the header must be the body's, and then covers it.

@@ -108,6 +108,7 @@ fn signed(
         region: REGION,
         service,
         amz_date: now_amz(),
+        region_set: None,
     };
     sigv4::sign(
         &params,
