@@ -461,3 +461,61 @@ async fn amb_is_the_default_and_refuses_batches() {
     assert_eq!(batch.status, 400);
     assert_eq!(batch.message(), MSG_BATCH);
 }
+
+/// What aws-sigv4 signs for Lattice (an `UNSIGNED-PAYLOAD` it also sends and signs in
+/// `x-amz-content-sha256`) is what the Lattice fake takes; its default (a signed body) is
+/// refused. The signer the crate under test builds on, held to the fake's rule.
+#[tokio::test]
+async fn lattice_takes_aws_sigv4_unsigned_payload_and_refuses_its_default() {
+    use aws_sigv4::http_request::{
+        sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings,
+    };
+    let amb = fake(FakeTarget::VpcLattice).await;
+    let addr = amb.address();
+    let aws_signed = move |unsigned: bool| {
+        let identity =
+            aws_credential_types::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test")
+                .into();
+        let mut settings = SigningSettings::default();
+        if unsigned {
+            settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        }
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(REGION)
+            .name(SERVICE_VPC_LATTICE)
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .unwrap()
+            .into();
+        let host = addr.to_string();
+        let body = if unsigned {
+            SignableBody::UnsignedPayload
+        } else {
+            SignableBody::Bytes(CHAIN_ID)
+        };
+        let headers = [("host", host.as_str())];
+        let url = format!("http://{host}/");
+        let signable = SignableRequest::new("POST", &url, headers.into_iter(), body).unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        let (added, _) = instructions.into_parts();
+        std::iter::once(("host".to_owned(), host.clone()))
+            .chain(
+                added
+                    .into_iter()
+                    .map(|h| (h.name().to_owned(), h.value().to_owned())),
+            )
+            .collect::<Vec<_>>()
+    };
+    let (unsigned, default) = blocking(move || {
+        (
+            raw(addr, "/", &aws_signed(true), CHAIN_ID),
+            raw(addr, "/", &aws_signed(false), CHAIN_ID),
+        )
+    })
+    .await;
+    assert_eq!(unsigned.status, 200, "{}", unsigned.body);
+    assert_eq!(default.status, 403);
+    assert_eq!(default.message(), MSG_LATTICE_PAYLOAD_SIGNED);
+}
