@@ -2,15 +2,22 @@
 //! ("Create a signed AWS API request" / "Elements of an AWS API request signature").
 //!
 //! It deliberately shares no code with `alloy-amb`'s signer nor with `aws-sigv4`: only `sha2`,
-//! `hmac`, `hex` and std. It is proven against AWS's published SigV4 test-suite vectors in
-//! this crate's `tests/sigv4_vectors.rs`, and is used by [`FakeAmb`](crate::FakeAmb) and
-//! [`FakeWs`](crate::FakeWs) to check requests exactly as they arrive on the wire.
+//! `hmac`, `hex` and std, and for SigV4A (`AWS4-ECDSA-P256-SHA256`) `p256` for the curve and
+//! ECDSA (the key derivation from the secret, [`sigv4a_private_key`], is written from the
+//! SigV4A specification). It is proven against AWS's published SigV4 test-suite vectors in
+//! this crate's `tests/sigv4_vectors.rs` and SigV4A vectors in `tests/sigv4a.rs` (with a
+//! differential test against aws-sigv4's SigV4A signer), and is used by
+//! [`FakeAmb`](crate::FakeAmb) and [`FakeWs`](crate::FakeWs) to check requests exactly as they
+//! arrive on the wire.
+//!
+//! `x-amz-content-sha256: UNSIGNED-PAYLOAD` (VPC Lattice's requirement) is taken as the hashed
+//! payload, the body then uncovered, only when that header is itself signed.
 //!
 //! Most users need nothing here: the gateways verify for you. The step functions are public so
 //! a test can check each step of the specification on its own (as the vectors test does) or
 //! sign a request by hand, e.g. a malformed one:
 //! [`canonical_request`] -> [`string_to_sign`] -> [`signing_key`] -> [`signature`]; [`verify`]
-//! does all of it for a received request.
+//! does all of it for a received request, and [`sign`] signs one.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
