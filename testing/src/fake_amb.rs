@@ -102,7 +102,8 @@ struct Key {
 
 /// One request as the fake received it, with its verdict.
 ///
-/// `Debug` withholds secrets: the values of `Authorization` and `X-Amz-Security-Token`, and
+/// `Debug` withholds secrets: the values of `Authorization`, `X-Amz-Security-Token` and any
+/// header whose name says token, key, secret, auth or password (a provider's `x-token`), and
 /// signatures and tokens in the query or anywhere else (see the crate's redaction).
 #[derive(Clone)]
 #[non_exhaustive]
@@ -129,9 +130,7 @@ impl std::fmt::Debug for Received {
             .headers
             .iter()
             .map(|(k, v)| {
-                let secret = ["authorization", "x-amz-security-token"]
-                    .iter()
-                    .any(|n| k.eq_ignore_ascii_case(n));
+                let secret = is_secret_header(k);
                 let v = if secret {
                     WITHHELD.to_owned()
                 } else {
@@ -150,6 +149,16 @@ impl std::fmt::Debug for Received {
             .field("signed_headers", &self.signed_headers)
             .finish()
     }
+}
+
+/// Whether a header's value is a secret: `Authorization`, `Proxy-Authorization`,
+/// `X-Amz-Security-Token`, and any name that says token, key, secret, auth or password (a
+/// provider's `x-token`, `x-api-key`).
+fn is_secret_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["token", "key", "secret", "auth", "password"]
+        .iter()
+        .any(|n| name.contains(n))
 }
 
 /// What [`Received`]'s `Debug` shows in place of a secret.
@@ -984,6 +993,11 @@ impl SharedGateway {
         Gateway(self.0.clone()).now()
     }
 
+    /// Whether the target takes JSON-RPC batches.
+    pub(crate) fn accepts_batches(&self) -> bool {
+        self.0.target.lock().unwrap().accepts_batches()
+    }
+
     /// Runs `f` on the shared chain (to mine, reorg or read it).
     pub(crate) fn with_chain<R>(&self, f: impl FnOnce(&mut Chain) -> R) -> R {
         f(&mut self.0.chain.lock().unwrap())
@@ -1028,6 +1042,9 @@ mod tests {
                 ("X-Amz-Security-Token".into(), "TOKEN123".into()),
                 ("x-amz-date".into(), "20150830T123600Z".into()),
                 ("x-echo".into(), "SecurityToken: TOKEN123; ok".into()),
+                ("X-Token".into(), "QNTOKEN".into()),
+                ("x-api-key".into(), "APIKEY".into()),
+                ("Proxy-Authorization".into(), "Basic UFJPWFk=".into()),
             ],
             body: br#"{"method":"eth_chainId","billingToken":"BILL123","sessionToken":"TOKEN123"}"#
                 .to_vec(),
@@ -1035,7 +1052,9 @@ mod tests {
             signed_headers: vec!["host".into()],
         };
         let shown = format!("{r:?}");
-        for secret in ["BILL123", "abcdef", "TOKEN123"] {
+        for secret in [
+            "BILL123", "abcdef", "TOKEN123", "QNTOKEN", "APIKEY", "UFJPWFk",
+        ] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         for kept in ["eth_chainId", "x-amz-date", "20150830T123600Z", "x=1", "ok"] {

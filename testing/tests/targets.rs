@@ -400,8 +400,22 @@ async fn provider_header_guards_the_websocket_upgrade() {
     let mut req = ws.url().into_client_request().unwrap();
     req.headers_mut()
         .insert("x-token", "QN-TOKEN-1".parse().unwrap());
-    let (conn, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    drop(conn);
+    let (mut conn, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    // A provider takes batches on the WebSocket too.
+    use futures::{SinkExt, StreamExt};
+    let batch = String::from_utf8(BATCH.to_vec()).unwrap();
+    conn.send(tokio_tungstenite::tungstenite::Message::text(batch))
+        .await
+        .unwrap();
+    let answer = conn.next().await.unwrap().unwrap();
+    let answers: Value = serde_json::from_str(answer.to_text().unwrap()).unwrap();
+    let ids: Vec<&Value> = answers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["id"])
+        .collect();
+    assert_eq!(ids, [1, 2], "{answers}");
 }
 
 #[tokio::test]
