@@ -464,11 +464,9 @@ async fn conflicting_and_invalid_settings_are_typed_config_errors() {
 #[tokio::test]
 async fn batches_go_whole_to_a_provider() {
     let server = http_server().await;
-    // aws14 makes "not split" the default for targets that accept batches; until that is
-    // merged, say so here.
+    // Not split: the default for every target but AMB.
     let t = AmbHttp::builder(server.uri())
         .bearer_token(JWT)
-        .split_batches(false)
         .build()
         .unwrap();
     let client = RpcClient::new(t, false);
