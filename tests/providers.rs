@@ -790,3 +790,124 @@ async fn a_hostile_websocket_server_cannot_make_a_secret_show() {
     assert!(everything.contains("<withheld>"), "{everything}");
     assert_withheld(&everything, &[X_TOKEN, JWT]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Against the emulator's provider modes (alloy-amb-testing's `FakeTarget`), HTTP and WebSocket.
+
+mod emulator {
+    use super::*;
+    use support::fake_amb::{FakeAmb, FakeTarget, FakeWs};
+
+    async fn fake(target: FakeTarget) -> (FakeAmb, FakeWs) {
+        let amb = FakeAmb::start().await;
+        amb.set_target(target);
+        let ws = FakeWs::start(&amb).await;
+        (amb, ws)
+    }
+
+    #[tokio::test]
+    async fn x_token_provider_mode_over_http_and_ws() {
+        let (amb, ws) = fake(FakeTarget::provider("x-token", X_TOKEN)).await;
+        let t = AmbHttp::builder(amb.url())
+            .no_auth()
+            .header("x-token", X_TOKEN)
+            .build()
+            .unwrap();
+        assert_eq!(call(t).await.unwrap(), support::chain::CHAIN_ID);
+        let connect = AmbWsConnect::builder(ws.url())
+            .no_auth()
+            .header("x-token", X_TOKEN)
+            .build()
+            .unwrap();
+        assert_eq!(
+            ws_chain_id(connect).await.unwrap(),
+            support::chain::CHAIN_ID
+        );
+
+        // Without it, or with another value: refused, typed, no retry, the value withheld.
+        let t = AmbHttp::builder(amb.url()).no_auth().build().unwrap();
+        let err = call(t).await.unwrap_err();
+        assert_eq!(
+            amb_err(&err).auth_failure(),
+            Some(AuthFailure::ProviderRefused)
+        );
+        let wrong = "qn_wrongwrongwrongwrong0123";
+        let connect = AmbWsConnect::builder(ws.url())
+            .no_auth()
+            .header("x-token", wrong)
+            .build()
+            .unwrap();
+        let err = ws_chain_id(connect).await.unwrap_err();
+        assert_eq!(
+            amb_err(&err).auth_failure(),
+            Some(AuthFailure::ProviderRefused)
+        );
+        assert_withheld(&format!("{err} {err:?}"), &[wrong]);
+    }
+
+    #[tokio::test]
+    async fn bearer_and_basic_provider_modes_over_http_and_ws() {
+        let (amb, ws) = fake(FakeTarget::bearer(JWT)).await;
+        let t = AmbHttp::builder(amb.url())
+            .bearer_token(JWT)
+            .build()
+            .unwrap();
+        assert_eq!(call(t).await.unwrap(), support::chain::CHAIN_ID);
+        let connect = AmbWsConnect::builder(ws.url())
+            .bearer_token(JWT)
+            .build()
+            .unwrap();
+        assert_eq!(
+            ws_chain_id(connect).await.unwrap(),
+            support::chain::CHAIN_ID
+        );
+
+        let (amb, ws) = fake(FakeTarget::basic(USER, PASSWORD)).await;
+        let userinfo = format!("{USER}:p%40ss%2Fw0rd+Secret9@");
+        let http_url = amb.url().replace("http://", &format!("http://{userinfo}"));
+        let ws_url = ws.url().replace("ws://", &format!("ws://{userinfo}"));
+        for t in [
+            AmbHttp::builder(amb.url())
+                .basic_auth(USER, PASSWORD)
+                .build()
+                .unwrap(),
+            AmbHttp::builder(&http_url).build().unwrap(),
+        ] {
+            assert_eq!(call(t).await.unwrap(), support::chain::CHAIN_ID);
+        }
+        for connect in [
+            AmbWsConnect::builder(ws.url())
+                .basic_auth(USER, PASSWORD)
+                .build()
+                .unwrap(),
+            AmbWsConnect::builder(&ws_url).build().unwrap(),
+        ] {
+            assert_eq!(
+                ws_chain_id(connect).await.unwrap(),
+                support::chain::CHAIN_ID
+            );
+        }
+    }
+
+    /// `.header(..)` with SigV4 (e.g. API Gateway's `x-api-key` next to IAM auth): sent
+    /// unsigned, the signature still verified by the emulator's independent verifier.
+    #[tokio::test]
+    async fn a_header_rides_along_with_sigv4() {
+        let amb = FakeAmb::start().await;
+        let t = AmbHttp::builder(amb.url())
+            .region(support::fake_amb::REGION)
+            .credentials_provider(support::fake_credentials())
+            .header("x-api-key", "apikey-0123456789abcdef")
+            .build()
+            .unwrap();
+        assert!(!format!("{t:?}").contains("apikey-0123456789abcdef"));
+        assert_eq!(call(t).await.unwrap(), support::chain::CHAIN_ID);
+        let got = amb.accepted();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].header("x-api-key"), Some("apikey-0123456789abcdef"));
+        assert!(got[0]
+            .header("authorization")
+            .unwrap()
+            .starts_with("AWS4-HMAC-SHA256"));
+    }
+}
