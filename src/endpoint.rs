@@ -573,4 +573,19 @@ mod tests {
         let err = Endpoint::parse("https://[bad?billingtoken=SECRETTOKEN").unwrap_err();
         assert!(!err.to_string().contains("SECRETTOKEN"), "{err}");
     }
+
+    #[test]
+    fn userinfo_is_taken_out_decoded_and_never_shown() {
+        let mut ep = Endpoint::parse("https://us%65r:p%40ss%2Fw0rd@name.kaleido.io/rpc").unwrap();
+        assert!(ep.has_userinfo());
+        assert_eq!(ep.url().as_str(), "https://name.kaleido.io/rpc");
+        assert!(!format!("{ep:?} {ep}").contains("w0rd"));
+        let (user, password) = ep.take_userinfo().unwrap();
+        assert_eq!((user.as_str(), password.expose()), ("user", "p@ss/w0rd"));
+        // A URL that does not parse never quotes its password.
+        let err = Endpoint::parse("https://user:S3cretPass@[bad/").unwrap_err();
+        assert!(!err.to_string().contains("S3cretPass"), "{err}");
+        let err = Endpoint::parse("user:S3cretPass@host.example").unwrap_err();
+        assert!(!err.to_string().contains("S3cretPass"), "{err}");
+    }
 }

@@ -510,6 +510,68 @@ mod tests {
         }
     }
 
+    fn secret(v: &str) -> Secret {
+        Secret::new(v.to_owned())
+    }
+
+    #[test]
+    fn provider_modes_are_chosen_by_their_settings_and_headers_alone_off_aws() {
+        let quicknode = "https://name.quiknode.pro/";
+        let header = |c: &mut AuthConfig| c.headers.push(("x-token".into(), secret("tok12345")));
+        // Headers alone: provider mode for a host that is not AWS's, SigV4 (headers riding
+        // along) for AWS and loopback hosts or with a SigV4 setting.
+        assert!(build(quicknode, header).unwrap().is_provider());
+        for url in [APIGW, "http://127.0.0.1:1/"] {
+            let auth = build(url, |c| {
+                header(c);
+                c.credentials = Some(creds());
+            })
+            .unwrap();
+            assert_eq!(sigv4(&auth).static_headers.names(), ["x-token"], "{url}");
+        }
+        let auth = build(quicknode, |c| {
+            header(c);
+            c.service = Some("execute-api".into());
+            c.region = Some("us-east-1".into());
+            c.credentials = Some(creds());
+        })
+        .unwrap();
+        assert!(!auth.is_provider());
+        // A credential or `no_auth()` chooses provider mode on any host.
+        for url in [quicknode, APIGW, "http://127.0.0.1:1/"] {
+            assert!(build(url, |c| c.no_auth = true).unwrap().is_provider());
+            assert!(build(url, |c| c.credential =
+                Some(CredentialSetting::Bearer(secret("t"))))
+            .unwrap()
+            .is_provider());
+        }
+        assert!(build("https://u:p@name.kaleido.io/", |_| ())
+            .unwrap()
+            .is_provider());
+        // Nothing said for an unknown host.
+        assert!(matches!(
+            build(quicknode, |_| ()),
+            Err(AmbError::Config(ConfigError::NoAuthForHost { .. }))
+        ));
+        // Conflicts.
+        for conflict in [
+            build(quicknode, |c| {
+                c.no_auth = true;
+                c.billing_token = Some(secret("AbCdEfGh12345678"));
+            }),
+            build(quicknode, |c| {
+                c.no_auth = true;
+                c.credentials = Some(creds());
+            }),
+            build("https://mainnet.polygon.managedblockchain.us-east-1.amazonaws.com/?billingtoken=AbCdEfGh12345678", header),
+        ] {
+            assert!(
+                matches!(conflict, Err(AmbError::Config(ConfigError::AuthConflict { .. }))),
+                "{conflict:?}"
+            );
+        }
+    }
+
     const LATTICE: &str = "https://rpc-0a1b.7d67968.vpc-lattice-svcs.us-west-2.on.aws/";
     const LAMBDA: &str = "https://abc.lambda-url.eu-west-1.on.aws/";
     const APIGW: &str = "https://a1b2.execute-api.ap-south-1.amazonaws.com/prod";
