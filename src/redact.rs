@@ -254,10 +254,15 @@ fn hex_value(t: &[u8]) -> Option<u32> {
 }
 
 fn step(t: &[u8], i: usize, b: u8) -> Step {
-    let c = t[i];
-    if c == b {
+    if t[i] == b {
         return Step::Bytes(1);
     }
+    escape_step(t, i, b)
+}
+
+/// [`step`] reading `t[i..]` as an escape only (`%25` for a secret's own `%`).
+fn escape_step(t: &[u8], i: usize, b: u8) -> Step {
+    let c = t[i];
     if !b.is_ascii() {
         return Step::No;
     }
@@ -315,10 +320,32 @@ fn step(t: &[u8], i: usize, b: u8) -> Step {
     }
 }
 
-fn match_encoded(t: &[u8], mut i: usize, secret: &[u8]) -> Match {
-    for (k, &b) in secret.iter().enumerate() {
+fn match_encoded(t: &[u8], i: usize, secret: &[u8]) -> Match {
+    let mut budget = MATCH_BUDGET;
+    match_from(t, i, secret, 0, &mut budget)
+}
+
+/// How many alternative readings one match may try (a secret's own `%`, `\\` or `&` may be
+/// itself or the start of an escape of it): bounds the work a crafted text can cause.
+const MATCH_BUDGET: u32 = 64;
+
+fn match_from(t: &[u8], mut i: usize, secret: &[u8], from: usize, budget: &mut u32) -> Match {
+    for (k, &b) in secret.iter().enumerate().skip(from) {
         if i >= t.len() {
             return Match::Tail(k);
+        }
+        if t[i] == b && matches!(b, b'%' | b'\\' | b'&') && *budget > 0 {
+            // Both readings: an escape of the byte (`%25`), or the byte itself.
+            *budget -= 1;
+            match escape_step(t, i, b) {
+                Step::Bytes(n) => match match_from(t, i + n, secret, k + 1, budget) {
+                    Match::None => {}
+                    found => return found,
+                },
+                // The text ends partway through what may be its escape.
+                Step::Short => return Match::Tail(k),
+                Step::No => {}
+            }
         }
         match step(t, i, b) {
             Step::Bytes(n) => i += n,
@@ -1052,6 +1079,61 @@ mod tests {
             if know {
                 assert_withheld(&snippet, &[values[which], &sig], &body);
             }
+        }
+
+        /// A provider's secrets (a `.header(..)` value, a bearer token, a Basic password), as
+        /// the transports know them from the headers they sent ([`Known::add_wire`]): no 8
+        /// consecutive bytes can be read in what is shown, whatever the shape, the encoding
+        /// (base64 included, as in a quoted `Authorization: Basic`), the text around it and
+        /// where the text was cut (a close frame's reason is cut at 123 bytes).
+        #[test]
+        fn provider_secrets_never_survive(
+            token in "[A-Za-z0-9_.~+/-]{16,80}",
+            user in "[a-z]{3,12}",
+            password in "[!-~]{8,40}",
+            which in 0usize..3,
+            shape in 0u8..6,
+            how in 0u8..6,
+            pre in "[a-z ,.:{}\"<>]{0,40}",
+            post in "[a-z ,.:{}\"<>\r\n]{0,40}",
+            cut in proptest::option::of(0usize..400),
+        ) {
+            let basic = aws_smithy_types::base64::encode(format!("{user}:{password}"));
+            let headers: Vec<(&str, String)> = match which {
+                0 => vec![("x-token", token.clone())],
+                1 => vec![("authorization", format!("Bearer {token}"))],
+                _ => vec![("authorization", format!("Basic {basic}"))],
+            };
+            let url = url::Url::parse("https://rpc.provider.example/").unwrap();
+            let mut known = Known::default();
+            known.add_wire(&headers, &url);
+            let secret = if which == 2 { &password } else { &token };
+            let value = if which == 2 && how == 5 {
+                // The header as it was sent, quoted back.
+                basic.clone()
+            } else {
+                encode(secret, how)
+            };
+            let full = match shape {
+                0 => format!("{pre} {value} {post}"),
+                1 => format!("{pre}\r\nx-token: {value}\r\nHost: h\r\n{post}"),
+                2 => format!("{pre} Authorization: Bearer {value}\n{post}"),
+                3 => format!("{{\"message\":\"{pre}\",\"key\":\"{value}\",\"x\":\"{post}\"}}"),
+                4 => format!("{pre} Authorization: Basic {basic} {value} {post}"),
+                _ => format!("invalid credentials {value}"),
+            };
+            let body = match cut {
+                Some(at) if at < full.len() => {
+                    let mut at = at;
+                    while !full.is_char_boundary(at) {
+                        at -= 1;
+                    }
+                    full[..at].to_owned()
+                }
+                _ => full.clone(),
+            };
+            let shown = withhold(&body, &known);
+            assert_withheld(&shown, &[secret.as_str(), basic.as_str()], &body);
         }
     }
 }
