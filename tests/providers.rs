@@ -911,3 +911,30 @@ mod emulator {
             .starts_with("AWS4-HMAC-SHA256"));
     }
 }
+
+/// A key in the URL's path or query (Alchemy's `/v2/<key>`, `?apikey=`): `no_auth()` sends it
+/// as it is, and it is withheld when the provider quotes the request back.
+#[tokio::test]
+async fn a_key_in_the_url_is_withheld_from_what_comes_back() {
+    const KEY: &str = "alchemyKEY0123456789abcdefXYZ";
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::path(format!("/v2/{KEY}")))
+        .respond_with(ResponseTemplate::new(401).set_body_string(format!(
+            "no such app: POST /v2/{KEY}?apikey=other-{KEY} ({})",
+            echoes(KEY)
+        )))
+        .mount(&server)
+        .await;
+    let t = AmbHttp::builder(format!("{}/v2/{KEY}", server.uri()))
+        .no_auth()
+        .build()
+        .unwrap();
+    let err = call(t).await.unwrap_err();
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    assert_eq!(
+        amb_err(&err).auth_failure(),
+        Some(AuthFailure::ProviderRefused)
+    );
+    assert_withheld(&format!("{err} {err:?}"), &[KEY]);
+}
