@@ -8,7 +8,11 @@
 //!   only on the wire.
 //! - AMB hosts (`nd-*.ethereum.managedblockchain.<region>.amazonaws.com`,
 //!   `nd-*.wss.ethereum.managedblockchain.<region>.amazonaws.com`,
-//!   `<network>.<chain>.managedblockchain.<region>.amazonaws.com`) give the signing region.
+//!   `<network>.<chain>.managedblockchain.<region>.amazonaws.com`) give the signing region, as
+//!   do API Gateway, Lambda function URL and VPC Lattice hosts: see [`Target`].
+//! - For a host that is neither AWS's nor loopback ([`Target::Other`], e.g. a third-party
+//!   provider with its key in the URL), `Debug` and `Display` show `https://host/…`: the path
+//!   and query are withheld.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -17,6 +21,7 @@ use url::Url;
 
 use crate::error::AmbError;
 use crate::secret::Secret;
+use crate::target::{self, Target};
 
 /// The query parameter AMB reads accessor (billing) tokens from.
 pub const BILLING_TOKEN_PARAM: &str = "billingtoken";
@@ -32,7 +37,9 @@ pub(crate) enum Scheme {
 
 /// A parsed, validated and normalised endpoint.
 ///
-/// `Debug` and `Display` show the URL without the billing token.
+/// `Debug` and `Display` show the URL without the billing token; for a [`Target::Other`] host
+/// (neither AWS's nor loopback) without its path and query either (`https://host/…`), since a
+/// provider's key may be there.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Endpoint {
     /// The URL without the billing token, host normalised.
@@ -44,6 +51,9 @@ pub struct Endpoint {
     amb: Option<AmbHost>,
     /// `user:password` from the URL (HTTP Basic auth), taken out of it.
     userinfo: Option<(String, Secret)>,
+    /// What the host name says: the target, and the region in it.
+    target: Target,
+    host_region: Option<String>,
 }
 
 /// What an AMB host name says about the endpoint.
@@ -108,6 +118,12 @@ impl Endpoint {
             None => url.host_str().unwrap_or(&host).to_owned(),
         };
         let amb = AmbHost::parse(&host);
+        let (target, host_region) = match (&amb, target::region_from_host(&host)) {
+            (Some(amb), _) => (Target::Amb, Some(amb.region.clone())),
+            (None, Some((target, region))) => (target, Some(region)),
+            (None, None) if is_loopback(&host) => (Target::Loopback, None),
+            (None, None) => (Target::Other, None),
+        };
         Ok(Self {
             url,
             authority,
@@ -115,6 +131,8 @@ impl Endpoint {
             billing_token,
             amb,
             userinfo,
+            target,
+            host_region,
         })
     }
 
@@ -141,6 +159,29 @@ impl Endpoint {
     /// What the AMB host name says, when this is an AMB host.
     pub fn amb_host(&self) -> Option<&AmbHost> {
         self.amb.as_ref()
+    }
+
+    /// The target the host name names (AMB, API Gateway, Lambda URL, VPC Lattice, loopback or
+    /// other): see [`Target`]. The builders' `.target(..)` overrides it for signing.
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
+    /// The region in the host name (AMB, API Gateway, Lambda URL and VPC Lattice hosts).
+    pub fn host_region(&self) -> Option<&str> {
+        self.host_region.as_deref()
+    }
+
+    /// The URL as shown in `Debug`, `Display` and messages: for a [`Target::Other`] host, only
+    /// `scheme://authority/…` when there is a path or query (a provider key may be there).
+    fn shown(&self) -> std::borrow::Cow<'_, str> {
+        let elide =
+            self.target == Target::Other && (self.url.path() != "/" || self.url.query().is_some());
+        if elide {
+            format!("{}://{}/…", self.url.scheme(), self.authority).into()
+        } else {
+            self.url.as_str().into()
+        }
     }
 
     /// Whether a billing token was given in the URL.
@@ -210,7 +251,7 @@ impl AmbHost {
     }
 }
 
-fn looks_like_region(s: &str) -> bool {
+pub(crate) fn looks_like_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
         && parts.iter().all(|p| {
@@ -345,7 +386,7 @@ fn withhold_userinfo(input: &str) -> std::borrow::Cow<'_, str> {
 impl fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Endpoint")
-            .field("url", &self.url.as_str())
+            .field("url", &self.shown())
             .field("authority", &self.authority)
             .field(
                 "billing_token",
@@ -356,13 +397,14 @@ impl fmt::Debug for Endpoint {
                 "userinfo",
                 &self.userinfo.as_ref().map(|(u, _)| (u, "** redacted **")),
             )
+            .field("target", &self.target)
             .finish()
     }
 }
 
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.url.as_str())
+        f.write_str(&self.shown())
     }
 }
 
@@ -411,6 +453,50 @@ mod tests {
             "http://127.0.0.1:8545",
         ] {
             assert!(Endpoint::parse(url).unwrap().amb_host().is_none(), "{url}");
+        }
+    }
+
+    #[test]
+    fn other_hosts_show_no_path_or_query() {
+        for (url, shown) in [
+            (
+                "https://eth-mainnet.g.alchemy.com/v2/SECRETKEY",
+                "https://eth-mainnet.g.alchemy.com/…",
+            ),
+            (
+                "wss://x.quiknode.pro:8443/SECRETKEY/?k=SECRETQ",
+                "wss://x.quiknode.pro:8443/…",
+            ),
+            (
+                "https://rpc.example.com/?key=SECRETQ",
+                "https://rpc.example.com/…",
+            ),
+            // Nothing to hide: shown as is.
+            ("https://rpc.example.com/", "https://rpc.example.com/"),
+            // AWS and loopback targets keep their path (API Gateway's stage) and query.
+            (
+                "https://abc.execute-api.us-east-1.amazonaws.com/prod?a=1",
+                "https://abc.execute-api.us-east-1.amazonaws.com/prod?a=1",
+            ),
+            ("http://127.0.0.1:8545/rpc", "http://127.0.0.1:8545/rpc"),
+            (
+                "https://nd-a.ethereum.managedblockchain.us-east-1.amazonaws.com/x",
+                "https://nd-a.ethereum.managedblockchain.us-east-1.amazonaws.com/x",
+            ),
+        ] {
+            let ep = Endpoint::parse(url).unwrap();
+            assert_eq!(ep.to_string(), shown);
+            let debug = format!("{ep:?}");
+            assert!(debug.contains(&format!("{shown:?}")), "{debug}");
+            assert!(
+                !debug.contains("SECRET") && !shown.contains("SECRET"),
+                "{debug}"
+            );
+            // The wire still has it all.
+            assert_eq!(
+                ep.wire_url(None).as_str().trim_end_matches('/'),
+                url.trim_end_matches('/')
+            );
         }
     }
 
@@ -486,5 +572,20 @@ mod tests {
         assert!(!err.to_string().contains("SECRETTOKEN"));
         let err = Endpoint::parse("https://[bad?billingtoken=SECRETTOKEN").unwrap_err();
         assert!(!err.to_string().contains("SECRETTOKEN"), "{err}");
+    }
+
+    #[test]
+    fn userinfo_is_taken_out_decoded_and_never_shown() {
+        let mut ep = Endpoint::parse("https://us%65r:p%40ss%2Fw0rd@name.kaleido.io/rpc").unwrap();
+        assert!(ep.has_userinfo());
+        assert_eq!(ep.url().as_str(), "https://name.kaleido.io/rpc");
+        assert!(!format!("{ep:?} {ep}").contains("w0rd"));
+        let (user, password) = ep.take_userinfo().unwrap();
+        assert_eq!((user.as_str(), password.expose()), ("user", "p@ss/w0rd"));
+        // A URL that does not parse never quotes its password.
+        let err = Endpoint::parse("https://user:S3cretPass@[bad/").unwrap_err();
+        assert!(!err.to_string().contains("S3cretPass"), "{err}");
+        let err = Endpoint::parse("user:S3cretPass@host.example").unwrap_err();
+        assert!(!err.to_string().contains("S3cretPass"), "{err}");
     }
 }

@@ -33,23 +33,10 @@ impl Auth {
         let Self::SigV4(sig) = self else {
             return Ok(None);
         };
-        let region = sig.region.get(endpoint).await?;
+        let region = sig.scope_region(endpoint).await?;
         let creds = sig.credentials.credentials().await?;
-        let request = sigv4::Request {
-            method: req.method,
-            authority: endpoint.authority(),
-            url: &sig.url,
-            headers: req.headers,
-            body: req.body,
-        };
-        let (canonical_request, string_to_sign) = sigv4::report(
-            &sig.keys,
-            &creds,
-            region,
-            &sig.service,
-            sig.clock.now(),
-            &request,
-        )?;
+        let (canonical_request, string_to_sign) =
+            sigv4::report(&sig.keys, &sig.input(endpoint, region, &creds, &req))?;
         Ok(Some(SigningReport {
             canonical_request,
             string_to_sign,

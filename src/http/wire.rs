@@ -156,7 +156,12 @@ impl AmbHttp {
             |mut auth: Authorization| {
                 let body = body.clone();
                 async move {
-                    let signed = std::mem::take(&mut auth.headers);
+                    // Kept where they are secrets to withhold from the answer (provider headers).
+                    let signed = if inner.auth.keeps_headers() {
+                        auth.headers.clone()
+                    } else {
+                        std::mem::take(&mut auth.headers)
+                    };
                     let reply = self
                         .send_signed(&auth, signed, body, extra_headers, method)
                         .await;

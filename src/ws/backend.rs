@@ -429,6 +429,12 @@ impl Backend {
 
     fn closed(&self, frame: Option<CloseFrame>) -> AmbError {
         let host = self.host.clone();
+        // Withheld before it is quoted: a reason is cut at 123 bytes, maybe partway through an
+        // echoed secret, which only the end of a text gives away.
+        let frame = frame.map(|f| CloseFrame {
+            reason: crate::redact::withhold(f.reason.as_str(), &self.known).into(),
+            code: f.code,
+        });
         match frame {
             Some(f) if f.code == CloseCode::Unsupported => AmbError::WsUnsupportedData {
                 host,

@@ -15,6 +15,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::chain::Chain;
 use crate::sigv4::{self, SigV4Request};
+use crate::target::{self, FakeTarget};
 
 /// The region the gateway expects in the credential scope by default.
 pub const REGION: &str = "us-east-1";
@@ -101,7 +102,8 @@ struct Key {
 
 /// One request as the fake received it, with its verdict.
 ///
-/// `Debug` withholds secrets: the values of `Authorization` and `X-Amz-Security-Token`, and
+/// `Debug` withholds secrets: the values of `Authorization`, `X-Amz-Security-Token` and any
+/// header whose name says token, key, secret, auth or password (a provider's `x-token`), and
 /// signatures and tokens in the query or anywhere else (see the crate's redaction).
 #[derive(Clone)]
 #[non_exhaustive]
@@ -128,9 +130,7 @@ impl std::fmt::Debug for Received {
             .headers
             .iter()
             .map(|(k, v)| {
-                let secret = ["authorization", "x-amz-security-token"]
-                    .iter()
-                    .any(|n| k.eq_ignore_ascii_case(n));
+                let secret = is_secret_header(k);
                 let v = if secret {
                     WITHHELD.to_owned()
                 } else {
@@ -149,6 +149,16 @@ impl std::fmt::Debug for Received {
             .field("signed_headers", &self.signed_headers)
             .finish()
     }
+}
+
+/// Whether a header's value is a secret: `Authorization`, `Proxy-Authorization`,
+/// `X-Amz-Security-Token`, and any name that says token, key, secret, auth or password (a
+/// provider's `x-token`, `x-api-key`).
+fn is_secret_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["token", "key", "secret", "auth", "password"]
+        .iter()
+        .any(|n| name.contains(n))
 }
 
 /// What [`Received`]'s `Debug` shows in place of a secret.
@@ -234,6 +244,8 @@ struct State {
     hooks: Mutex<HashMap<u64, CallHook>>,
     /// `None`: no limit on uncompressed answers.
     response_limit: Mutex<Option<usize>>,
+    /// The endpoint played, and so the rules enforced.
+    target: Mutex<FakeTarget>,
 }
 
 /// The fake AMB gateway. Dropping it stops the server.
@@ -326,6 +338,24 @@ impl FakeAmb {
             .lock()
             .unwrap()
             .insert(token.into());
+    }
+
+    /// Plays `target`: enforces its rules (see [`FakeTarget`]) on HTTP and on the WebSocket
+    /// upgrades of a [`crate::FakeWs`] beside it. Also sets the service the credential scope
+    /// must name and the answer size limit to the target's defaults; call
+    /// [`set_service`](Self::set_service) or [`set_response_limit`](Self::set_response_limit)
+    /// afterwards to change them.
+    pub fn set_target(&self, target: FakeTarget) {
+        if let Some(service) = target.service() {
+            *self.state.service.lock().unwrap() = service.into();
+        }
+        *self.state.response_limit.lock().unwrap() = target.response_limit();
+        *self.state.target.lock().unwrap() = target;
+    }
+
+    /// The endpoint the fake plays.
+    pub fn target(&self) -> FakeTarget {
+        self.state.target.lock().unwrap().clone()
     }
 
     /// The region the credential scope must name (like the region of an AMB node).
@@ -439,11 +469,61 @@ impl KeyRegistry {
 
 struct Gateway(Arc<State>);
 
-fn forbidden(message: &str) -> ResponseTemplate {
-    ResponseTemplate::new(403)
-        .insert_header("content-type", "application/json")
-        .insert_header("x-amzn-errortype", "ForbiddenException")
-        .set_body_string(json!({ "message": message }).to_string())
+/// A refusal: status, message (the JSON body's `message`) and extra headers.
+#[derive(Clone, Debug)]
+pub(crate) struct Refusal {
+    pub(crate) status: u16,
+    pub(crate) message: String,
+    /// `WWW-Authenticate` for a 401, if any.
+    www_authenticate: Option<&'static str>,
+    /// Whether it comes from an AWS front (with `x-amzn-errortype`).
+    aws: bool,
+}
+
+impl Refusal {
+    fn new(status: u16, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            www_authenticate: None,
+            aws: true,
+        }
+    }
+
+    /// A provider's refusal (no AWS error type), with `WWW-Authenticate` for a 401.
+    fn provider(status: u16, message: &str, www_authenticate: Option<&'static str>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            www_authenticate,
+            aws: false,
+        }
+    }
+
+    fn template(&self) -> ResponseTemplate {
+        let mut t = ResponseTemplate::new(self.status)
+            .insert_header("content-type", "application/json")
+            .set_body_string(json!({ "message": self.message }).to_string());
+        if self.aws {
+            let kind = if self.status == 400 {
+                "BadRequestException"
+            } else {
+                "ForbiddenException"
+            };
+            t = t.insert_header("x-amzn-errortype", kind);
+        }
+        if let Some(challenge) = self.www_authenticate {
+            t = t.insert_header("www-authenticate", challenge);
+        }
+        t
+    }
+}
+
+/// A 403 with this message (the AWS gateways' usual refusal).
+impl From<String> for Refusal {
+    fn from(message: String) -> Self {
+        Self::new(403, message)
+    }
 }
 
 /// Unix seconds as an `X-Amz-Date` (`YYYYMMDDTHHMMSSZ`).
@@ -474,14 +554,19 @@ pub fn fmt_amz(secs: u64) -> String {
 /// them) answer. The canonical request holds every signed header's value, the session token's
 /// included.
 fn bad_signature(req: &SigV4Request, auth: &sigv4::ParsedAuth) -> String {
-    let creq = sigv4::canonical_request(req, &auth.signed_headers, true, auth.presigned);
-    let sts = sigv4::string_to_sign(
-        &auth.amz_date,
-        &auth.date,
-        &auth.region,
-        &auth.service,
-        &creq,
+    bad_signature_with(req, auth, &sigv4::payload_hash(req))
+}
+
+/// [`bad_signature`] with the payload hash the gateway signs (`payload`).
+fn bad_signature_with(req: &SigV4Request, auth: &sigv4::ParsedAuth, payload: &str) -> String {
+    let creq = sigv4::canonical_request_with_payload(
+        req,
+        &auth.signed_headers,
+        true,
+        auth.presigned,
+        payload,
     );
+    let sts = sigv4::string_to_sign_for(auth, &creq);
     format!(
         "{MSG_BAD_SIGNATURE}\n\nThe Canonical String for this request should have been\n'{creq}'\n\nThe String-to-Sign should have been\n'{sts}'\n"
     )
@@ -496,8 +581,71 @@ impl Gateway {
         (real + *self.0.clock_offset.lock().unwrap()) as u64
     }
 
-    /// The gateway's auth decision: `Err(message)` is a 403.
-    fn authenticate(&self, req: &SigV4Request, signed: &mut Vec<String>) -> Result<(), String> {
+    /// The gateway's auth decision for an HTTP request or (`upgrade`) a WebSocket upgrade,
+    /// under the target's rules.
+    fn authenticate(
+        &self,
+        req: &SigV4Request,
+        signed: &mut Vec<String>,
+        upgrade: bool,
+    ) -> Result<(), Refusal> {
+        let target = self.0.target.lock().unwrap().clone();
+        if upgrade && !target.has_websocket() {
+            return Err(Refusal::new(400, target::MSG_NO_WEBSOCKET));
+        }
+        match &target {
+            FakeTarget::Provider { header, value } => {
+                return match req.header_values(header).as_slice() {
+                    [] => Err(Refusal::provider(401, target::MSG_PROVIDER_MISSING, None)),
+                    [v] if v == value => Ok(()),
+                    _ => Err(Refusal::provider(403, target::MSG_PROVIDER_INVALID, None)),
+                };
+            }
+            FakeTarget::Bearer { token } => {
+                let expected = format!("Bearer {token}");
+                return match req.header_values("authorization").as_slice() {
+                    [v] if *v == expected => Ok(()),
+                    _ => Err(Refusal::provider(
+                        401,
+                        target::MSG_UNAUTHORIZED,
+                        Some("Bearer"),
+                    )),
+                };
+            }
+            FakeTarget::Basic { user, password } => {
+                use base64::Engine;
+                let expected = format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+                );
+                return match req.header_values("authorization").as_slice() {
+                    [v] if *v == expected => Ok(()),
+                    _ => Err(Refusal::provider(
+                        401,
+                        target::MSG_UNAUTHORIZED,
+                        Some("Basic realm=\"fake\""),
+                    )),
+                };
+            }
+            FakeTarget::ApiGateway { stage } => {
+                // API Gateway answers an unknown resource (outside the stage) before checking
+                // the signature, with this 403.
+                let under = req
+                    .path
+                    .strip_prefix('/')
+                    .and_then(|p| p.strip_prefix(stage.as_str()))
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+                if !under {
+                    return Err(MSG_MISSING.to_string().into());
+                }
+            }
+            FakeTarget::Amb | FakeTarget::VpcLattice | FakeTarget::LambdaUrl => {}
+        }
+        if target != FakeTarget::Amb {
+            return self
+                .authenticate_sigv4(req, signed, &target)
+                .map_err(Refusal::from);
+        }
         if let Some(q) = req.query {
             for pair in q.split('&') {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -506,16 +654,27 @@ impl Gateway {
                     return if known {
                         Ok(())
                     } else {
-                        Err(MSG_BAD_BILLING_TOKEN.into())
+                        Err(MSG_BAD_BILLING_TOKEN.to_string().into())
                     };
                 }
             }
         }
+        self.authenticate_sigv4(req, signed, &target)
+            .map_err(Refusal::from)
+    }
+
+    /// SigV4 as the target checks it.
+    fn authenticate_sigv4(
+        &self,
+        req: &SigV4Request,
+        signed: &mut Vec<String>,
+        target: &FakeTarget,
+    ) -> Result<(), String> {
         let auth = match sigv4::parse_auth(req) {
             Ok(a) => a,
-            Err(sigv4::VerifyError::Missing) => return Err(MSG_MISSING.into()),
+            Err(sigv4::VerifyError::Missing) => return Err(MSG_MISSING.to_string()),
             Err(sigv4::VerifyError::Malformed(m)) if m.contains("must include host") => {
-                return Err(MSG_UNSIGNED_HOST.into())
+                return Err(MSG_UNSIGNED_HOST.to_string())
             }
             Err(sigv4::VerifyError::Malformed(m)) => {
                 return Err(format!("Authorization header is malformed: {m}"))
@@ -540,8 +699,20 @@ impl Gateway {
         if key.expired || key.expires_at.is_some_and(|at| real_now >= at) {
             return Err(MSG_EXPIRED_TOKEN.into());
         }
+        if auth.sigv4a && !target.accepts_sigv4a() {
+            return Err(target::MSG_SIGV4A_REFUSED.to_string());
+        }
         let region = self.0.region.lock().unwrap().clone();
-        if auth.region != region {
+        // SigV4A names a region set: it must hold the gateway's region, or be `*`.
+        let in_scope = if auth.sigv4a {
+            auth.region
+                .split(',')
+                .map(str::trim)
+                .any(|r| r == "*" || r == region)
+        } else {
+            auth.region == region
+        };
+        if !in_scope {
             return Err(format!(
                 "Credential should be scoped to a valid region, not '{}'. ",
                 auth.region
@@ -578,6 +749,27 @@ impl Gateway {
         if auth.date != auth.amz_date[..8] {
             return Err(bad_signature(req, &auth));
         }
+        if *target == FakeTarget::VpcLattice {
+            if req.header_values("x-amz-content-sha256") != [target::UNSIGNED_PAYLOAD] {
+                return Err(target::MSG_LATTICE_PAYLOAD_SIGNED.to_string());
+            }
+            if !auth
+                .signed_headers
+                .iter()
+                .any(|h| h == "x-amz-content-sha256")
+            {
+                return Err(target::MSG_LATTICE_PAYLOAD_HEADER_UNSIGNED.to_string());
+            }
+        }
+        if *target == FakeTarget::LambdaUrl
+            && req.header_values("x-amz-content-sha256") == [target::UNSIGNED_PAYLOAD]
+        {
+            // Lambda signs the body's hash whatever the header says: an unsigned payload
+            // fails the signature check, and the answer shows the canonical request with the
+            // body's hash.
+            let payload = sigv4::sha256_hex(req.body);
+            return Err(bad_signature_with(req, &auth, &payload));
+        }
         sigv4::verify(req, &auth, &key.secret, true).map_err(|_| bad_signature(req, &auth))
     }
 
@@ -612,7 +804,15 @@ impl Gateway {
             .iter()
             .any(|v| v.to_str().is_ok_and(|v| v.contains("gzip")));
         let limit = *self.0.response_limit.lock().unwrap();
-        let mut template = if gzip {
+        let lambda = *self.0.target.lock().unwrap() == FakeTarget::LambdaUrl;
+        let too_large = limit.is_some_and(|limit| bytes.len() > limit);
+        let mut template = if lambda && too_large {
+            // Lambda's limit is on the function's payload: gzip does not lift it.
+            let message = json!({ "message": MSG_RESPONSE_TOO_LARGE }).to_string();
+            answer(502, message.into_bytes(), None, "application/json")
+        } else if lambda {
+            answer(status, bytes, None, "application/json")
+        } else if gzip {
             answer(status, gzipped(&bytes), None, "application/json")
                 .insert_header("content-encoding", "gzip")
         } else if limit.is_some_and(|limit| bytes.len() > limit) {
@@ -640,7 +840,15 @@ impl Gateway {
                 return (400, error.to_string().into_bytes());
             }
         };
-        let answer = self.0.chain.lock().unwrap().answer(&req);
+        let chain = self.0.chain.lock().unwrap();
+        let answer = match &req {
+            // Batches reach here only on targets that take them.
+            Value::Array(calls) if calls.is_empty() => {
+                json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": "empty batch"}})
+            }
+            Value::Array(calls) => Value::Array(calls.iter().map(|c| chain.answer(c)).collect()),
+            single => chain.answer(single),
+        };
         (200, answer.to_string().into_bytes())
     }
 }
@@ -702,14 +910,15 @@ impl Respond for Gateway {
             body: &request.body,
         };
         let mut signed_headers = Vec::new();
-        let verdict = self.authenticate(&signable, &mut signed_headers);
+        let verdict = self.authenticate(&signable, &mut signed_headers, false);
         let is_batch = request
             .body
             .iter()
             .find(|b| !b.is_ascii_whitespace())
-            .is_some_and(|b| *b == b'[');
+            .is_some_and(|b| *b == b'[')
+            && !self.0.target.lock().unwrap().accepts_batches();
         let rejected = match (&verdict, is_batch) {
-            (Err(m), _) => Some(m.clone()),
+            (Err(r), _) => Some(r.message.clone()),
             (Ok(()), true) => Some(MSG_BATCH.to_owned()),
             (Ok(()), false) => None,
         };
@@ -723,7 +932,7 @@ impl Respond for Gateway {
             signed_headers,
         });
         let mut template = match (verdict, is_batch) {
-            (Err(m), _) => forbidden(&m),
+            (Err(r), _) => r.template(),
             (Ok(()), true) => ResponseTemplate::new(400)
                 .insert_header("content-type", "application/json")
                 .set_body_string(json!({ "message": MSG_BATCH }).to_string()),
@@ -768,17 +977,25 @@ impl FakeAmb {
 }
 
 impl SharedGateway {
-    /// The gateway's auth decision for a request (`Err(message)` is a 403 with AMB's
-    /// message), and the headers the signature lists.
-    pub(crate) fn authenticate(&self, req: &SigV4Request) -> (Result<(), String>, Vec<String>) {
+    /// The gateway's auth decision for a WebSocket upgrade (`Err((status, message))`, e.g. a
+    /// 403 with AMB's message), and the headers the signature lists.
+    pub(crate) fn authenticate_upgrade(
+        &self,
+        req: &SigV4Request,
+    ) -> (Result<(), (u16, String)>, Vec<String>) {
         let mut signed = Vec::new();
-        let verdict = Gateway(self.0.clone()).authenticate(req, &mut signed);
-        (verdict, signed)
+        let verdict = Gateway(self.0.clone()).authenticate(req, &mut signed, true);
+        (verdict.map_err(|r| (r.status, r.message)), signed)
     }
 
     /// Now on the fake's clock, in Unix seconds.
     pub(crate) fn now(&self) -> u64 {
         Gateway(self.0.clone()).now()
+    }
+
+    /// Whether the target takes JSON-RPC batches.
+    pub(crate) fn accepts_batches(&self) -> bool {
+        self.0.target.lock().unwrap().accepts_batches()
     }
 
     /// Runs `f` on the shared chain (to mine, reorg or read it).
@@ -825,6 +1042,9 @@ mod tests {
                 ("X-Amz-Security-Token".into(), "TOKEN123".into()),
                 ("x-amz-date".into(), "20150830T123600Z".into()),
                 ("x-echo".into(), "SecurityToken: TOKEN123; ok".into()),
+                ("X-Token".into(), "QNTOKEN".into()),
+                ("x-api-key".into(), "APIKEY".into()),
+                ("Proxy-Authorization".into(), "Basic UFJPWFk=".into()),
             ],
             body: br#"{"method":"eth_chainId","billingToken":"BILL123","sessionToken":"TOKEN123"}"#
                 .to_vec(),
@@ -832,7 +1052,9 @@ mod tests {
             signed_headers: vec!["host".into()],
         };
         let shown = format!("{r:?}");
-        for secret in ["BILL123", "abcdef", "TOKEN123"] {
+        for secret in [
+            "BILL123", "abcdef", "TOKEN123", "QNTOKEN", "APIKEY", "UFJPWFk",
+        ] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         for kept in ["eth_chainId", "x-amz-date", "20150830T123600Z", "x=1", "ok"] {

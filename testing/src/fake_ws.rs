@@ -368,9 +368,9 @@ fn check_upgrade(
         headers: &headers,
         body: b"",
     };
-    let (verdict, signed_headers) = inner.amb.authenticate(&signable);
+    let (verdict, signed_headers) = inner.amb.authenticate_upgrade(&signable);
     let scripted = inner.refusals.lock().unwrap().pop();
-    let refused = scripted.or(verdict.err().map(|m| (403, m)));
+    let refused = scripted.or(verdict.err());
     inner.upgrades.lock().unwrap().push(Received {
         method: req.method().to_string(),
         path,
@@ -638,6 +638,21 @@ impl Conn {
                 false,
             );
         };
+        if let Value::Array(calls) = &req {
+            // A batch, on targets that take them: each call answered in order.
+            if !calls.is_empty() && self.inner.amb.accepts_batches() {
+                let mut subscribed = false;
+                let answers = calls
+                    .iter()
+                    .map(|call| {
+                        let (answer, s) = self.answer(&call.to_string(), subs);
+                        subscribed |= s;
+                        answer
+                    })
+                    .collect();
+                return (Value::Array(answers), subscribed);
+            }
+        }
         let id = req.get("id").cloned().unwrap_or(Value::Null);
         let ok = |result: Value| json!({"jsonrpc": "2.0", "id": id, "result": result});
         let params = &req["params"];

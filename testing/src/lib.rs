@@ -2,8 +2,8 @@
 //! without AWS.
 //!
 //! - [`FakeAmb`]: the HTTP gateway on `127.0.0.1`. It checks SigV4 like the AWS gateway in front
-//!   of AMB, with the independent verifier in [`sigv4`] (it shares no code with `alloy-amb`'s
-//!   signer nor with `aws-sigv4`), refuses with 403 and AMB's JSON messages, accepts
+//!   of AMB, with the independent verifier in [`sigv4`] (SigV4 and SigV4A; it shares no code
+//!   with `alloy-amb`'s signer nor with `aws-sigv4`), refuses with 403 and AMB's JSON messages, accepts
 //!   `?billingtoken=`, refuses JSON-RPC batches, and answers from the deterministic
 //!   [`chain::Chain`] or forwards to a real node ([`FakeAmb::set_upstream`]).
 //! - [`FakeWs`]: the WebSocket gateway beside it, sharing its keys, clock and chain; it serves
@@ -11,6 +11,12 @@
 //!   its connections on command.
 //! - [`InFlightFront`]: an HTTP front before the gateway that counts the requests in flight at
 //!   once, and can hold them until a number are waiting.
+//! - [`FakeTarget`]: what the gateways play, set with [`FakeAmb::set_target`]: AMB (default), a
+//!   VPC Lattice service (`UNSIGNED-PAYLOAD` required and signed, no WebSocket), a Lambda
+//!   function URL (signed body, 6 MB answers, no WebSocket), an API Gateway stage (path under
+//!   `/<stage>`), or a third-party provider (a header, a bearer token or HTTP Basic, no SigV4);
+//!   all but AMB take JSON-RPC batches, and Lattice and API Gateway take SigV4A. The table is on
+//!   [`FakeTarget`].
 //!
 //! This crate does not depend on `alloy-amb`: use it as a dev-dependency beside it.
 //!
@@ -38,7 +44,9 @@ mod fake_amb;
 mod fake_ws;
 mod front;
 pub mod sigv4;
+mod target;
 
 pub use fake_amb::*;
 pub use fake_ws::*;
 pub use front::*;
+pub use target::*;

@@ -712,6 +712,7 @@ fn parse_auth_header_ok_and_whitespace_tolerant() {
         session_token: None,
         presigned: false,
         expires: None,
+        sigv4a: false,
     };
     assert_eq!(header_auth(GOOD_AUTH), Ok(want.clone()));
     let spaced = format!(
@@ -849,6 +850,7 @@ fn parse_auth_presigned_ok_and_malformed() {
             session_token: Some("a+b/=".into()),
             presigned: true,
             expires: Some(3600),
+            sigv4a: false,
         }
     );
 
