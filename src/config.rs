@@ -735,17 +735,16 @@ macro_rules! apply {
             b = b.service(s.clone());
         }
         if let Some(t) = &c.target {
-            let _target = parse_target(t)?;
-            return Err(unsupported(c, "target"));
+            b = b.target(to_target(parse_target(t)?));
         }
-        if c.unsigned_payload.is_some() {
-            return Err(unsupported(c, "unsigned_payload"));
+        if let Some(u) = c.unsigned_payload {
+            b = b.unsigned_payload(u);
         }
-        if c.sigv4a.is_some() {
-            return Err(unsupported(c, "sigv4a"));
+        if let Some(a) = c.sigv4a {
+            b = b.sigv4a(a);
         }
-        if c.region_set.is_some() {
-            return Err(unsupported(c, "region_set"));
+        if let Some(r) = &c.region_set {
+            b = b.region_set(r.clone());
         }
         match auth {
             AuthSpec::Auto | AuthSpec::Sigv4 => {}
@@ -810,6 +809,37 @@ fn unsupported(c: &EndpointConfig, field: &str) -> AmbError {
         why: " yet",
     }
     .into()
+}
+
+impl EndpointConfig {
+    /// The target this configuration reaches: `target` when given, else the target whose
+    /// SigV4 service `service` names (for a host that says nothing), else the one the URL's
+    /// host name names ([`Endpoint::target`](crate::Endpoint::target)).
+    pub fn resolved_target(&self) -> Result<crate::Target, AmbError> {
+        if let Some(t) = &self.target {
+            return Ok(to_target(parse_target(t)?));
+        }
+        let inferred = crate::Endpoint::parse(self.url.trim())?.target();
+        let by_service = self
+            .service
+            .as_deref()
+            .and_then(crate::Target::of_service)
+            .filter(|_| inferred == crate::Target::Other);
+        Ok(by_service.unwrap_or(inferred))
+    }
+}
+
+/// The [`Target`](crate::Target) of a name [`parse_target`] accepted.
+fn to_target(name: &str) -> crate::Target {
+    use crate::Target;
+    match name {
+        "amb" => Target::Amb,
+        "api-gateway" => Target::ApiGateway,
+        "lambda-url" => Target::LambdaUrl,
+        "vpc-lattice" => Target::VpcLattice,
+        "loopback" => Target::Loopback,
+        _ => Target::Other,
+    }
 }
 
 /// The target names `target` takes.

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alloy_amb::auth::{resolve_region, RegionSource};
-use alloy_amb::{AmbError, AmbHttp, AuthFailure, Endpoint};
+use alloy_amb::{AmbError, AmbHttp, AuthFailure, AuthSpec, Endpoint, EndpointConfig, Target};
 use alloy_primitives::U64;
 use alloy_rpc_client::{ClientBuilder, RpcClient};
 use alloy_transport::TransportError;
@@ -66,6 +66,13 @@ impl Report {
                 "check the network path to the endpoint",
             ),
         }
+    }
+
+    /// A problem that is not a failure of this setup (e.g. a WebSocket URL for a target without
+    /// WebSockets): printed with a hint, the exit code unchanged.
+    fn warn(&mut self, check: &'static str, detail: impl AsRef<str>, hint: impl AsRef<str>) {
+        println!("! {check:<12} {}", cli_words(detail.as_ref()));
+        println!("  {:<12} hint: {}", "", cli_words(hint.as_ref()));
     }
 
     fn skip(&mut self, check: &'static str, why: impl AsRef<str>) {
@@ -164,13 +171,125 @@ fn human(secs: i64) -> String {
 }
 
 /// Where the signing region comes from: the library's own resolution, in the CLI's words.
-fn region_and_source(conn: &Conn, endpoint: &Endpoint) -> (Option<String>, &'static str) {
-    match resolve_region(conn.region.as_deref(), endpoint) {
-        Some((r, RegionSource::Builder)) => (Some(r), "--region"),
-        Some((r, RegionSource::EndpointHost)) => (Some(r), "the AMB host name"),
+fn region_and_source(
+    conn: &Conn,
+    config: &EndpointConfig,
+    endpoint: &Endpoint,
+) -> (Option<String>, &'static str) {
+    let flag = if conn.region.is_some() {
+        "--region"
+    } else {
+        "--config-env"
+    };
+    match resolve_region(config.region.as_deref(), endpoint) {
+        Some((r, RegionSource::Builder)) => (Some(r), flag),
+        Some((r, RegionSource::EndpointHost)) => (Some(r), "the host name"),
         Some((r, RegionSource::Environment(var))) => (Some(r), var),
         Some((r, _)) => (Some(r), "the AWS default region chain"),
         None => (None, "the AWS profile (looked up on first use)"),
+    }
+}
+
+/// How the transports will authenticate: `None` for SigV4, else what is sent instead.
+fn auth_mode(config: &EndpointConfig, endpoint: &Endpoint, target: Target) -> Option<&'static str> {
+    match config.auth {
+        AuthSpec::BillingToken => Some("billing-token access"),
+        AuthSpec::Bearer => Some("bearer token"),
+        AuthSpec::Basic => Some("HTTP Basic"),
+        AuthSpec::Header => Some("headers only"),
+        AuthSpec::None => Some("no authentication"),
+        AuthSpec::Sigv4 => None,
+        _ if endpoint.has_billing_token() || config.token.is_some() => Some("billing-token access"),
+        _ if config.user.is_some() => Some("HTTP Basic"),
+        _ if target.is_sigv4() || config.service.is_some() => None,
+        _ if !config.headers.is_empty() => Some("headers only"),
+        _ => Some("no authentication configured"),
+    }
+}
+
+/// `VPC Lattice (from the host name): SigV4 service vpc-lattice-svcs, UNSIGNED-PAYLOAD, no
+/// WebSocket, batches sent as they are`.
+fn describe_target(target: Target, source: &str, mode: Option<&str>) -> String {
+    let ws = if target.has_websocket() {
+        "WebSocket"
+    } else {
+        "no WebSocket"
+    };
+    let batches = if target.accepts_batches() {
+        "batches sent as they are"
+    } else {
+        "batches split"
+    };
+    match (mode, target.default_service()) {
+        (None, Some(service)) => {
+            let payload = if target.unsigned_payload() {
+                "UNSIGNED-PAYLOAD"
+            } else {
+                "body signed"
+            };
+            format!(
+                "{} (from {source}): SigV4 service {service}, {payload}, {ws}, {batches}",
+                target.name()
+            )
+        }
+        (None, None) => format!("{} (from {source}): SigV4, {ws}, {batches}", target.name()),
+        (Some(mode), _) => format!("{} (from {source}): {mode}, {ws}, {batches}", target.name()),
+    }
+}
+
+/// The target's SigV4 rules: service, payload mode, SigV4A.
+fn check_signing(r: &mut Report, config: &EndpointConfig, target: Target, source: &str) {
+    if let (Some(given), Some(own)) = (&config.service, target.default_service()) {
+        if given != own && target != Target::Loopback && source == "the host name" {
+            r.fail(
+                "service",
+                format!(
+                    "--service {given} but the host is {} (service {own})",
+                    target.name()
+                ),
+                format!("drop --service, or pass --service {own}"),
+            );
+        }
+    }
+    let unsigned = config
+        .unsigned_payload
+        .unwrap_or_else(|| target.unsigned_payload());
+    if target == Target::VpcLattice && !unsigned {
+        r.fail(
+            "payload",
+            "the body is signed, but VPC Lattice does not support payload signing",
+            "drop unsigned_payload=false: Lattice needs x-amz-content-sha256: UNSIGNED-PAYLOAD",
+        );
+    } else if unsigned && !target.allows_unsigned_payload() {
+        r.fail(
+            "payload",
+            format!(
+                "UNSIGNED-PAYLOAD, but a {} refuses unsigned payloads",
+                target.name()
+            ),
+            "drop --unsigned-payload: the body's SHA-256 must be signed",
+        );
+    } else if config.sigv4a == Some(true) && matches!(target, Target::Amb | Target::LambdaUrl) {
+        r.fail(
+            "payload",
+            format!("SigV4A, which {} does not accept", target.name()),
+            "drop --sigv4a (VPC Lattice and API Gateway take SigV4A)",
+        );
+    } else {
+        let how = if unsigned {
+            "UNSIGNED-PAYLOAD (x-amz-content-sha256)"
+        } else {
+            "the body's SHA-256 is signed"
+        };
+        let algo = if config.sigv4a == Some(true) {
+            format!(
+                ", SigV4A (region set {})",
+                config.region_set.as_deref().unwrap_or("*")
+            )
+        } else {
+            String::new()
+        };
+        r.pass("payload", format!("{how}{algo}"));
     }
 }
 
@@ -224,20 +343,57 @@ pub async fn run(a: DoctorArgs) -> CliResult {
         None => "not an AMB host name".into(),
     };
     r.pass("endpoint", format!("{endpoint} ({what})"));
-    let token = a.conn.billing_token.is_some() || endpoint.has_billing_token();
-    let (region, source) = region_and_source(&a.conn, &endpoint);
-    match (&region, endpoint.amb_host()) {
-        _ if token => r.pass(
+
+    // 1b. The target (inferred from the host, or --target) and its rules.
+    let config = match a.conn.config(&given) {
+        Ok(c) => c,
+        Err(e) => {
+            r.fail(
+                "config",
+                e.to_string(),
+                "fix the option or variable named above",
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let target_source = if config.target.is_some() {
+        "--target"
+    } else if config.resolved_target().ok() == Some(endpoint.target()) {
+        "the host name"
+    } else {
+        "--service"
+    };
+    let target = match config.resolved_target() {
+        Ok(t) => t,
+        Err(e) => {
+            r.fail(
+                "target",
+                e.to_string(),
+                "--target takes amb, api-gateway, lambda-url, vpc-lattice or other",
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let mode = auth_mode(&config, &endpoint, target);
+    let sigv4 = mode.is_none();
+    r.pass("target", describe_target(target, target_source, mode));
+    if sigv4 {
+        check_signing(&mut r, &config, target, target_source);
+    }
+
+    let (region, source) = region_and_source(&a.conn, &config, &endpoint);
+    match (&region, endpoint.host_region()) {
+        _ if !sigv4 => r.pass(
             "region",
-            "not needed: billing-token access (nothing is signed)",
-        ),
-        (Some(reg), Some(h)) if *reg != h.region => r.fail(
-            "region",
-            format!("{reg} (from {source}) but the node is in {}", h.region),
             format!(
-                "sign for the node's region: --region {} (or drop --region)",
-                h.region
+                "not needed: {} (nothing is signed)",
+                mode.unwrap_or("no SigV4")
             ),
+        ),
+        (Some(reg), Some(h)) if reg != h => r.fail(
+            "region",
+            format!("{reg} (from {source}) but the host is in {h}"),
+            format!("sign for the host's region: --region {h} (or drop --region)"),
         ),
         (Some(reg), _) => r.pass("region", format!("{reg} (from {source})")),
         (None, _) => r.pass("region", format!("not set; from {source}")),
@@ -245,8 +401,11 @@ pub async fn run(a: DoctorArgs) -> CliResult {
 
     // 2. Credentials.
     let creds = a.conn.credentials();
-    if token {
-        r.pass("credentials", "not needed: billing-token access");
+    if !sigv4 {
+        r.pass(
+            "credentials",
+            format!("not needed: {}", mode.unwrap_or("no SigV4")),
+        );
     } else {
         match tokio::time::timeout(Duration::from_secs(30), creds.credentials()).await {
             Ok(Ok(c)) => {
@@ -337,21 +496,45 @@ pub async fn run(a: DoctorArgs) -> CliResult {
         Some(url) => match a.conn.http(url) {
             Err(e) => r.fail("http call", e.to_string(), auth_hint(&e)),
             Ok(http) => {
-                if a.verbose && !token {
+                if a.verbose && sigv4 {
                     show_signing(&http).await;
                 }
                 let client = RpcClient::new(http, false);
                 let call = client.request_noparams("eth_chainId");
-                r.chain_id("http call", "signed eth_chainId", call).await;
+                let what = if sigv4 {
+                    "signed eth_chainId"
+                } else {
+                    "eth_chainId"
+                };
+                r.chain_id("http call", what, call).await;
             }
         },
     }
 
-    // 5. A signed WSS upgrade (then eth_chainId on it).
+    // 5. A signed WSS upgrade (then eth_chainId on it); not on a target without WebSockets.
+    let ws_target =
+        ws_url
+            .as_deref()
+            .map(|u| match a.conn.config(u).map(|c| c.resolved_target()) {
+                Ok(Ok(t)) => t,
+                _ => target,
+            });
     match &ws_url {
+        None if !target.has_websocket() => r.skip(
+            "wss upgrade",
+            format!("{} has no WebSocket (HTTP only)", target.name()),
+        ),
         None => r.skip(
             "wss upgrade",
             "no WebSocket endpoint (pass --ws-endpoint or set AMB_WS_ENDPOINT)",
+        ),
+        Some(_) if ws_target.is_some_and(|t| !t.has_websocket()) => r.warn(
+            "wss upgrade",
+            format!(
+                "{} does not support WebSockets: the upgrade was not tried",
+                ws_target.unwrap_or(target).name()
+            ),
+            "use HTTP (https://) for this endpoint, or point the WebSocket at the node's own endpoint",
         ),
         Some(url) => match a.conn.ws(url) {
             Err(e) => r.fail("wss upgrade", e.to_string(), auth_hint(&e)),
