@@ -733,3 +733,81 @@ async fn compare_takes_an_endpoint_config_per_side() {
     .await;
     assert!(!out.status.success(), "{}", text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_names_the_target_and_checks_its_rules() {
+    use support::fake_amb::FakeTarget;
+    let e = emulator().await;
+    e.amb.set_target(FakeTarget::VpcLattice);
+    // VPC Lattice (a custom domain: --target): UNSIGNED-PAYLOAD passes; the WebSocket URL is
+    // warned about and not tried.
+    let (out, t) = doctor(&e, SECRET_KEY, &["--target", "vpc-lattice"]).await;
+    assert!(out.status.success(), "{t}");
+    let target = check_line(&t, "target");
+    assert!(
+        target.contains("VPC Lattice (from --target)")
+            && target.contains("vpc-lattice-svcs")
+            && target.contains("no WebSocket"),
+        "{t}"
+    );
+    assert!(
+        check_line(&t, "payload").contains("UNSIGNED-PAYLOAD"),
+        "{t}"
+    );
+    assert!(
+        check_line(&t, "http call").contains("signed eth_chainId"),
+        "{t}"
+    );
+    let ws = check_line(&t, "wss upgrade");
+    assert!(
+        ws.starts_with('!') && ws.contains("does not support WebSockets"),
+        "{t}"
+    );
+    assert!(e.ws.upgrades().is_empty(), "no upgrade was tried");
+
+    // A Lambda function URL refuses unsigned payloads: the payload check fails and says so.
+    e.amb.set_target(FakeTarget::LambdaUrl);
+    let (out, t) = doctor(
+        &e,
+        SECRET_KEY,
+        &["--target", "lambda-url", "--unsigned-payload"],
+    )
+    .await;
+    assert!(!out.status.success(), "{t}");
+    let payload = check_line(&t, "payload");
+    assert!(
+        payload.starts_with('✗') && payload.contains("refuses unsigned payloads"),
+        "{t}"
+    );
+    assert!(t.contains("--unsigned-payload"), "{t}");
+
+    // A service that contradicts the host name is named (a Lattice host name, never reached:
+    // the requests go to a closed local proxy port).
+    let (out, t) = {
+        let mut cmd = amb(
+            SECRET_KEY,
+            &[
+                "doctor",
+                "--endpoint",
+                "https://svc-1.abc.vpc-lattice-svcs.us-east-1.on.aws/",
+                "--service",
+                "execute-api",
+                "--region",
+                "us-east-1",
+            ],
+        );
+        for var in ["NO_PROXY", "no_proxy"] {
+            cmd.env_remove(var);
+        }
+        cmd.env("HTTPS_PROXY", "http://127.0.0.1:1")
+            .env("ALL_PROXY", "http://127.0.0.1:1");
+        let out = run(cmd).await;
+        let t = text(&out);
+        (out, t)
+    };
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        check_line(&t, "service").contains("--service execute-api but the host is VPC Lattice"),
+        "{t}"
+    );
+}

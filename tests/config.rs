@@ -314,3 +314,73 @@ fn serde_refuses_unknown_fields_and_reads_every_field() {
         .to_string();
     assert!(e.contains("unknown variant `jwt`"), "{e}");
 }
+
+/// The SigV4 fields (target, unsigned_payload, sigv4a) reach the builders: the emulator in VPC
+/// Lattice mode refuses a signed payload and takes `UNSIGNED-PAYLOAD`, which `target:
+/// vpc-lattice` selects for a host that says nothing (loopback here).
+#[tokio::test]
+async fn a_lattice_target_from_configuration_signs_unsigned_payload() {
+    let fake = FakeAmb::start().await;
+    fake.set_target(support::fake_amb::FakeTarget::VpcLattice);
+    let call = |config: EndpointConfig| async move {
+        let http = config
+            .http_builder()?
+            .credentials_provider(support::fake_credentials())
+            .build()?;
+        let client = ClientBuilder::default().transport(http, false);
+        client
+            .request_noparams::<String>("eth_chainId")
+            .await
+            .map_err(|e| Box::new(e) as Box<dyn std::error::Error>)
+    };
+    let config: EndpointConfig = serde_json::from_value(json!({
+        "url": fake.url(), "target": "vpc-lattice", "region": REGION,
+    }))
+    .unwrap();
+    assert_eq!(
+        config.resolved_target().unwrap(),
+        alloy_amb::Target::VpcLattice
+    );
+    assert_eq!(call(config.clone()).await.unwrap(), fake_chain_id());
+    let r = fake.received().pop().unwrap();
+    assert!(r.rejected.is_none(), "{r:?}");
+    assert_eq!(r.header("x-amz-content-sha256"), Some("UNSIGNED-PAYLOAD"));
+
+    // `unsigned_payload: false` is applied too: the body is signed, and Lattice refuses it.
+    let mut signed = config.clone();
+    signed.unsigned_payload = Some(false);
+    assert!(call(signed).await.is_err());
+    assert!(fake.received().pop().unwrap().rejected.is_some());
+
+    // SigV4A (region set `*`), which Lattice takes.
+    let mut sigv4a = config;
+    sigv4a.sigv4a = Some(true);
+    assert_eq!(call(sigv4a).await.unwrap(), fake_chain_id());
+    let r = fake.received().pop().unwrap();
+    assert!(r.rejected.is_none(), "{r:?}");
+    assert!(r
+        .header("authorization")
+        .is_some_and(|a| a.starts_with("AWS4-ECDSA-P256-SHA256")));
+}
+
+/// What the configuration says about the target is checked by the builders at `build()`: a
+/// WebSocket to VPC Lattice, an unsigned payload to a Lambda URL.
+#[cfg(feature = "ws")]
+#[test]
+fn target_rules_are_refused_at_build() {
+    let mut ws = EndpointConfig::new("wss://svc-1.abc.vpc-lattice-svcs.us-east-1.on.aws/");
+    ws.region = Some("us-east-1".into());
+    let e = ws.ws().unwrap_err().to_string();
+    assert!(e.contains("VPC Lattice does not support WebSockets"), "{e}");
+    let mut lambda = EndpointConfig::new("https://abc.lambda-url.us-east-1.on.aws/");
+    lambda.unsigned_payload = Some(true);
+    let e = lambda.http().unwrap_err().to_string();
+    assert!(e.contains("refuses unsigned payloads"), "{e}");
+    // `target` names an unknown target: named, with the choices.
+    let mut bad = EndpointConfig::new("https://rpc.example.com/");
+    bad.target = Some("lattice".into());
+    assert!(matches!(
+        value_error(bad.http().unwrap_err()),
+        ConfigValueError::Invalid { .. }
+    ));
+}
