@@ -811,3 +811,49 @@ async fn doctor_names_the_target_and_checks_its_rules() {
         "{t}"
     );
 }
+
+#[tokio::test]
+async fn an_unknown_host_with_no_auth_names_the_cli_choices() {
+    // Refused at build: nothing is sent, no AWS credentials go to a host nobody named.
+    let out = run(amb(
+        SECRET_KEY,
+        &[
+            "call",
+            "--endpoint",
+            "https://rpc.example.com/v2/KEY123",
+            "eth_chainId",
+        ],
+    ))
+    .await;
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    for flag in [
+        "--service execute-api",
+        "--bearer-env",
+        "--header",
+        "--no-auth",
+    ] {
+        assert!(t.contains(flag), "{flag}: {t}");
+    }
+    assert!(
+        !t.contains("KEY123") && !t.contains(".bearer_token("),
+        "{t}"
+    );
+    // A WebSocket to a Lattice host: refused at build, in the CLI's words.
+    let out = run(amb(
+        SECRET_KEY,
+        &[
+            "call",
+            "--endpoint",
+            "wss://svc-1.abc.vpc-lattice-svcs.us-east-1.on.aws/",
+            "eth_chainId",
+        ],
+    ))
+    .await;
+    let t = text(&out);
+    assert!(
+        !out.status.success() && t.contains("VPC Lattice does not support WebSockets"),
+        "{t}"
+    );
+    assert!(t.contains("use an https:// endpoint"), "{t}");
+}
