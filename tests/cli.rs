@@ -133,6 +133,11 @@ async fn doctor_passes_on_a_good_setup() {
         assert!(check_line(&t, check).starts_with('✓'), "{check}:\n{t}");
     }
     assert!(check_line(&t, "credentials").contains("AKID…LE01"), "{t}");
+    assert!(
+        check_line(&t, "target").contains("loopback (from the host name)"),
+        "{t}"
+    );
+    assert!(check_line(&t, "payload").starts_with('✓'), "{t}");
     // -v shows the canonical request and string to sign, never the secret or a signature.
     assert!(t.contains("canonical request"), "{t}");
     assert!(t.contains("AWS4-HMAC-SHA256"), "{t}");
