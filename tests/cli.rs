@@ -741,7 +741,7 @@ async fn compare_takes_an_endpoint_config_per_side() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn doctor_names_the_target_and_checks_its_rules() {
-    use support::fake_amb::FakeTarget;
+    use alloy_amb_testing::FakeTarget;
     let e = emulator().await;
     e.amb.set_target(FakeTarget::VpcLattice);
     // VPC Lattice (a custom domain: --target): UNSIGNED-PAYLOAD passes; the WebSocket URL is

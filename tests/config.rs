@@ -8,9 +8,9 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use alloy_amb::config::ConfigValueError;
 use alloy_amb::{AmbError, AuthSpec, ConfigError, EndpointConfig, HeaderSpec, SecretValue};
+use alloy_amb_testing::{FakeAmb, REGION};
 use alloy_rpc_client::ClientBuilder;
 use serde_json::{json, Value};
-use support::fake_amb::{FakeAmb, REGION};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -48,7 +48,7 @@ async fn provider() -> MockServer {
 }
 
 fn fake_chain_id() -> String {
-    format!("{:#x}", support::chain::CHAIN_ID)
+    format!("{:#x}", alloy_amb_testing::chain::CHAIN_ID)
 }
 
 async fn chain_id(config: &EndpointConfig) -> Result<String, String> {
@@ -321,7 +321,7 @@ fn serde_refuses_unknown_fields_and_reads_every_field() {
 #[tokio::test]
 async fn a_lattice_target_from_configuration_signs_unsigned_payload() {
     let fake = FakeAmb::start().await;
-    fake.set_target(support::fake_amb::FakeTarget::VpcLattice);
+    fake.set_target(alloy_amb_testing::FakeTarget::VpcLattice);
     let call = |config: EndpointConfig| async move {
         let http = config
             .http_builder()?
