@@ -672,6 +672,18 @@ impl EndpointConfig {
                 hint: " (region_set is the SigV4A region set: set sigv4a to true)".into(),
             });
         }
+        if self.auth == AuthSpec::Sigv4 && self.service.is_none() && self.target.is_none() {
+            let other = crate::Endpoint::parse(self.url.trim())
+                .is_ok_and(|e| e.target() == crate::Target::Other);
+            if other {
+                return Err(ConfigValueError::Missing {
+                    field: name(o, "service"),
+                    hint: " (auth is `sigv4` and the host name names no AWS service: set the \
+                           service, e.g. execute-api, lambda or vpc-lattice-svcs, or the target)"
+                        .into(),
+                });
+            }
+        }
         self.effective_auth(o)?;
         Ok(())
     }
@@ -1187,6 +1199,19 @@ mod tests {
         let mut c = base();
         c.user = Some("u".into());
         assert_eq!(c.effective_auth(&Origin::Value).unwrap(), AuthSpec::Basic);
+        // sigv4 to a custom domain must say which service.
+        let mut c = base();
+        c.auth = AuthSpec::Sigv4;
+        assert!(c
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("`service` is not set"));
+        c.service = Some("execute-api".into());
+        c.check().unwrap();
+        c.url = "https://abc.execute-api.eu-west-1.amazonaws.com/prod".into();
+        c.service = None;
+        c.check().unwrap();
     }
 
     #[test]
