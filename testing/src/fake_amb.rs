@@ -911,6 +911,15 @@ impl Respond for Gateway {
         };
         let mut signed_headers = Vec::new();
         let verdict = self.authenticate(&signable, &mut signed_headers, false);
+        // Lambda refuses a request payload over its 6 MB invocation limit (after auth).
+        let too_large = verdict.is_ok()
+            && *self.0.target.lock().unwrap() == FakeTarget::LambdaUrl
+            && request.body.len() > target::LAMBDA_RESPONSE_LIMIT;
+        let verdict = if too_large {
+            Err(Refusal::new(413, target::MSG_LAMBDA_REQUEST_TOO_LARGE))
+        } else {
+            verdict
+        };
         let is_batch = request
             .body
             .iter()

@@ -307,6 +307,24 @@ async fn lambda_caps_answers_at_6_mb_even_with_gzip() {
 }
 
 #[tokio::test]
+async fn lambda_refuses_a_request_over_6_mb_with_413() {
+    let amb = fake(FakeTarget::LambdaUrl).await;
+    let addr = amb.address();
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":["{}"]}}"#,
+        "a".repeat(LAMBDA_RESPONSE_LIMIT)
+    );
+    let a = blocking(move || {
+        let h = signed(addr, SERVICE_LAMBDA, "/", &[], body.as_bytes(), &[]);
+        raw(addr, "/", &h, body.as_bytes())
+    })
+    .await;
+    assert_eq!(a.status, 413, "{}", a.body);
+    assert_eq!(a.message(), MSG_LAMBDA_REQUEST_TOO_LARGE);
+    assert_eq!(amb.calls(), 0, "not executed");
+}
+
+#[tokio::test]
 async fn api_gateway_takes_the_stage_path_and_batches() {
     let amb = fake(FakeTarget::api_gateway("prod")).await;
     let addr = amb.address();
