@@ -551,3 +551,19 @@ async fn lattice_takes_aws_sigv4_unsigned_payload_and_refuses_its_default() {
     assert_eq!(default.status, 403);
     assert_eq!(default.message(), MSG_LATTICE_PAYLOAD_SIGNED);
 }
+
+/// API Gateway's stage rule holds on the WebSocket upgrade too.
+#[tokio::test]
+async fn api_gateway_refuses_an_upgrade_outside_the_stage() {
+    let amb = fake(FakeTarget::api_gateway("prod")).await;
+    let ws = FakeWs::start(&amb).await;
+    let err = tokio_tungstenite::connect_async(ws.url())
+        .await
+        .unwrap_err();
+    let tokio_tungstenite::tungstenite::Error::Http(resp) = err else {
+        panic!("{err}");
+    };
+    assert_eq!(resp.status(), 403);
+    let body = String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default()).into_owned();
+    assert!(body.contains(MSG_MISSING), "{body}");
+}
