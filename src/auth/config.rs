@@ -199,8 +199,8 @@ impl AuthConfig {
         .into())
     }
 
-    /// Whether a SigV4 setting was given (service, region, credentials, an AWS or loopback target,
-    /// payload mode).
+    /// Whether a SigV4 setting was given: service, region, credentials, an AWS or loopback
+    /// target, SigV4A or a region set, payload mode.
     fn says_sigv4(&self) -> bool {
         self.service.is_some()
             || self.region.is_some()
