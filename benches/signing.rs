@@ -20,10 +20,10 @@ static GLOBAL: support::Counting = support::Counting;
 use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use alloy_amb::__private::sign_fast::{self, Request, SigningKeyCache};
+use alloy_amb::__private::sign_fast::{self, Algorithm, Input, Payload, Request, SigningKeyCache};
 use alloy_amb::Endpoint;
 use aws_credential_types::Credentials;
-use aws_sigv4::sign::v4;
+use aws_sigv4::sign::{v4, v4a};
 use aws_smithy_runtime_api::client::identity::Identity;
 use serde_json::json;
 use sha2_sigv4::{Digest, Sha256};
@@ -82,6 +82,23 @@ impl Case {
     fn creds(&self) -> &Credentials {
         self.identity.data::<Credentials>().unwrap()
     }
+
+    /// SigV4 (or SigV4A with the region set `*`) of this request at `time`.
+    fn input(&self, time: SystemTime, algorithm: Algorithm) -> Input<'_> {
+        Input {
+            credentials: self.creds(),
+            region: if algorithm == Algorithm::V4a {
+                "*"
+            } else {
+                REGION
+            },
+            service: SERVICE,
+            time,
+            payload: Payload::Signed,
+            algorithm,
+            request: self.request(),
+        }
+    }
 }
 
 use support::{ACCESS_KEY as ACCESS, SECRET_KEY as SECRET};
@@ -119,8 +136,7 @@ struct Floor {
 
 fn floor_inputs(case: &Case, time: SystemTime) -> Floor {
     let signed =
-        sign_fast::sign_with_aws_sigv4(&case.identity, REGION, SERVICE, time, &case.request())
-            .unwrap();
+        sign_fast::sign_with_identity(&case.identity, &case.input(time, Algorithm::V4)).unwrap();
     let date_time = signed[0].1.clone();
     let mut headers: Vec<(String, String)> =
         vec![("host".into(), case.endpoint.authority().into())];
@@ -172,31 +188,17 @@ fn hex(bytes: &[u8]) -> String {
 
 #[inline(never)]
 fn run_aws(case: &Case, time: SystemTime, iters: u64) {
-    let req = case.request();
+    let input = case.input(time, Algorithm::V4);
     for _ in 0..iters {
-        let h = sign_fast::sign_with_aws_sigv4(
-            black_box(&case.identity),
-            REGION,
-            SERVICE,
-            time,
-            black_box(&req),
-        );
+        let h = sign_fast::sign_with_identity(black_box(&case.identity), black_box(&input));
         black_box(h.unwrap());
     }
 }
 
 #[inline(never)]
 fn run_amb(case: &Case, cache: &SigningKeyCache, time: SystemTime, iters: u64) {
-    let req = case.request();
     for _ in 0..iters {
-        let h = sign_fast::sign(
-            cache,
-            black_box(case.creds()),
-            REGION,
-            SERVICE,
-            time,
-            black_box(&req),
-        );
+        let h = sign_fast::sign(cache, black_box(&case.input(time, Algorithm::V4)));
         black_box(h.unwrap());
     }
 }
@@ -276,18 +278,10 @@ fn main() {
         let cache = SigningKeyCache::new();
         let floor = floor_inputs(case, time);
         // Equal results first: the fast path is what is measured.
+        let input = case.input(time, Algorithm::V4);
         assert_eq!(
-            sign_fast::try_sign(&cache, case.creds(), REGION, SERVICE, time, &case.request()),
-            Some(
-                sign_fast::sign_with_aws_sigv4(
-                    &case.identity,
-                    REGION,
-                    SERVICE,
-                    time,
-                    &case.request()
-                )
-                .unwrap()
-            ),
+            sign_fast::try_sign(&cache, &input),
+            Some(sign_fast::sign_with_identity(&case.identity, &input).unwrap()),
         );
         let n_aws = calibrate(batch, |n| run_aws(case, time, n));
         let n_amb = calibrate(batch, |n| run_amb(case, &cache, time, n));
@@ -349,10 +343,60 @@ fn main() {
         }));
         black_box(&floor);
     }
+    let sigv4a = sigv4a_costs(&cases[1], time, batch);
     support::write_results(
         "signing",
-        &json!({ "machine": support::machine(), "rounds": rounds, "cases": rows }),
+        &json!({ "machine": support::machine(), "rounds": rounds, "cases": rows, "sigv4a": sigv4a }),
     );
+}
+
+/// SigV4A (aws-sigv4 only, no fast path): what one signature costs against SigV4, and how much
+/// of it is the key derivation that a cache could save.
+fn sigv4a_costs(case: &Case, time: SystemTime, batch: Duration) -> serde_json::Value {
+    let cache = SigningKeyCache::new();
+    let v4a_input = case.input(time, Algorithm::V4a);
+    let creds = case.creds();
+    let run_v4a = |n: u64| {
+        for _ in 0..n {
+            black_box(sign_fast::sign(&cache, black_box(&v4a_input)).unwrap());
+        }
+    };
+    let run_key = |n: u64| {
+        for _ in 0..n {
+            let key = v4a::generate_signing_key(
+                black_box(creds.access_key_id()),
+                black_box(creds.secret_access_key()),
+            );
+            black_box(key.as_ref()[0]);
+        }
+    };
+    let n_v4a = calibrate(batch, run_v4a);
+    let n_key = calibrate(batch, run_key);
+    let n_v4 = calibrate(batch, |n| run_aws(case, time, n));
+    let (mut v4a_ns, mut key_ns, mut v4_ns) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..5 {
+        v4a_ns.push(ns_per_iter(n_v4a, run_v4a));
+        key_ns.push(ns_per_iter(n_key, run_key));
+        v4_ns.push(ns_per_iter(n_v4, |n| run_aws(case, time, n)));
+    }
+    let (v4a_m, key_m, v4_m) = (
+        support::median(&v4a_ns),
+        support::median(&key_ns),
+        support::median(&v4_ns),
+    );
+    println!();
+    println!(
+        "| {} | aws-sigv4 SigV4 | aws-sigv4 SigV4A | SigV4A key derivation |",
+        case.name
+    );
+    println!("| --- | ---: | ---: | ---: |");
+    println!(
+        "| per signature | {} | {} | {} |",
+        fmt_ns(v4_m),
+        fmt_ns(v4a_m),
+        fmt_ns(key_m)
+    );
+    json!({ "case": case.name, "ns": { "aws_sigv4_v4": v4_m, "aws_sigv4_v4a": v4a_m, "v4a_key_derivation": key_m } })
 }
 
 fn fmt_ns(ns: f64) -> String {

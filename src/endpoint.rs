@@ -8,7 +8,11 @@
 //!   only on the wire.
 //! - AMB hosts (`nd-*.ethereum.managedblockchain.<region>.amazonaws.com`,
 //!   `nd-*.wss.ethereum.managedblockchain.<region>.amazonaws.com`,
-//!   `<network>.<chain>.managedblockchain.<region>.amazonaws.com`) give the signing region.
+//!   `<network>.<chain>.managedblockchain.<region>.amazonaws.com`) give the signing region, as
+//!   do API Gateway, Lambda function URL and VPC Lattice hosts: see [`Target`].
+//! - For a host that is neither AWS's nor loopback ([`Target::Other`], e.g. a third-party
+//!   provider with its key in the URL), `Debug` and `Display` show `https://host/…`: the path
+//!   and query are withheld.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -17,6 +21,7 @@ use url::Url;
 
 use crate::error::AmbError;
 use crate::secret::Secret;
+use crate::target::{self, Target};
 
 /// The query parameter AMB reads accessor (billing) tokens from.
 pub const BILLING_TOKEN_PARAM: &str = "billingtoken";
@@ -32,7 +37,9 @@ pub(crate) enum Scheme {
 
 /// A parsed, validated and normalised endpoint.
 ///
-/// `Debug` and `Display` show the URL without the billing token.
+/// `Debug` and `Display` show the URL without the billing token; for a [`Target::Other`] host
+/// (neither AWS's nor loopback) without its path and query either (`https://host/…`), since a
+/// provider's key may be there.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Endpoint {
     /// The URL without the billing token, host normalised.
@@ -42,6 +49,9 @@ pub struct Endpoint {
     scheme: Scheme,
     billing_token: Option<Secret>,
     amb: Option<AmbHost>,
+    /// What the host name says: the target, and the region in it.
+    target: Target,
+    host_region: Option<String>,
 }
 
 /// What an AMB host name says about the endpoint.
@@ -111,12 +121,20 @@ impl Endpoint {
             None => url.host_str().unwrap_or(&host).to_owned(),
         };
         let amb = AmbHost::parse(&host);
+        let (target, host_region) = match (&amb, target::region_from_host(&host)) {
+            (Some(amb), _) => (Target::Amb, Some(amb.region.clone())),
+            (None, Some((target, region))) => (target, Some(region)),
+            (None, None) if is_loopback(&host) => (Target::Loopback, None),
+            (None, None) => (Target::Other, None),
+        };
         Ok(Self {
             url,
             authority,
             scheme,
             billing_token,
             amb,
+            target,
+            host_region,
         })
     }
 
@@ -143,6 +161,29 @@ impl Endpoint {
     /// What the AMB host name says, when this is an AMB host.
     pub fn amb_host(&self) -> Option<&AmbHost> {
         self.amb.as_ref()
+    }
+
+    /// The target the host name names (AMB, API Gateway, Lambda URL, VPC Lattice, loopback or
+    /// other): see [`Target`]. The builders' `.target(..)` overrides it for signing.
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
+    /// The region in the host name (AMB, API Gateway, Lambda URL and VPC Lattice hosts).
+    pub fn host_region(&self) -> Option<&str> {
+        self.host_region.as_deref()
+    }
+
+    /// The URL as shown in `Debug`, `Display` and messages: for a [`Target::Other`] host, only
+    /// `scheme://authority/…` when there is a path or query (a provider key may be there).
+    fn shown(&self) -> std::borrow::Cow<'_, str> {
+        let elide =
+            self.target == Target::Other && (self.url.path() != "/" || self.url.query().is_some());
+        if elide {
+            format!("{}://{}/…", self.url.scheme(), self.authority).into()
+        } else {
+            self.url.as_str().into()
+        }
     }
 
     /// Whether a billing token was given in the URL.
@@ -202,7 +243,7 @@ impl AmbHost {
     }
 }
 
-fn looks_like_region(s: &str) -> bool {
+pub(crate) fn looks_like_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
         && parts.iter().all(|p| {
@@ -302,20 +343,21 @@ fn redact_query(input: &str) -> String {
 impl fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Endpoint")
-            .field("url", &self.url.as_str())
+            .field("url", &self.shown())
             .field("authority", &self.authority)
             .field(
                 "billing_token",
                 &self.billing_token.as_ref().map(|_| "** redacted **"),
             )
             .field("amb", &self.amb)
+            .field("target", &self.target)
             .finish()
     }
 }
 
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.url.as_str())
+        f.write_str(&self.shown())
     }
 }
 
@@ -364,6 +406,50 @@ mod tests {
             "http://127.0.0.1:8545",
         ] {
             assert!(Endpoint::parse(url).unwrap().amb_host().is_none(), "{url}");
+        }
+    }
+
+    #[test]
+    fn other_hosts_show_no_path_or_query() {
+        for (url, shown) in [
+            (
+                "https://eth-mainnet.g.alchemy.com/v2/SECRETKEY",
+                "https://eth-mainnet.g.alchemy.com/…",
+            ),
+            (
+                "wss://x.quiknode.pro:8443/SECRETKEY/?k=SECRETQ",
+                "wss://x.quiknode.pro:8443/…",
+            ),
+            (
+                "https://rpc.example.com/?key=SECRETQ",
+                "https://rpc.example.com/…",
+            ),
+            // Nothing to hide: shown as is.
+            ("https://rpc.example.com/", "https://rpc.example.com/"),
+            // AWS and loopback targets keep their path (API Gateway's stage) and query.
+            (
+                "https://abc.execute-api.us-east-1.amazonaws.com/prod?a=1",
+                "https://abc.execute-api.us-east-1.amazonaws.com/prod?a=1",
+            ),
+            ("http://127.0.0.1:8545/rpc", "http://127.0.0.1:8545/rpc"),
+            (
+                "https://nd-a.ethereum.managedblockchain.us-east-1.amazonaws.com/x",
+                "https://nd-a.ethereum.managedblockchain.us-east-1.amazonaws.com/x",
+            ),
+        ] {
+            let ep = Endpoint::parse(url).unwrap();
+            assert_eq!(ep.to_string(), shown);
+            let debug = format!("{ep:?}");
+            assert!(debug.contains(&format!("{shown:?}")), "{debug}");
+            assert!(
+                !debug.contains("SECRET") && !shown.contains("SECRET"),
+                "{debug}"
+            );
+            // The wire still has it all.
+            assert_eq!(
+                ep.wire_url(None).as_str().trim_end_matches('/'),
+                url.trim_end_matches('/')
+            );
         }
     }
 

@@ -215,6 +215,54 @@ pub enum ConfigError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// `AmbWsConnect` for a target that has no WebSocket (VPC Lattice, a Lambda function URL).
+    #[error(
+        "{target} does not support WebSockets; use AmbHttp (HTTP) for this endpoint, or point \
+         the WebSocket at the node's own endpoint"
+    )]
+    NoWebSocket {
+        /// The target's name, e.g. "VPC Lattice".
+        target: &'static str,
+    },
+    /// A host that is neither AWS's nor loopback, and nothing said how to authenticate to it.
+    #[error(
+        "no authentication configured for {host}, which is not an AWS endpoint the crate \
+         recognises: for SigV4 behind a custom domain set `.service(\"execute-api\")` (or \
+         `.target(..)`) and `.region(..)`; for a provider use `.bearer_token(..)`, \
+         `.header(..)` or `.basic_auth(..)`; or `.no_auth()` when the key is in the URL or the \
+         node is open"
+    )]
+    NoAuthForHost {
+        /// The host name.
+        host: String,
+    },
+    /// `.unsigned_payload(true)` for a target that refuses unsigned payloads.
+    #[error(
+        "{target} refuses unsigned payloads (`.unsigned_payload(true)`): its requests must sign \
+         the body's SHA-256; remove `.unsigned_payload(true)`"
+    )]
+    UnsignedPayloadRefused {
+        /// The target's name, e.g. "Lambda function URL".
+        target: &'static str,
+    },
+    /// `.region_set(..)` is not a SigV4A region set.
+    #[error(
+        "invalid SigV4A region set {region_set:?} given with `.region_set(..)`: `*`, or \
+         regions separated by commas, such as `us-east-1,us-west-2`"
+    )]
+    InvalidRegionSet {
+        /// The region set given.
+        region_set: String,
+    },
+    /// A billing token together with a SigV4 setting (`.sigv4a`, `.unsigned_payload`,
+    /// `.region_set`): token mode signs nothing.
+    #[error(
+        "a billing token was given, which signs nothing, together with `{setting}`; choose one"
+    )]
+    TokenAndSigV4 {
+        /// The SigV4 setting, e.g. `.sigv4a(..)`.
+        setting: &'static str,
+    },
 }
 
 /// Any text as a configuration reason, for tests of code that only needs some error.

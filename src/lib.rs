@@ -25,6 +25,7 @@ mod redact;
 pub mod resumable;
 mod secret;
 mod sigv4;
+pub mod target;
 #[cfg(feature = "ws")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
 pub mod ws;
@@ -37,6 +38,7 @@ pub use error::{AmbError, AuthFailure, ConfigError};
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use http::{AmbHttp, AmbHttpBuilder};
 pub use provider_ext::ProviderBuilderExt;
+pub use target::Target;
 #[cfg(feature = "ws")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
 pub use ws::{AmbWsConnect, AmbWsConnectBuilder};
@@ -47,7 +49,10 @@ pub use ws::{AmbWsConnect, AmbWsConnectBuilder};
 pub mod __private {
     /// The SigV4 fast path and aws-sigv4's `sign()` behind it.
     pub mod sign_fast {
-        pub use crate::sigv4::{sign, sign_with_aws_sigv4, try_sign, Request, SigningKeyCache};
+        pub use crate::sigv4::{
+            sign, sign_with_aws_sigv4, sign_with_identity, try_sign, Algorithm, Input, Payload,
+            Request, SigningKeyCache, UNSIGNED_PAYLOAD,
+        };
     }
 }
 

@@ -1,12 +1,12 @@
 //! The SigV4 fast path (`alloy_amb::sign_fast`) against aws-sigv4's `sign()`: byte-identical
-//! headers over many generated requests, the fallback for what the fast path does not handle,
-//! and the derived-key cache.
+//! headers over many generated requests (body signed and `UNSIGNED-PAYLOAD`), the fallback for
+//! what the fast path does not handle, and the derived-key cache.
 
 mod support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use alloy_amb::__private::sign_fast::{self, Request, SigningKeyCache};
+use alloy_amb::__private::sign_fast::{self, Algorithm, Input, Payload, Request, SigningKeyCache};
 use alloy_amb::{AmbHttp, Endpoint};
 use alloy_rpc_client::RpcClient;
 use aws_credential_types::Credentials;
@@ -160,6 +160,7 @@ struct Case {
     region: &'static str,
     service: &'static str,
     time: SystemTime,
+    payload: Payload,
 }
 
 fn random_case(g: &mut Gen) -> Case {
@@ -228,6 +229,31 @@ fn random_case(g: &mut Gen) -> Case {
         region: g.pick(REGIONS),
         service: g.pick(SERVICES),
         time: random_time(g),
+        payload: if g.below(2) == 0 {
+            Payload::Signed
+        } else {
+            Payload::Unsigned
+        },
+    }
+}
+
+/// What to sign: SigV4 of `request` by `creds` for `region`/`service` at `time`.
+fn input<'a>(
+    creds: &'a Credentials,
+    region: &'a str,
+    service: &'a str,
+    time: SystemTime,
+    payload: Payload,
+    request: Request<'a>,
+) -> Input<'a> {
+    Input {
+        credentials: creds,
+        region,
+        service,
+        time,
+        payload,
+        algorithm: Algorithm::V4,
+        request,
     }
 }
 
@@ -245,6 +271,17 @@ impl Case {
     fn creds(&self) -> &Credentials {
         self.identity.data::<Credentials>().unwrap()
     }
+
+    fn input(&self) -> Input<'_> {
+        input(
+            self.creds(),
+            self.region,
+            self.service,
+            self.time,
+            self.payload,
+            self.request(),
+        )
+    }
 }
 
 #[test]
@@ -252,24 +289,15 @@ fn fast_path_is_byte_identical_to_aws_sigv4() {
     let mut g = Gen(0x5167_7634);
     let cache = SigningKeyCache::new();
     let (mut fast, mut fallback) = (0, 0);
+    let mut fast_by_payload = [0; 2];
     for i in 0..20_000 {
         let case = random_case(&mut g);
-        let req = case.request();
-        let reference = sign_fast::sign_with_aws_sigv4(
-            &case.identity,
-            case.region,
-            case.service,
-            case.time,
-            &req,
-        );
-        let tried = sign_fast::try_sign(
-            &cache,
-            case.creds(),
-            case.region,
-            case.service,
-            case.time,
-            &req,
-        );
+        let input = case.input();
+        let reference = sign_fast::sign_with_identity(&case.identity, &input);
+        let tried = sign_fast::try_sign(&cache, &input);
+        if tried.is_some() {
+            fast_by_payload[usize::from(case.payload == Payload::Unsigned)] += 1;
+        }
         match (&tried, &reference) {
             (Some(got), Ok(want)) => {
                 assert_eq!(
@@ -288,14 +316,7 @@ fn fast_path_is_byte_identical_to_aws_sigv4() {
             (None, _) => fallback += 1,
         }
         // What the transports call gives aws-sigv4's answer, whichever path it takes.
-        let combined = sign_fast::sign(
-            &cache,
-            case.creds(),
-            case.region,
-            case.service,
-            case.time,
-            &req,
-        );
+        let combined = sign_fast::sign(&cache, &input);
         match (combined, reference) {
             (Ok(a), Ok(b)) => assert_eq!(a, b, "case {i}"),
             (Err(_), Err(_)) => {}
@@ -306,6 +327,11 @@ fn fast_path_is_byte_identical_to_aws_sigv4() {
     // transports' own requests all take the fast path, see below).
     assert!(fast > 5_000, "fast path taken {fast} times");
     assert!(fallback > 5_000, "fallback taken {fallback} times");
+    // ... with the body signed and with `UNSIGNED-PAYLOAD`.
+    assert!(
+        fast_by_payload.iter().all(|n| *n > 2_000),
+        "fast path by payload mode: {fast_by_payload:?}"
+    );
 }
 
 /// The requests the transports actually send take the fast path.
@@ -321,7 +347,10 @@ fn transport_requests_take_the_fast_path() {
                     ("POST", &[("content-type", "application/json")][..]),
                     ("GET", &[][..]),
                 ] {
-                    for token in [None, Some(TOKENS[0])] {
+                    for (token, payload) in [None, Some(TOKENS[0])]
+                        .into_iter()
+                        .flat_map(|t| [(t, Payload::Signed), (t, Payload::Unsigned)])
+                    {
                         let body = g.bytes(400);
                         let identity = identity("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG", token);
                         let req = Request {
@@ -333,23 +362,11 @@ fn transport_requests_take_the_fast_path() {
                         };
                         let time = random_time(&mut g);
                         let creds = identity.data::<Credentials>().unwrap();
-                        let got = sign_fast::try_sign(
-                            &cache,
-                            creds,
-                            "us-east-1",
-                            "managedblockchain",
-                            time,
-                            &req,
-                        )
-                        .unwrap_or_else(|| panic!("fell back for {}", endpoint.url()));
-                        let want = sign_fast::sign_with_aws_sigv4(
-                            &identity,
-                            "us-east-1",
-                            "managedblockchain",
-                            time,
-                            &req,
-                        )
-                        .unwrap();
+                        let input =
+                            input(creds, "us-east-1", "managedblockchain", time, payload, req);
+                        let got = sign_fast::try_sign(&cache, &input)
+                            .unwrap_or_else(|| panic!("fell back for {}", endpoint.url()));
+                        let want = sign_fast::sign_with_identity(&identity, &input).unwrap();
                         assert_eq!(got, want, "{}", endpoint.url());
                     }
                 }
@@ -378,16 +395,19 @@ fn unusual_requests_fall_back_to_aws_sigv4() {
             body: b"{}",
         };
         let creds = identity.data::<Credentials>().unwrap();
-        assert!(
-            sign_fast::try_sign(&cache, creds, "us-east-1", "svc", time, &req).is_none(),
-            "fast path took {url}"
-        );
-        let combined = sign_fast::sign(&cache, creds, "us-east-1", "svc", time, &req);
-        let reference = sign_fast::sign_with_aws_sigv4(identity, "us-east-1", "svc", time, &req);
-        match (combined, reference) {
-            (Ok(a), Ok(b)) => assert_eq!(a, b),
-            (Err(_), Err(_)) => {}
-            (a, b) => panic!("{url}: {:?} vs {:?}", a.is_ok(), b.is_ok()),
+        for payload in [Payload::Signed, Payload::Unsigned] {
+            let input = input(creds, "us-east-1", "svc", time, payload, req);
+            assert!(
+                sign_fast::try_sign(&cache, &input).is_none(),
+                "fast path took {url}"
+            );
+            let combined = sign_fast::sign(&cache, &input);
+            let reference = sign_fast::sign_with_identity(identity, &input);
+            match (combined, reference) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b),
+                (Err(_), Err(_)) => {}
+                (a, b) => panic!("{url}: {:?} vs {:?}", a.is_ok(), b.is_ok()),
+            }
         }
     };
     let ct = [("content-type", "application/json")];
@@ -461,28 +481,55 @@ fn signing_key_is_derived_once_per_day_and_scope() {
     let day = UNIX_EPOCH + Duration::from_secs(19_700 * 86_400);
     for s in 0..1000 {
         let time = day + Duration::from_secs(s * 86);
-        sign_fast::try_sign(&cache, &a, "us-east-1", "svc", time, &req).unwrap();
+        sign_fast::try_sign(
+            &cache,
+            &input(&a, "us-east-1", "svc", time, Payload::Signed, req),
+        )
+        .unwrap();
     }
     assert_eq!(cache.derivations(), 1, "one key for a day of requests");
     // The next day, another region, another service, a rotated secret: a new key each.
     let next_day = day + Duration::from_secs(86_400);
-    sign_fast::try_sign(&cache, &a, "us-east-1", "svc", next_day, &req).unwrap();
+    sign_fast::try_sign(
+        &cache,
+        &input(&a, "us-east-1", "svc", next_day, Payload::Signed, req),
+    )
+    .unwrap();
     assert_eq!(cache.derivations(), 2);
-    sign_fast::try_sign(&cache, &a, "eu-west-1", "svc", next_day, &req).unwrap();
+    sign_fast::try_sign(
+        &cache,
+        &input(&a, "eu-west-1", "svc", next_day, Payload::Signed, req),
+    )
+    .unwrap();
     assert_eq!(cache.derivations(), 3);
-    sign_fast::try_sign(&cache, &a, "eu-west-1", "other", next_day, &req).unwrap();
+    sign_fast::try_sign(
+        &cache,
+        &input(&a, "eu-west-1", "other", next_day, Payload::Signed, req),
+    )
+    .unwrap();
     assert_eq!(cache.derivations(), 4);
     let rotated = Credentials::new("AKID", "SECRET2", None, None, "t");
-    let with_new =
-        sign_fast::try_sign(&cache, &rotated, "eu-west-1", "other", next_day, &req).unwrap();
+    let with_new = sign_fast::try_sign(
+        &cache,
+        &input(
+            &rotated,
+            "eu-west-1",
+            "other",
+            next_day,
+            Payload::Signed,
+            req,
+        ),
+    )
+    .unwrap();
     assert_eq!(cache.derivations(), 5);
-    let want = sign_fast::sign_with_aws_sigv4(
-        &rotated.clone().into(),
+    let want = sign_fast::sign_with_aws_sigv4(&input(
+        &rotated,
         "eu-west-1",
         "other",
         next_day,
-        &req,
-    )
+        Payload::Signed,
+        req,
+    ))
     .unwrap();
     assert_eq!(
         with_new, want,
@@ -490,12 +537,28 @@ fn signing_key_is_derived_once_per_day_and_scope() {
     );
     // Same key id and secret with a new session token: same key, new token header.
     let with_token = Credentials::new("AKID", "SECRET2", Some("TOKEN".into()), None, "t");
-    let got =
-        sign_fast::try_sign(&cache, &with_token, "eu-west-1", "other", next_day, &req).unwrap();
+    let got = sign_fast::try_sign(
+        &cache,
+        &input(
+            &with_token,
+            "eu-west-1",
+            "other",
+            next_day,
+            Payload::Signed,
+            req,
+        ),
+    )
+    .unwrap();
     assert_eq!(cache.derivations(), 5);
-    let want =
-        sign_fast::sign_with_aws_sigv4(&with_token.into(), "eu-west-1", "other", next_day, &req)
-            .unwrap();
+    let want = sign_fast::sign_with_aws_sigv4(&input(
+        &with_token,
+        "eu-west-1",
+        "other",
+        next_day,
+        Payload::Signed,
+        req,
+    ))
+    .unwrap();
     assert_eq!(got, want);
 }
 
@@ -513,13 +576,17 @@ async fn fake_gateway_accepts_fast_and_fallback_signatures() {
             headers: &[("content-type", "application/json")],
             body: b"{}",
         };
+        let creds = support::fake_credentials();
         let taken = sign_fast::try_sign(
             &SigningKeyCache::new(),
-            &support::fake_credentials(),
-            support::fake_amb::REGION,
-            support::fake_amb::SERVICE,
-            SystemTime::now(),
-            &req,
+            &input(
+                &creds,
+                support::fake_amb::REGION,
+                support::fake_amb::SERVICE,
+                SystemTime::now(),
+                Payload::Signed,
+                req,
+            ),
         );
         assert_eq!(taken.is_some(), fast, "{url}");
         let transport = AmbHttp::builder(&url)
@@ -549,6 +616,7 @@ fn requests_within_a_second_reuse_the_prefix_and_stay_identical() {
         token: Option<&'static str>,
         region: &'static str,
         service: &'static str,
+        payload: Payload,
     }
     const CT: &[(&str, &str)] = &[("content-type", "application/json")];
     let base = Variant {
@@ -560,9 +628,20 @@ fn requests_within_a_second_reuse_the_prefix_and_stay_identical() {
         token: Some(TOKENS[0]),
         region: "us-east-1",
         service: "managedblockchain",
+        payload: Payload::Signed,
     };
     let variants = [
         Variant { ..base },
+        Variant {
+            payload: Payload::Unsigned,
+            ..base
+        },
+        Variant {
+            payload: Payload::Unsigned,
+            service: "vpc-lattice-svcs",
+            token: None,
+            ..base
+        },
         Variant {
             token: None,
             ..base
@@ -643,11 +722,10 @@ fn requests_within_a_second_reuse_the_prefix_and_stay_identical() {
             headers: v.headers,
             body: &body,
         };
-        let got = sign_fast::try_sign(&cache, creds, v.region, v.service, time, &req)
+        let input = input(creds, v.region, v.service, time, v.payload, req);
+        let got = sign_fast::try_sign(&cache, &input)
             .unwrap_or_else(|| panic!("case {i}: {} fell back", v.url));
-        let want =
-            sign_fast::sign_with_aws_sigv4(&creds.clone().into(), v.region, v.service, time, &req)
-                .unwrap();
+        let want = sign_fast::sign_with_aws_sigv4(&input).unwrap();
         assert_eq!(
             got, want,
             "case {i}: {} {} {:?}",
@@ -669,15 +747,9 @@ fn requests_within_a_second_reuse_the_prefix_and_stay_identical() {
                 body: body.as_bytes(),
             };
             let time = UNIX_EPOCH + Duration::new(1_800_000_000 + s, n * 9_000_000);
-            let got = sign_fast::try_sign(&cache, creds, v.region, v.service, time, &req).unwrap();
-            let want = sign_fast::sign_with_aws_sigv4(
-                &creds.clone().into(),
-                v.region,
-                v.service,
-                time,
-                &req,
-            )
-            .unwrap();
+            let input = input(creds, v.region, v.service, time, v.payload, req);
+            let got = sign_fast::try_sign(&cache, &input).unwrap();
+            let want = sign_fast::sign_with_aws_sigv4(&input).unwrap();
             assert_eq!(got, want);
         }
     }

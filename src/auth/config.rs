@@ -12,20 +12,58 @@ use crate::credentials::AmbCredentials;
 use crate::endpoint::Endpoint;
 use crate::error::{AmbError, ConfigError};
 use crate::secret::Secret;
-use crate::sigv4::SigningKeyCache;
+use crate::sigv4::{Algorithm, Payload, SigningKeyCache};
+use crate::target::Target;
 
 /// The auth setters of a transport builder (a struct with an `auth: AuthConfig` field), the
 /// same for HTTP and WebSocket.
 macro_rules! auth_setters {
     () => {
+        /// The kind of endpoint, for a custom domain in front of an AWS target (the host name
+        /// gives it otherwise: [`Target::infer`](crate::Target::infer)). Sets that target's
+        /// defaults: SigV4 service, payload mode, WebSocket refusal, batch splitting; each
+        /// is still overridable.
+        pub fn target(mut self, target: $crate::Target) -> Self {
+            self.auth.target = Some(target);
+            self
+        }
+
+        /// Send and sign `x-amz-content-sha256: UNSIGNED-PAYLOAD` instead of the body's
+        /// SHA-256 (default: `true` for VPC Lattice, which does not support payload signing,
+        /// else `false`). A Lambda function URL refuses unsigned payloads: `true` there is a
+        /// [`ConfigError::UnsignedPayloadRefused`](crate::ConfigError::UnsignedPayloadRefused).
+        /// On the WebSocket upgrade (a GET without body) it changes the header and payload hash
+        /// the same way.
+        pub fn unsigned_payload(mut self, unsigned: bool) -> Self {
+            self.auth.unsigned_payload = Some(unsigned);
+            self
+        }
+
+        /// Sign with SigV4A (ECDSA P-256, aws-sigv4's `sigv4a`) for the region set `*`, or the
+        /// one given with [`region_set`](Self::region_set): for multi-region VPC Lattice
+        /// services and API Gateway REST APIs. SigV4A needs no region.
+        pub fn sigv4a(mut self, sigv4a: bool) -> Self {
+            self.auth.sigv4a = Some(sigv4a);
+            self
+        }
+
+        /// The SigV4A region set, e.g. `"us-east-1,us-west-2"` (default `*`). Setting it
+        /// signs with SigV4A unless `.sigv4a(false)` is given.
+        pub fn region_set(mut self, region_set: impl Into<String>) -> Self {
+            self.auth.region_set = Some(region_set.into());
+            self
+        }
+
         /// The signing region; wins over the region in an AMB host name and the environment.
         pub fn region(mut self, region: impl Into<String>) -> Self {
             self.auth.region = Some(region.into());
             self
         }
 
-        /// The SigV4 service name: `managedblockchain` (default), `execute-api` for API
-        /// Gateway with IAM auth, `vpc-lattice-svcs` for VPC Lattice.
+        /// The SigV4 service name. By default the target's: `managedblockchain` (AMB,
+        /// loopback), `execute-api` (API Gateway), `lambda` (Lambda function URL),
+        /// `vpc-lattice-svcs` (VPC Lattice). On a host that names no target (a custom domain),
+        /// one of these names also selects that target's defaults, like `.target(..)`.
         pub fn service(mut self, service: impl Into<String>) -> Self {
             self.auth.service = Some(service.into());
             self
@@ -90,16 +128,42 @@ pub(crate) struct AuthConfig {
     pub(crate) service: Option<String>,
     pub(crate) credentials: Option<AmbCredentials>,
     pub(crate) billing_token: Option<Secret>,
+    pub(crate) target: Option<Target>,
+    pub(crate) unsigned_payload: Option<bool>,
+    pub(crate) sigv4a: Option<bool>,
+    pub(crate) region_set: Option<String>,
 }
 
 impl AuthConfig {
-    /// Decides the auth mode for `endpoint`; a billing token in the URL or on the builder
-    /// selects token mode.
+    /// The target: `.target(..)`, else the host name's, else (for a host that names none) the
+    /// one whose service `.service(..)` names.
+    pub(crate) fn target_for(&self, endpoint: &Endpoint) -> Target {
+        if let Some(target) = self.target {
+            return target;
+        }
+        match endpoint.target() {
+            Target::Other => self
+                .service
+                .as_deref()
+                .and_then(Target::of_service)
+                .unwrap_or(Target::Other),
+            inferred => inferred,
+        }
+    }
+
+    /// Decides the auth mode for `endpoint`:
+    /// 1. a billing token in the URL or on the builder selects token mode;
+    /// 2. (third-party provider modes);
+    /// 3. SigV4 for an AWS or loopback target, or when a SigV4 setting (service, region,
+    ///    credentials, target, SigV4A, payload mode) was given;
+    /// 4. (static headers only);
+    /// 5. else [`ConfigError::NoAuthForHost`].
     pub(crate) fn build(self, endpoint: &mut Endpoint) -> Result<Auth, AmbError> {
         if let Some(region) = &self.region {
             check_region(region)?;
         }
-        let token = match (self.billing_token, endpoint.take_billing_token()) {
+        // 1. Token mode.
+        let token = match (self.billing_token.clone(), endpoint.take_billing_token()) {
             (Some(given), Some(in_url)) if given != in_url => {
                 return Err(ConfigError::BillingTokenTwice.into())
             }
@@ -111,13 +175,62 @@ impl AuthConfig {
             if self.credentials.is_some() {
                 return Err(ConfigError::TokenAndCredentials.into());
             }
+            for (set, setting) in [
+                (self.sigv4a.is_some(), ".sigv4a(..)"),
+                (self.unsigned_payload.is_some(), ".unsigned_payload(..)"),
+                (self.region_set.is_some(), ".region_set(..)"),
+            ] {
+                if set {
+                    return Err(ConfigError::TokenAndSigV4 { setting }.into());
+                }
+            }
             let url = Arc::new(endpoint.wire_url(Some(&token)));
             return Ok(Auth::BillingToken(token, url));
         }
-        let service = self.service.unwrap_or_else(|| AMB_SERVICE.to_owned());
+        // 3. SigV4.
+        let target = self.target_for(endpoint);
+        if target.is_sigv4() || self.says_sigv4() {
+            return self.build_sigv4(endpoint, target);
+        }
+        // 5. Nothing says how to authenticate to this host.
+        Err(ConfigError::NoAuthForHost {
+            host: endpoint.host().to_owned(),
+        }
+        .into())
+    }
+
+    /// Whether a SigV4 setting was given: service, region, credentials, an AWS or loopback
+    /// target, SigV4A or a region set, payload mode.
+    fn says_sigv4(&self) -> bool {
+        self.service.is_some()
+            || self.region.is_some()
+            || self.credentials.is_some()
+            || self.target.is_some_and(Target::is_sigv4)
+            || self.sigv4a.is_some()
+            || self.region_set.is_some()
+            || self.unsigned_payload.is_some()
+    }
+
+    fn build_sigv4(self, endpoint: &Endpoint, target: Target) -> Result<Auth, AmbError> {
+        let service = match self.service {
+            Some(service) => service,
+            None => target.default_service().unwrap_or(AMB_SERVICE).to_owned(),
+        };
         if service.is_empty() || service.contains(char::is_whitespace) {
             return Err(ConfigError::InvalidService { service }.into());
         }
+        let unsigned = self
+            .unsigned_payload
+            .unwrap_or_else(|| target.unsigned_payload());
+        if unsigned && !target.allows_unsigned_payload() {
+            return Err(ConfigError::UnsignedPayloadRefused {
+                target: target.name(),
+            }
+            .into());
+        }
+        let sigv4a = self.sigv4a.unwrap_or_else(|| self.region_set.is_some());
+        let region_set = self.region_set.unwrap_or_else(|| "*".to_owned());
+        check_region_set(&region_set)?;
         let region = Region::resolve(self.region, endpoint);
         let credentials = match self.credentials {
             Some(c) => c,
@@ -130,7 +243,39 @@ impl AuthConfig {
             clock: GatewayClock::new(credentials.clock_skew()),
             credentials,
             keys: SigningKeyCache::new(),
+            payload: if unsigned {
+                Payload::Unsigned
+            } else {
+                Payload::Signed
+            },
+            algorithm: if sigv4a {
+                Algorithm::V4a
+            } else {
+                Algorithm::V4
+            },
+            region_set: region_set.into(),
         })))
+    }
+}
+
+/// A SigV4A region set: `*`, or comma-separated region names (each may hold a `*` wildcard,
+/// e.g. `us-*`). Anything else (empty, spaces, a line break) is refused before anything is
+/// signed.
+fn check_region_set(set: &str) -> Result<(), AmbError> {
+    let ok = !set.is_empty()
+        && set.len() <= 256
+        && set.split(',').all(|r| {
+            !r.is_empty()
+                && r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'*')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::InvalidRegionSet {
+            region_set: set.to_owned(),
+        }
+        .into())
     }
 }
 
@@ -155,6 +300,264 @@ impl fmt::Debug for AuthConfig {
             .field("service", &self.service)
             .field("credentials", &self.credentials)
             .field("billing_token", &self.billing_token)
+            .field("target", &self.target)
+            .field("unsigned_payload", &self.unsigned_payload)
+            .field("sigv4a", &self.sigv4a)
+            .field("region_set", &self.region_set)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_credential_types::Credentials;
+
+    use super::*;
+    use crate::auth::mode::ToSign;
+
+    fn creds() -> AmbCredentials {
+        AmbCredentials::from_provider(Credentials::new("AKID", "SECRET", None, None, "t"))
+    }
+
+    fn build(url: &str, f: impl FnOnce(&mut AuthConfig)) -> Result<Auth, AmbError> {
+        let mut endpoint = Endpoint::parse(url).unwrap();
+        let mut config = AuthConfig::default();
+        f(&mut config);
+        config.build(&mut endpoint)
+    }
+
+    fn sigv4(auth: &Auth) -> &SigV4 {
+        match auth {
+            Auth::SigV4(sig) => sig,
+            other => panic!("not SigV4: {other:?}"),
+        }
+    }
+
+    const LATTICE: &str = "https://rpc-0a1b.7d67968.vpc-lattice-svcs.us-west-2.on.aws/";
+    const LAMBDA: &str = "https://abc.lambda-url.eu-west-1.on.aws/";
+    const APIGW: &str = "https://a1b2.execute-api.ap-south-1.amazonaws.com/prod";
+
+    #[test]
+    fn each_target_gets_its_service_region_and_payload_mode() {
+        for (url, service, region, payload) in [
+            (LATTICE, "vpc-lattice-svcs", "us-west-2", Payload::Unsigned),
+            (LAMBDA, "lambda", "eu-west-1", Payload::Signed),
+            (APIGW, "execute-api", "ap-south-1", Payload::Signed),
+            (
+                "https://nd-x.ethereum.managedblockchain.us-east-1.amazonaws.com/",
+                "managedblockchain",
+                "us-east-1",
+                Payload::Signed,
+            ),
+        ] {
+            let auth = build(url, |_| {}).unwrap();
+            let sig = sigv4(&auth);
+            assert_eq!(&*sig.service, service, "{url}");
+            assert_eq!(sig.region.known().map(|(r, _)| r), Some(region), "{url}");
+            assert_eq!(sig.payload, payload, "{url}");
+            assert_eq!(sig.algorithm, Algorithm::V4, "{url}");
+        }
+    }
+
+    #[test]
+    fn everything_inferred_is_overridable() {
+        let auth = build(LATTICE, |c| {
+            c.service = Some("execute-api".into());
+            c.region = Some("eu-north-1".into());
+            c.unsigned_payload = Some(false);
+        })
+        .unwrap();
+        let sig = sigv4(&auth);
+        assert_eq!(&*sig.service, "execute-api");
+        assert_eq!(sig.region.known().map(|(r, _)| r), Some("eu-north-1"));
+        assert_eq!(sig.payload, Payload::Signed);
+        // A custom domain told it is Lattice, by target or by service name.
+        for set in [
+            |c: &mut AuthConfig| c.target = Some(Target::VpcLattice),
+            |c: &mut AuthConfig| c.service = Some("vpc-lattice-svcs".into()),
+        ] {
+            let auth = build("https://rpc.mycorp.example/", |c| {
+                set(c);
+                c.region = Some("us-east-1".into());
+            })
+            .unwrap();
+            let sig = sigv4(&auth);
+            assert_eq!(&*sig.service, "vpc-lattice-svcs");
+            assert_eq!(sig.payload, Payload::Unsigned);
+        }
+        // Unsigned payload anywhere it is allowed.
+        let auth = build(APIGW, |c| c.unsigned_payload = Some(true)).unwrap();
+        assert_eq!(sigv4(&auth).payload, Payload::Unsigned);
+    }
+
+    #[test]
+    fn lambda_urls_refuse_unsigned_payloads_at_build() {
+        let err = build(LAMBDA, |c| c.unsigned_payload = Some(true)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AmbError::Config(ConfigError::UnsignedPayloadRefused {
+                    target: "Lambda function URL"
+                })
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("refuses unsigned payloads"),
+            "{err}"
+        );
+        let err = build("https://x.example/", |c| {
+            c.target = Some(Target::LambdaUrl);
+            c.region = Some("us-east-1".into());
+            c.unsigned_payload = Some(true);
+        })
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            AmbError::Config(ConfigError::UnsignedPayloadRefused { .. })
+        ));
+        assert!(build(LAMBDA, |c| c.unsigned_payload = Some(false)).is_ok());
+    }
+
+    #[test]
+    fn sigv4a_with_region_set() {
+        let auth = build(LATTICE, |c| c.sigv4a = Some(true)).unwrap();
+        let sig = sigv4(&auth);
+        assert_eq!(sig.algorithm, Algorithm::V4a);
+        assert_eq!(&*sig.region_set, "*");
+        // A region set implies SigV4A, unless told otherwise; no region needed.
+        let auth = build("https://rpc.mycorp.example/", |c| {
+            c.target = Some(Target::VpcLattice);
+            c.region_set = Some("us-east-1,us-west-2".into());
+        })
+        .unwrap();
+        assert_eq!(sigv4(&auth).algorithm, Algorithm::V4a);
+        assert_eq!(&*sigv4(&auth).region_set, "us-east-1,us-west-2");
+        let auth = build(LATTICE, |c| {
+            c.region_set = Some("us-*".into());
+            c.sigv4a = Some(false);
+        })
+        .unwrap();
+        assert_eq!(sigv4(&auth).algorithm, Algorithm::V4);
+        for bad in [
+            "",
+            "us-east-1, us-west-2",
+            "us-east-1,",
+            "US-EAST-1",
+            "a\nb",
+        ] {
+            let err = build(LATTICE, |c| c.region_set = Some(bad.into())).unwrap_err();
+            assert!(
+                matches!(err, AmbError::Config(ConfigError::InvalidRegionSet { .. })),
+                "{bad:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn billing_tokens_conflict_with_sigv4_settings() {
+        let url =
+            "https://mainnet.polygon.managedblockchain.us-east-1.amazonaws.com/?billingtoken=tok";
+        for (set, name) in [
+            (
+                (|c: &mut AuthConfig| c.sigv4a = Some(true)) as fn(&mut AuthConfig),
+                ".sigv4a(..)",
+            ),
+            (|c| c.unsigned_payload = Some(true), ".unsigned_payload(..)"),
+            (|c| c.region_set = Some("*".into()), ".region_set(..)"),
+        ] {
+            let err = build(url, set).unwrap_err();
+            assert!(
+                matches!(err, AmbError::Config(ConfigError::TokenAndSigV4 { setting }) if setting == name),
+                "{err}"
+            );
+            assert!(!err.to_string().contains("tok&") && !err.to_string().contains("=tok"));
+        }
+        assert!(build(url, |_| {}).unwrap().is_token());
+    }
+
+    #[test]
+    fn unknown_hosts_need_to_be_told_how_to_authenticate() {
+        let err = build("https://eth-mainnet.g.alchemy.com/v2/SECRETKEY", |_| {}).unwrap_err();
+        let AmbError::Config(ConfigError::NoAuthForHost { host }) = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(host, "eth-mainnet.g.alchemy.com");
+        let text = err.to_string();
+        for choice in [
+            ".service(",
+            ".bearer_token(",
+            ".header(",
+            ".basic_auth(",
+            ".no_auth()",
+        ] {
+            assert!(text.contains(choice), "{text}");
+        }
+        assert!(!text.contains("SECRETKEY"), "{text}");
+        // `.target(Other)` says nothing more than the host.
+        assert!(matches!(
+            build("https://rpc.mycorp.example/", |c| c.target =
+                Some(Target::Other)),
+            Err(AmbError::Config(ConfigError::NoAuthForHost { .. }))
+        ));
+        // Any SigV4 setting says SigV4 (the service defaults to AMB's when none is named).
+        for set in [
+            (|c: &mut AuthConfig| c.service = Some("execute-api".into())) as fn(&mut AuthConfig),
+            |c| c.region = Some("us-east-1".into()),
+            |c| c.credentials = Some(creds()),
+            |c| c.target = Some(Target::ApiGateway),
+            |c| c.sigv4a = Some(true),
+            |c| c.unsigned_payload = Some(true),
+        ] {
+            assert!(matches!(
+                build("https://rpc.mycorp.example/", set),
+                Ok(Auth::SigV4(_))
+            ));
+        }
+        // Loopback is the emulator: SigV4 for AMB as before.
+        let auth = build("http://127.0.0.1:8545/", |_| {}).unwrap();
+        assert_eq!(&*sigv4(&auth).service, "managedblockchain");
+    }
+
+    /// SigV4A needs no region: signing does not look one up (which would fail here, with no
+    /// region anywhere) and the scope carries no region.
+    #[tokio::test]
+    async fn sigv4a_signs_without_a_region() {
+        let mut endpoint = Endpoint::parse("https://rpc.mycorp.example/").unwrap();
+        let auth = AuthConfig {
+            target: Some(Target::VpcLattice),
+            sigv4a: Some(true),
+            credentials: Some(creds()),
+            ..AuthConfig::default()
+        }
+        .build(&mut endpoint)
+        .unwrap();
+        let req = ToSign {
+            method: "POST",
+            headers: &[("content-type", "application/json")],
+            body: b"{}",
+        };
+        let signed = auth.authorize(&endpoint, req).await.unwrap();
+        let header = |name: &str| {
+            signed
+                .headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(header("x-amz-region-set"), Some("*"));
+        assert_eq!(header("x-amz-content-sha256"), Some("UNSIGNED-PAYLOAD"));
+        let authorization = header("authorization").unwrap();
+        assert!(
+            authorization.starts_with("AWS4-ECDSA-P256-SHA256 Credential=AKID/")
+                && authorization.contains("/vpc-lattice-svcs/aws4_request, SignedHeaders=")
+                && authorization.contains("x-amz-region-set"),
+            "{authorization}"
+        );
+        // The DER signature is withheld like SigV4's.
+        let signature = authorization.rsplit_once("Signature=").unwrap().1;
+        assert!(signature.len() > 64);
+        let text = format!("error from gateway: {signature}");
+        assert!(!crate::redact::withhold(&text, &signed.known()).contains(signature));
     }
 }

@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_credential_types::Credentials;
 use url::Url;
@@ -18,7 +18,7 @@ use crate::endpoint::Endpoint;
 use crate::error::{AmbError, AuthFailure};
 use crate::redact::Known;
 use crate::secret::Secret;
-use crate::sigv4::{self, SigningKeyCache};
+use crate::sigv4::{self, Algorithm, Payload, SigningKeyCache};
 
 /// How requests are authorised.
 #[derive(Clone)]
@@ -39,6 +39,48 @@ pub(crate) struct SigV4 {
     pub(crate) clock: GatewayClock,
     /// The derived signing key (changes once a day, or with the credentials).
     pub(crate) keys: SigningKeyCache,
+    /// The body's hash, or `UNSIGNED-PAYLOAD` (VPC Lattice).
+    pub(crate) payload: Payload,
+    /// SigV4, or SigV4A over [`region_set`](Self::region_set).
+    pub(crate) algorithm: Algorithm,
+    /// The SigV4A region set (`*` unless set); unused with SigV4.
+    pub(crate) region_set: Arc<str>,
+}
+
+impl SigV4 {
+    /// The scope's region: the region (SigV4, looked up on first use when not known), or the
+    /// region set (SigV4A, which needs no region).
+    pub(crate) async fn scope_region(&self, endpoint: &Endpoint) -> Result<&str, AmbError> {
+        match self.algorithm {
+            Algorithm::V4 => self.region.get(endpoint).await,
+            Algorithm::V4a => Ok(&self.region_set),
+        }
+    }
+
+    /// What to sign for `req` with `creds` at `time`.
+    pub(crate) fn input<'a>(
+        &'a self,
+        endpoint: &'a Endpoint,
+        region: &'a str,
+        creds: &'a Credentials,
+        req: &ToSign<'a>,
+    ) -> sigv4::Input<'a> {
+        sigv4::Input {
+            credentials: creds,
+            region,
+            service: &self.service,
+            time: self.clock.now(),
+            payload: self.payload,
+            algorithm: self.algorithm,
+            request: sigv4::Request {
+                method: req.method,
+                authority: endpoint.authority(),
+                url: &self.url,
+                headers: req.headers,
+                body: req.body,
+            },
+        }
+    }
 }
 
 /// What to add to a request so that the gateway accepts it.
@@ -50,7 +92,23 @@ pub(crate) struct Authorization {
     /// The credentials the request was signed with.
     pub(crate) credentials: Option<Credentials>,
     /// The request's signature (hex), kept to withhold it from the answer's error text.
-    signature: Option<[u8; 64]>,
+    signature: Option<Signature>,
+}
+
+/// A signature's hex: SigV4's 64 digits inline (no allocation per request), SigV4A's DER
+/// (about 140) on the heap.
+enum Signature {
+    V4([u8; 64]),
+    Other(Box<str>),
+}
+
+impl Signature {
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::V4(s) => std::str::from_utf8(s).ok(),
+            Self::Other(s) => Some(s),
+        }
+    }
 }
 
 impl Authorization {
@@ -60,11 +118,7 @@ impl Authorization {
         if let Some(creds) = &self.credentials {
             known.add_credentials(creds);
         }
-        if let Some(sig) = self
-            .signature
-            .as_ref()
-            .and_then(|s| std::str::from_utf8(s).ok())
-        {
+        if let Some(sig) = self.signature.as_ref().and_then(Signature::as_str) {
             known.add(sig);
         }
         known.add_wire(&self.headers, &self.url);
@@ -82,12 +136,15 @@ impl Authorization {
     }
 }
 
-/// The signature in `headers` (the `authorization` header's `Signature=`), when it is the
-/// usual 64 hex digits.
-fn signature_of(headers: &[(&'static str, String)]) -> Option<[u8; 64]> {
+/// The signature in `headers` (the `authorization` header's `Signature=`).
+fn signature_of(headers: &[(&'static str, String)]) -> Option<Signature> {
     let (_, value) = headers.iter().find(|(n, _)| *n == "authorization")?;
     let (_, sig) = value.rsplit_once("Signature=")?;
-    sig.as_bytes().try_into().ok()
+    match sig.as_bytes().try_into() {
+        Ok(v4) => Some(Signature::V4(v4)),
+        Err(_) if !sig.is_empty() => Some(Signature::Other(sig.into())),
+        Err(_) => None,
+    }
 }
 
 /// Refuses credentials that cannot go into a header (a line break or other control character,
@@ -146,19 +203,10 @@ impl Auth {
                 signature: None,
             }),
             Self::SigV4(sig) => {
-                let region = sig.region.get(endpoint).await?;
+                let region = sig.scope_region(endpoint).await?;
                 let creds = sig.credentials.credentials().await?;
                 check_credentials(&creds, sig.credentials.name())?;
-                let headers = sign_headers(
-                    &sig.keys,
-                    &creds,
-                    region,
-                    &sig.service,
-                    sig.clock.now(),
-                    endpoint.authority(),
-                    &sig.url,
-                    &req,
-                )?;
+                let headers = sigv4::sign(&sig.keys, &sig.input(endpoint, region, &creds, &req))?;
                 Ok(Authorization {
                     url: sig.url.clone(),
                     signature: signature_of(&headers),
@@ -251,28 +299,6 @@ impl Auth {
     }
 }
 
-/// Signs and returns the headers to add to the request.
-#[allow(clippy::too_many_arguments)]
-fn sign_headers(
-    keys: &SigningKeyCache,
-    creds: &Credentials,
-    region: &str,
-    service: &str,
-    time: SystemTime,
-    authority: &str,
-    url: &Url,
-    req: &ToSign<'_>,
-) -> Result<Vec<(&'static str, String)>, AmbError> {
-    let req = sigv4::Request {
-        method: req.method,
-        authority,
-        url,
-        headers: req.headers,
-        body: req.body,
-    };
-    sigv4::sign(keys, creds, region, service, time, &req)
-}
-
 impl fmt::Debug for Auth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -280,10 +306,33 @@ impl fmt::Debug for Auth {
                 .debug_struct("SigV4")
                 .field("service", &sig.service)
                 .field("region", &sig.region.known().map(|(r, _)| r))
+                .field("payload", &sig.payload)
+                .field("algorithm", &sig.algorithm)
                 .field("credentials", &sig.credentials)
                 .field("skew_ms", &sig.clock.skew_ms())
                 .finish(),
             Self::BillingToken(t, _) => f.debug_tuple("BillingToken").field(t).finish(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SigV4's 64 hex digits and SigV4A's DER (about 140) are both kept, so that both are
+    /// withheld from whatever the gateway answers.
+    #[test]
+    fn signatures_of_both_algorithms_are_kept_to_withhold() {
+        let der = "3045022100".to_owned() + &"ab".repeat(66);
+        for sig in ["0".repeat(64), der] {
+            let headers = vec![(
+                "authorization",
+                format!("AWS4-X Credential=A/s, SignedHeaders=host, Signature={sig}"),
+            )];
+            let kept = signature_of(&headers);
+            assert_eq!(kept.as_ref().and_then(Signature::as_str), Some(&*sig));
+        }
+        assert!(signature_of(&[("authorization", "x Signature=".into())]).is_none());
     }
 }

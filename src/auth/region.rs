@@ -13,7 +13,8 @@ use crate::error::{AmbError, ConfigError};
 pub enum RegionSource {
     /// Set on the builder (`.region(..)`).
     Builder,
-    /// Read from the AMB host name.
+    /// Read from the endpoint's host name (AMB, API Gateway, Lambda function URL and VPC
+    /// Lattice hosts name their region).
     EndpointHost,
     /// An environment variable: `AWS_REGION` or `AWS_DEFAULT_REGION` (named).
     Environment(&'static str),
@@ -22,7 +23,8 @@ pub enum RegionSource {
 }
 
 /// The signing region the transports use for `endpoint`, and where it comes from, in their
-/// order: the builder's `given` region, the AMB host name, `AWS_REGION`, `AWS_DEFAULT_REGION`.
+/// order: the builder's `given` region, the region in the host name (AMB, API Gateway, Lambda
+/// URL and VPC Lattice hosts: [`Endpoint::host_region`]), `AWS_REGION`, `AWS_DEFAULT_REGION`.
 ///
 /// `None` when none of these has one: the transports then read aws-config's default region
 /// chain (the AWS profile, instance metadata) on first use ([`RegionSource::DefaultChain`]).
@@ -30,8 +32,8 @@ pub fn resolve_region(given: Option<&str>, endpoint: &Endpoint) -> Option<(Strin
     if let Some(r) = given {
         return Some((r.to_owned(), RegionSource::Builder));
     }
-    if let Some(amb) = endpoint.amb_host() {
-        return Some((amb.region.clone(), RegionSource::EndpointHost));
+    if let Some(region) = endpoint.host_region() {
+        return Some((region.to_owned(), RegionSource::EndpointHost));
     }
     for var in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
         if let Ok(r) = std::env::var(var) {
@@ -86,8 +88,8 @@ impl Region {
                 .as_deref()
                 .ok_or_else(|| AmbError::NoRegion {
                     host: endpoint.host().to_owned(),
-                    looked: "the builder (`.region(..)`), the endpoint host name (not an AMB \
-                             host), AWS_REGION, AWS_DEFAULT_REGION, the AWS profile \
+                    looked: "the builder (`.region(..)`), the endpoint host name (not one \
+                             that names a region), AWS_REGION, AWS_DEFAULT_REGION, the AWS profile \
                              (AWS_PROFILE, ~/.aws/config) and instance metadata"
                         .into(),
                 }),

@@ -22,7 +22,8 @@ pub struct AmbHttpBuilder {
     endpoint: Result<Endpoint, AmbError>,
     auth: AuthConfig,
     timeout: Duration,
-    split_batches: bool,
+    /// `None`: split for targets that do not accept batches (AMB, loopback).
+    split_batches: Option<bool>,
     batch_concurrency: usize,
     batch_retries: u32,
     batch_retry_wait: Duration,
@@ -38,7 +39,7 @@ impl AmbHttpBuilder {
             endpoint: Endpoint::parse(url),
             auth: AuthConfig::default(),
             timeout: DEFAULT_TIMEOUT,
-            split_batches: true,
+            split_batches: None,
             batch_concurrency: DEFAULT_BATCH_CONCURRENCY,
             batch_retries: DEFAULT_BATCH_RETRIES,
             batch_retry_wait: DEFAULT_BATCH_RETRY_WAIT,
@@ -58,13 +59,14 @@ impl AmbHttpBuilder {
         self
     }
 
-    /// Whether to split JSON-RPC batches into single calls (default `true`, since AMB rejects
-    /// batches). Turn off for endpoints that accept batches.
+    /// Whether to split JSON-RPC batches into single calls. Default: split for AMB (which
+    /// rejects batches) and loopback (the emulator plays AMB), not for other targets
+    /// ([`Target::accepts_batches`](crate::Target::accepts_batches)).
     ///
     /// Each call of a split batch has its own outcome; see
     /// [`batch_concurrency`](Self::batch_concurrency) and [`batch_retries`](Self::batch_retries).
     pub fn split_batches(mut self, split: bool) -> Self {
-        self.split_batches = split;
+        self.split_batches = Some(split);
         self
     }
 
@@ -150,6 +152,9 @@ impl AmbHttpBuilder {
             .into());
         }
         let gzip = self.gzip.unwrap_or(endpoint.amb_host().is_some());
+        let split_batches = self
+            .split_batches
+            .unwrap_or_else(|| !self.auth.target_for(&endpoint).accepts_batches());
         let auth = self.auth.build(&mut endpoint)?;
         let client = match self.client {
             Some(c) => c,
@@ -167,7 +172,7 @@ impl AmbHttpBuilder {
         };
         let host =
             http::HeaderValue::from_str(endpoint.authority()).map_err(ConfigError::InvalidHost)?;
-        let split = self.split_batches.then_some(Split {
+        let split = split_batches.then_some(Split {
             concurrency: self.batch_concurrency,
             retries: self.batch_retries,
             retry_wait: self.batch_retry_wait,

@@ -212,6 +212,47 @@ mod tests {
     }
 
     #[test]
+    fn batches_are_split_by_default_only_for_amb_and_loopback() {
+        let creds = || aws_credential_types::Credentials::new("a", "b", None, None, "x");
+        for (url, split) in [
+            (
+                "https://nd-abc.ethereum.managedblockchain.us-east-1.amazonaws.com",
+                true,
+            ),
+            ("http://127.0.0.1:8545", true),
+            (
+                "https://abc.execute-api.us-east-1.amazonaws.com/prod",
+                false,
+            ),
+            ("https://abc.lambda-url.us-east-1.on.aws/", false),
+            (
+                "https://svc-1.abc.vpc-lattice-svcs.us-east-1.on.aws/",
+                false,
+            ),
+        ] {
+            let t = AmbHttp::builder(url)
+                .credentials_provider(creds())
+                .build()
+                .unwrap();
+            assert_eq!(t.inner.split.is_some(), split, "{url}");
+            // Always overridable.
+            let t = AmbHttp::builder(url)
+                .credentials_provider(creds())
+                .split_batches(!split)
+                .build()
+                .unwrap();
+            assert_eq!(t.inner.split.is_some(), !split, "{url}");
+        }
+        // A custom domain set to AMB's target splits.
+        let t = AmbHttp::builder("https://rpc.mycorp.example/")
+            .target(crate::Target::Amb)
+            .region("us-east-1")
+            .build()
+            .unwrap();
+        assert!(t.inner.split.is_some());
+    }
+
+    #[test]
     fn gzip_is_asked_for_by_default_from_amb_hosts_only() {
         let amb = AmbHttp::new("https://nd-abc.ethereum.managedblockchain.us-east-1.amazonaws.com")
             .unwrap();

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use aws_credential_types::Credentials;
 use aws_sigv4::sign::v4;
 
-use super::{Hit, Request};
+use super::{Hit, Input, Payload};
 
 /// The derived SigV4 signing key of the last (date, region, service, credentials) signed with,
 /// and the part of the last signature that does not depend on the body (see [`try_sign`](super::try_sign)).
@@ -50,19 +50,10 @@ impl SigningKeyCache {
         self.prefixes.load(Ordering::Relaxed)
     }
 
-    pub(super) fn prefix_hit(
-        &self,
-        secs: u64,
-        creds: &Credentials,
-        region: &str,
-        service: &str,
-        req: &Request<'_>,
-    ) -> Option<Hit> {
+    pub(super) fn prefix_hit(&self, secs: u64, input: &Input<'_>) -> Option<Hit> {
         let slot = self.prefix.read().unwrap_or_else(|e| e.into_inner());
         let prefix = slot.as_ref()?;
-        prefix
-            .matches(secs, creds, region, service, req)
-            .then(|| prefix.hit())
+        prefix.matches(secs, input).then(|| prefix.hit())
     }
 
     pub(super) fn store_prefix(&self, prefix: Prefix) {
@@ -129,6 +120,7 @@ impl fmt::Debug for SigningKeyCache {
 /// the same second share it.
 pub(super) struct Prefix {
     pub(super) secs: u64,
+    pub(super) payload: Payload,
     pub(super) region: Box<str>,
     pub(super) service: Box<str>,
     /// The credentials signed with (an `Arc` clone: no new copy of the secret or the token).
@@ -142,17 +134,12 @@ pub(super) struct Prefix {
 }
 
 impl Prefix {
-    pub(super) fn matches(
-        &self,
-        secs: u64,
-        creds: &Credentials,
-        region: &str,
-        service: &str,
-        req: &Request<'_>,
-    ) -> bool {
+    pub(super) fn matches(&self, secs: u64, input: &Input<'_>) -> bool {
+        let (creds, req) = (input.credentials, &input.request);
         self.secs == secs
-            && &*self.region == region
-            && &*self.service == service
+            && self.payload == input.payload
+            && &*self.region == input.region
+            && &*self.service == input.service
             && &*self.method == req.method
             && &*self.authority == req.authority
             && &*self.url == req.url.as_str()
@@ -177,6 +164,7 @@ impl Prefix {
             authorization,
             scope: start.scope,
             key: start.key,
+            unsigned: start.unsigned,
         }
     }
 }

@@ -23,6 +23,14 @@
 //! session tokens, times before 1970) returns `None`, and the caller signs with aws-sigv4's
 //! `sign()` instead. `tests/sign_differential.rs` checks that both give byte-identical headers.
 //!
+//! With [`Payload::Unsigned`] (VPC Lattice) the canonical request's payload hash is
+//! `UNSIGNED-PAYLOAD` and the `x-amz-content-sha256: UNSIGNED-PAYLOAD` header is signed and
+//! sent, as aws-sigv4 does with `SignableBody::UnsignedPayload` and
+//! `PayloadChecksumKind::XAmzSha256`; the fast path handles it (the body is not hashed at all).
+//! [`Algorithm::V4a`] (SigV4A, ECDSA P-256 over a region set) has no fast path: it is signed by
+//! aws-sigv4 (`sigv4a` feature), whose v4a key derivation is a single HMAC (no public key is
+//! derived), so there is nothing worth caching; the ECDSA signature dominates its cost.
+//!
 //! Nothing here logs, and nothing holding key material implements a revealing `Debug`.
 //!
 //! Read against the AWS SigV4 specification: this file is the signing (string to sign,
@@ -49,7 +57,7 @@ use cache::Prefix;
 pub use cache::SigningKeyCache;
 #[allow(clippy::wildcard_imports)]
 use canonical::*;
-pub use fallback::sign_with_aws_sigv4;
+pub use fallback::{sign_with_aws_sigv4, sign_with_identity};
 pub(crate) use report::report;
 
 /// The parts of a request that are signed.
@@ -67,9 +75,57 @@ pub struct Request<'a> {
     pub body: &'a [u8],
 }
 
+/// How the body enters the canonical request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Payload {
+    /// The body's SHA-256 (the default; AMB, API Gateway, Lambda function URLs).
+    #[default]
+    Signed,
+    /// `UNSIGNED-PAYLOAD`, also sent and signed as the `x-amz-content-sha256` header (VPC
+    /// Lattice, which does not support payload signing).
+    Unsigned,
+}
+
+/// The signature algorithm.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Algorithm {
+    /// SigV4 (`AWS4-HMAC-SHA256`), scoped to one region.
+    #[default]
+    V4,
+    /// SigV4A (`AWS4-ECDSA-P256-SHA256`), scoped to a region set (`*`, or
+    /// `us-east-1,us-west-2`); signed by aws-sigv4, never by the fast path.
+    V4a,
+}
+
+/// Everything one signature takes, as plain data (like aws-sigv4's `SigningParams` with its
+/// `SignableRequest`): who signs, for which scope, when, how, and what.
+#[derive(Clone, Copy)]
+pub struct Input<'a> {
+    /// The credentials to sign with.
+    pub credentials: &'a Credentials,
+    /// The region (SigV4), or the region set (SigV4A, e.g. `*`).
+    pub region: &'a str,
+    /// The service name, e.g. `managedblockchain`.
+    pub service: &'a str,
+    /// The signing time.
+    pub time: SystemTime,
+    /// Whether the body is signed or `UNSIGNED-PAYLOAD`.
+    pub payload: Payload,
+    /// SigV4 or SigV4A.
+    pub algorithm: Algorithm,
+    /// The request.
+    pub request: Request<'a>,
+}
+
 /// The headers aws-sigv4's `sign()` returns for header signing, in its order: `x-amz-date`,
-/// `authorization`, then `x-amz-security-token` with temporary credentials.
+/// (`x-amz-region-set` with SigV4A), `authorization`, (`x-amz-content-sha256` with an
+/// unsigned payload), then `x-amz-security-token` with temporary credentials.
 pub type SignedHeaders = Vec<(&'static str, String)>;
+
+/// The canonical request's payload hash (and `x-amz-content-sha256`) for an unsigned payload.
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+/// The header that carries it.
+const CONTENT_SHA256: &str = "x-amz-content-sha256";
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// Extra headers the fast path signs at most (besides `host`, `x-amz-date`, the token).
@@ -79,28 +135,26 @@ const MAX_URL_LEN: usize = 8 * 1024;
 /// Longer credential scopes (region and service names) go to aws-sigv4.
 const MAX_SCOPE: usize = 256;
 
-/// Signs `req` like aws-sigv4's `sign()` with `SigningSettings::default()` (header signing,
-/// double percent-encoding, path normalisation, session token signed) would, or returns `None`
-/// when the request is one the fast path does not handle (the caller then uses aws-sigv4).
-pub fn try_sign(
-    cache: &SigningKeyCache,
-    creds: &Credentials,
-    region: &str,
-    service: &str,
-    time: SystemTime,
-    req: &Request<'_>,
-) -> Option<SignedHeaders> {
-    let secs = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
-    let hit = match cache.prefix_hit(secs, creds, region, service, req) {
+/// Signs `input` like aws-sigv4's `sign()` with `SigningSettings::default()` (header signing,
+/// double percent-encoding, path normalisation, session token signed; with
+/// [`Payload::Unsigned`], `PayloadChecksumKind::XAmzSha256` and `UNSIGNED-PAYLOAD`) would, or
+/// returns `None` when the request is one the fast path does not handle (SigV4A, or see the
+/// module docs; the caller then uses aws-sigv4).
+pub fn try_sign(cache: &SigningKeyCache, input: &Input<'_>) -> Option<SignedHeaders> {
+    if input.algorithm != Algorithm::V4 {
+        return None;
+    }
+    let secs = input.time.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    let hit = match cache.prefix_hit(secs, input) {
         Some(hit) => hit,
         None => {
-            let prefix = build_prefix(cache, secs, time, creds, region, service, req)?;
+            let prefix = build_prefix(cache, secs, input)?;
             let hit = prefix.hit();
             cache.store_prefix(prefix);
             hit
         }
     };
-    Some(hit.finish(req.body, creds.session_token()))
+    Some(hit.finish(input.request.body, input.credentials.session_token()))
 }
 
 /// A signature in the making: everything but the body.
@@ -113,6 +167,8 @@ struct Hit {
     /// Where the credential scope is in `authorization`.
     scope: (usize, usize),
     key: [u8; 32],
+    /// `UNSIGNED-PAYLOAD` instead of the body's hash (and the header that says so).
+    unsigned: bool,
 }
 
 impl Hit {
@@ -124,8 +180,13 @@ impl Hit {
             mut authorization,
             scope,
             key,
+            unsigned,
         } = self;
-        creq.update(hex32(&Sha256::digest(body).into()));
+        if unsigned {
+            creq.update(UNSIGNED_PAYLOAD.as_bytes());
+        } else {
+            creq.update(hex32(&Sha256::digest(body).into()));
+        }
         let creq_hash = hex32(&creq.finalize().into());
 
         // The string to sign: algorithm, time, scope, canonical request hash.
@@ -152,9 +213,12 @@ impl Hit {
         let date_time = std::str::from_utf8(&date_time)
             .unwrap_or_default()
             .to_owned();
-        let mut out = Vec::with_capacity(3);
+        let mut out = Vec::with_capacity(4);
         out.push(("x-amz-date", date_time));
         out.push(("authorization", authorization));
+        if unsigned {
+            out.push((CONTENT_SHA256, UNSIGNED_PAYLOAD.to_owned()));
+        }
         if let Some(token) = token {
             out.push(("x-amz-security-token", token.to_owned()));
         }
@@ -164,15 +228,17 @@ impl Hit {
 
 /// Checks that the fast path reproduces `sign()` for `req` and hashes its canonical request up
 /// to the body's hash; `None` sends the request to aws-sigv4.
-fn build_prefix(
-    cache: &SigningKeyCache,
-    secs: u64,
-    time: SystemTime,
-    creds: &Credentials,
-    region: &str,
-    service: &str,
-    req: &Request<'_>,
-) -> Option<Prefix> {
+fn build_prefix(cache: &SigningKeyCache, secs: u64, input: &Input<'_>) -> Option<Prefix> {
+    let Input {
+        credentials: creds,
+        region,
+        service,
+        time,
+        payload,
+        algorithm: _,
+        request: ref req,
+    } = *input;
+    let unsigned = payload == Payload::Unsigned;
     let date_time = format_date_time(time)?;
     let date: &[u8; 8] = date_time[..8].try_into().ok()?;
     let token = match creds.session_token() {
@@ -186,8 +252,9 @@ fn build_prefix(
     let path = req.url.path();
     let query = req.url.query().unwrap_or_default();
 
-    // The signed headers, sorted by name: `host`, the extra ones, `x-amz-date`, the token.
-    let mut headers: [(&str, &str); MAX_EXTRA_HEADERS + 3] = [("", ""); MAX_EXTRA_HEADERS + 3];
+    // The signed headers, sorted by name: `host`, the extra ones, `x-amz-content-sha256` for
+    // an unsigned payload, `x-amz-date`, the token.
+    let mut headers: [(&str, &str); MAX_EXTRA_HEADERS + 4] = [("", ""); MAX_EXTRA_HEADERS + 4];
     if req.headers.len() > MAX_EXTRA_HEADERS {
         return None;
     }
@@ -200,6 +267,10 @@ fn build_prefix(
             return None;
         }
         headers[n] = (name, value);
+        n += 1;
+    }
+    if unsigned {
+        headers[n] = (CONTENT_SHA256, UNSIGNED_PAYLOAD);
         n += 1;
     }
     headers[n] = ("x-amz-date", date_time_str);
@@ -262,6 +333,7 @@ fn build_prefix(
     let key = cache.key(date, time, region, service, creds)?;
     Some(Prefix {
         secs,
+        payload,
         region: region.into(),
         service: service.into(),
         credentials: creds.clone(),
@@ -279,30 +351,25 @@ fn build_prefix(
             authorization,
             scope: (scope_start, scope_end),
             key,
+            unsigned,
         },
     })
 }
 
-/// Signs `req`: with the fast path when it applies, else with aws-sigv4's `sign()`. This is what
-/// the transports call.
-pub fn sign(
-    cache: &SigningKeyCache,
-    creds: &Credentials,
-    region: &str,
-    service: &str,
-    time: SystemTime,
-    req: &Request<'_>,
-) -> Result<SignedHeaders, AmbError> {
-    if let Some(headers) = try_sign(cache, creds, region, service, time, req) {
+/// Signs `input`: with the fast path when it applies, else with aws-sigv4's `sign()` (always
+/// for SigV4A). This is what the transports call.
+pub fn sign(cache: &SigningKeyCache, input: &Input<'_>) -> Result<SignedHeaders, AmbError> {
+    if let Some(headers) = try_sign(cache, input) {
         return Ok(headers);
     }
+    let time = input.time;
     // aws-sigv4 panics on a time past year 9999 (it signs times before 1970): refuse it here.
     if time > UNIX_EPOCH && format_date_time(time).is_none() {
         return Err(AmbError::Signing(format!(
             "cannot sign at {time:?}: SigV4 dates end with year 9999; check this machine's clock"
         )));
     }
-    sign_with_aws_sigv4(&creds.clone().into(), region, service, time, req)
+    sign_with_aws_sigv4(input)
 }
 
 /// `YYYYMMDDTHHMMSSZ` in UTC, as aws-sigv4 formats it; `None` before 1970 or after 9999.
@@ -355,13 +422,25 @@ mod tests {
         }
     }
 
+    fn input<'a>(creds: &'a Credentials, time: SystemTime, request: Request<'a>) -> Input<'a> {
+        Input {
+            credentials: creds,
+            region: "us-east-1",
+            service: "svc",
+            time,
+            payload: Payload::Signed,
+            algorithm: Algorithm::V4,
+            request,
+        }
+    }
+
     #[test]
     fn debug_shows_no_key() {
         let cache = SigningKeyCache::new();
         let creds = Credentials::new("AKID", "SECRETKEY", None, None, "t");
         let url = Url::parse("https://h.example/").unwrap();
         let req = request(&url, "GET", b"");
-        let out = try_sign(&cache, &creds, "us-east-1", "svc", SystemTime::now(), &req).unwrap();
+        let out = try_sign(&cache, &input(&creds, SystemTime::now(), req)).unwrap();
         let shown = format!("{cache:?}");
         assert!(
             !shown.contains("SECRETKEY") && !shown.contains("key:"),
@@ -378,12 +457,91 @@ mod tests {
         let url = Url::parse("https://h.example/").unwrap();
         let req = request(&url, "POST", b"{}");
         let after_9999 = UNIX_EPOCH + Duration::from_secs(253_402_300_800);
-        let err = sign(&cache, &creds, "us-east-1", "svc", after_9999, &req).unwrap_err();
+        let err = sign(&cache, &input(&creds, after_9999, req)).unwrap_err();
         assert!(err.to_string().contains("clock"), "{err}");
         // The last second of 9999 (fast path), and a time before 1970 (aws-sigv4 signs it).
         let last = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
-        assert!(sign(&cache, &creds, "us-east-1", "svc", last, &req).is_ok());
+        assert!(sign(&cache, &input(&creds, last, req)).is_ok());
         let before = UNIX_EPOCH - Duration::from_secs(1);
-        assert!(sign(&cache, &creds, "us-east-1", "svc", before, &req).is_ok());
+        assert!(sign(&cache, &input(&creds, before, req)).is_ok());
+    }
+
+    /// The unsigned-payload canonical request, written out by hand from the AWS specification
+    /// (not from aws-sigv4): `x-amz-content-sha256` is a signed header and the payload hash is
+    /// the literal `UNSIGNED-PAYLOAD`, whatever the body.
+    #[test]
+    fn unsigned_payload_canonical_request_by_hand() {
+        let cache = SigningKeyCache::new();
+        let creds = Credentials::new("AKIDEXAMPLE", "SECRETKEY", Some("TOKEN".into()), None, "t");
+        let url = Url::parse("https://svc-1.abc.vpc-lattice-svcs.us-west-2.on.aws/rpc").unwrap();
+        let time = UNIX_EPOCH + Duration::from_secs(1_440_938_160); // 20150830T123600Z
+        for body in [&b"{}"[..], b"{\"jsonrpc\":\"2.0\"}"] {
+            let input = Input {
+                credentials: &creds,
+                region: "us-west-2",
+                service: "vpc-lattice-svcs",
+                time,
+                payload: Payload::Unsigned,
+                algorithm: Algorithm::V4,
+                request: Request {
+                    method: "POST",
+                    authority: "svc-1.abc.vpc-lattice-svcs.us-west-2.on.aws",
+                    url: &url,
+                    headers: &[("content-type", "application/json")],
+                    body,
+                },
+            };
+            let creq = "POST\n/rpc\n\n\
+                content-type:application/json\n\
+                host:svc-1.abc.vpc-lattice-svcs.us-west-2.on.aws\n\
+                x-amz-content-sha256:UNSIGNED-PAYLOAD\n\
+                x-amz-date:20150830T123600Z\n\
+                x-amz-security-token:TOKEN\n\n\
+                content-type;host;x-amz-content-sha256;x-amz-date;x-amz-security-token\n\
+                UNSIGNED-PAYLOAD";
+            let sts = format!(
+                "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-west-2/vpc-lattice-svcs/aws4_request\n{}",
+                std::str::from_utf8(&hex32(&Sha256::digest(creq).into())).unwrap()
+            );
+            let key = v4::generate_signing_key("SECRETKEY", time, "us-west-2", "vpc-lattice-svcs");
+            let signature = v4::calculate_signature(key, sts.as_bytes());
+            let want: SignedHeaders = vec![
+                ("x-amz-date", "20150830T123600Z".into()),
+                (
+                    "authorization",
+                    format!(
+                        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-west-2/vpc-lattice-svcs/aws4_request, \
+                         SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date;x-amz-security-token, \
+                         Signature={signature}"
+                    ),
+                ),
+                ("x-amz-content-sha256", "UNSIGNED-PAYLOAD".into()),
+                ("x-amz-security-token", "TOKEN".into()),
+            ];
+            assert_eq!(try_sign(&cache, &input), Some(want.clone()), "fast path");
+            assert_eq!(sign_with_aws_sigv4(&input).unwrap(), want, "aws-sigv4");
+        }
+    }
+
+    #[test]
+    fn sigv4a_never_takes_the_fast_path() {
+        let cache = SigningKeyCache::new();
+        let creds = Credentials::new("AKID", "SECRETKEY", None, None, "t");
+        let url = Url::parse("https://h.example/").unwrap();
+        let mut input = input(&creds, SystemTime::now(), request(&url, "POST", b"{}"));
+        input.algorithm = Algorithm::V4a;
+        input.region = "*";
+        assert!(try_sign(&cache, &input).is_none());
+        let signed = sign(&cache, &input).unwrap();
+        assert_eq!(
+            signed,
+            sign_with_aws_sigv4(&input).unwrap(),
+            "deterministic (RFC 6979)"
+        );
+        assert!(signed[2]
+            .1
+            .starts_with("AWS4-ECDSA-P256-SHA256 Credential=AKID/"));
+        assert_eq!(signed[1], ("x-amz-region-set", "*".to_owned()));
+        assert_eq!(cache.derivations(), 0);
     }
 }

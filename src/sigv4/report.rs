@@ -7,31 +7,30 @@
 //! at the same time, so the report is what was signed, or an error.
 
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
-use aws_credential_types::Credentials;
-use aws_sigv4::sign::v4;
+use aws_sigv4::sign::{v4, v4a};
 use sha2_sigv4::{Digest, Sha256};
 
-use super::{format_date_time, sign, sign_with_aws_sigv4, Request, SigningKeyCache};
+use super::{format_date_time, sign, sign_with_aws_sigv4, Algorithm, Input, SigningKeyCache};
 use crate::error::AmbError;
 
-/// The canonical request (session token redacted) and the string to sign of `req`, signed as
-/// the transports sign it (`cache`, `creds`, `region`, `service`, `time`).
+/// The canonical request (session token redacted) and the string to sign of `input`, signed
+/// as the transports sign it (with `cache`).
 pub(crate) fn report(
     cache: &SigningKeyCache,
-    creds: &Credentials,
-    region: &str,
-    service: &str,
-    time: SystemTime,
-    req: &Request<'_>,
+    input: &Input<'_>,
 ) -> Result<(String, String), AmbError> {
+    let Input {
+        credentials: creds,
+        region,
+        service,
+        time,
+        ..
+    } = *input;
     let failed = |why: &str| AmbError::Signing(format!("cannot report what was signed: {why}"));
-    let ours = sign(cache, creds, region, service, time, req)?;
+    let ours = sign(cache, input)?;
     let capture = Capture::default();
-    let theirs = tracing::subscriber::with_default(capture.clone(), || {
-        sign_with_aws_sigv4(&creds.clone().into(), region, service, time, req)
-    })?;
+    let theirs = tracing::subscriber::with_default(capture.clone(), || sign_with_aws_sigv4(input))?;
     if ours != theirs {
         return Err(failed("the signer and aws-sigv4 disagree"));
     }
@@ -52,13 +51,28 @@ pub(crate) fn report(
     };
     let date_time = format_date_time(time).ok_or_else(|| failed("the time is out of range"))?;
     let date_time = std::str::from_utf8(&date_time).map_err(|_| failed("bad time"))?;
-    let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{date_time}\n{}/{region}/{service}/aws4_request\n{}",
-        &date_time[..8],
-        hex(&Sha256::digest(full.as_bytes()))
-    );
-    let key = v4::generate_signing_key(creds.secret_access_key(), time, region, service);
-    let signature = v4::calculate_signature(key, string_to_sign.as_bytes());
+    let creq_hash = hex(&Sha256::digest(full.as_bytes()));
+    let date = &date_time[..8];
+    // SigV4A's scope has no region (the region set is a signed header); its ECDSA signature
+    // is deterministic (RFC 6979), so it can be checked the same way.
+    let (string_to_sign, signature) = match input.algorithm {
+        Algorithm::V4 => {
+            let sts = format!(
+                "AWS4-HMAC-SHA256\n{date_time}\n{date}/{region}/{service}/aws4_request\n{creq_hash}"
+            );
+            let key = v4::generate_signing_key(creds.secret_access_key(), time, region, service);
+            let signature = v4::calculate_signature(key, sts.as_bytes());
+            (sts, signature)
+        }
+        Algorithm::V4a => {
+            let sts = format!(
+                "AWS4-ECDSA-P256-SHA256\n{date_time}\n{date}/{service}/aws4_request\n{creq_hash}"
+            );
+            let key = v4a::generate_signing_key(creds.access_key_id(), creds.secret_access_key());
+            let signature = v4a::calculate_signature(key, sts.as_bytes());
+            (sts, signature)
+        }
+    };
     let signed = ours
         .iter()
         .find(|(name, _)| *name == "authorization")

@@ -349,6 +349,13 @@ impl AmbWsConnectBuilder {
                 return Err(ConfigError::Zero { setting: name }.into());
             }
         }
+        let target = self.auth.target_for(&endpoint);
+        if !target.has_websocket() {
+            return Err(ConfigError::NoWebSocket {
+                target: target.name(),
+            }
+            .into());
+        }
         let auth = self.auth.build(&mut endpoint)?;
         let tls = match endpoint.url().scheme() {
             "wss" => Some(handshake::tls_config()?),
@@ -392,6 +399,7 @@ impl fmt::Debug for AmbWsConnectBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Target;
 
     const TOKEN_URL: &str =
         "wss://mainnet.ethereum.managedblockchain.us-east-1.amazonaws.com/?billingtoken=SECRETTOKEN";
@@ -454,6 +462,54 @@ mod tests {
             ))
             .build();
         assert!(matches!(r, Err(AmbError::Config(_))));
+    }
+
+    #[test]
+    fn targets_without_websocket_are_refused_at_build() {
+        let creds = || aws_credential_types::Credentials::new("a", "b", None, None, "x");
+        for (b, target) in [
+            (
+                AmbWsConnect::builder("wss://svc-1.abc.vpc-lattice-svcs.us-east-1.on.aws/"),
+                "VPC Lattice",
+            ),
+            (
+                AmbWsConnect::builder("wss://abc.lambda-url.us-east-1.on.aws/"),
+                "Lambda function URL",
+            ),
+            (
+                AmbWsConnect::builder("wss://rpc.mycorp.example/").target(Target::VpcLattice),
+                "VPC Lattice",
+            ),
+            (
+                AmbWsConnect::builder("ws://127.0.0.1:1/").target(Target::LambdaUrl),
+                "Lambda function URL",
+            ),
+            (
+                AmbWsConnect::builder("wss://rpc.mycorp.example/").service("vpc-lattice-svcs"),
+                "VPC Lattice",
+            ),
+        ] {
+            let err = b.credentials_provider(creds()).build().unwrap_err();
+            assert!(
+                matches!(err, AmbError::Config(ConfigError::NoWebSocket { target: t }) if t == target),
+                "{err}"
+            );
+            let text = err.to_string();
+            assert!(
+                text.contains("does not support WebSockets") && text.contains("AmbHttp"),
+                "{text}"
+            );
+        }
+        // API Gateway (WebSocket APIs exist) and AMB build.
+        for url in [
+            "wss://abc.execute-api.us-east-1.amazonaws.com/prod",
+            "wss://nd-abc.wss.ethereum.managedblockchain.us-east-1.amazonaws.com/",
+        ] {
+            assert!(AmbWsConnect::builder(url)
+                .credentials_provider(creds())
+                .build()
+                .is_ok());
+        }
     }
 
     #[test]
