@@ -101,6 +101,7 @@ mod tests {
         let token = endpoint.has_billing_token();
         let auth = AuthConfig {
             region: Some("us-east-1".into()),
+            service: (!token).then(|| "execute-api".into()),
             credentials: (!token).then(|| {
                 AmbCredentials::from_provider(Credentials::new(
                     "AKIDEXAMPLE",

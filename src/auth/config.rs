@@ -154,8 +154,9 @@ impl AuthConfig {
     /// Decides the auth mode for `endpoint`:
     /// 1. a billing token in the URL or on the builder selects token mode;
     /// 2. (third-party provider modes);
-    /// 3. SigV4 for an AWS or loopback target, or when a SigV4 setting (service, region,
-    ///    credentials, target, SigV4A, payload mode) was given;
+    /// 3. SigV4 for an AWS or loopback target, or when a SigV4 setting (service, credentials,
+    ///    target, SigV4A, unsigned payload) was given; on a host that names no service, only
+    ///    with `.service(..)` or `.target(..)`;
     /// 4. (static headers only);
     /// 5. else [`ConfigError::NoAuthForHost`].
     pub(crate) fn build(self, endpoint: &mut Endpoint) -> Result<Auth, AmbError> {
@@ -201,20 +202,32 @@ impl AuthConfig {
 
     /// Whether a SigV4 setting was given: service, region, credentials, an AWS or loopback
     /// target, SigV4A or a region set, payload mode.
+    ///
+    /// A region alone is not one (an `RPC_REGION` left set after a move from AMB to a provider
+    /// must not send AWS signatures and session tokens to that provider), nor is a setting
+    /// turned off (`.sigv4a(false)`, `.unsigned_payload(false)`).
     fn says_sigv4(&self) -> bool {
         self.service.is_some()
-            || self.region.is_some()
             || self.credentials.is_some()
             || self.target.is_some_and(Target::is_sigv4)
-            || self.sigv4a.is_some()
+            || self.sigv4a == Some(true)
             || self.region_set.is_some()
-            || self.unsigned_payload.is_some()
+            || self.unsigned_payload == Some(true)
     }
 
     fn build_sigv4(self, endpoint: &Endpoint, target: Target) -> Result<Auth, AmbError> {
-        let service = match self.service {
-            Some(service) => service,
-            None => target.default_service().unwrap_or(AMB_SERVICE).to_owned(),
+        let service = match (self.service, target.default_service()) {
+            (Some(service), _) => service,
+            (None, Some(service)) => service.to_owned(),
+            // A host that names no service (a custom domain): signing for AMB's service there
+            // can only be refused; say what to set instead.
+            (None, None) if target == Target::Other => {
+                return Err(ConfigError::NoAuthForHost {
+                    host: endpoint.host().to_owned(),
+                }
+                .into())
+            }
+            (None, None) => AMB_SERVICE.to_owned(),
         };
         if service.is_empty() || service.contains(char::is_whitespace) {
             return Err(ConfigError::InvalidService { service }.into());
@@ -500,18 +513,30 @@ mod tests {
                 Some(Target::Other)),
             Err(AmbError::Config(ConfigError::NoAuthForHost { .. }))
         ));
-        // Any SigV4 setting says SigV4 (the service defaults to AMB's when none is named).
+        // A service or an AWS target says SigV4.
         for set in [
             (|c: &mut AuthConfig| c.service = Some("execute-api".into())) as fn(&mut AuthConfig),
-            |c| c.region = Some("us-east-1".into()),
-            |c| c.credentials = Some(creds()),
             |c| c.target = Some(Target::ApiGateway),
-            |c| c.sigv4a = Some(true),
-            |c| c.unsigned_payload = Some(true),
         ] {
             assert!(matches!(
                 build("https://rpc.mycorp.example/", set),
                 Ok(Auth::SigV4(_))
+            ));
+        }
+        // Nothing else does on a host that names no service: not a region left set after a
+        // move to a provider (no AWS signature or session token goes to it), not a setting
+        // turned off, and not credentials or SigV4A without a service to sign for.
+        for set in [
+            (|c: &mut AuthConfig| c.region = Some("us-east-1".into())) as fn(&mut AuthConfig),
+            |c| c.sigv4a = Some(false),
+            |c| c.unsigned_payload = Some(false),
+            |c| c.credentials = Some(creds()),
+            |c| c.sigv4a = Some(true),
+            |c| c.unsigned_payload = Some(true),
+        ] {
+            assert!(matches!(
+                build("https://eth-mainnet.g.alchemy.com/v2/KEY", set),
+                Err(AmbError::Config(ConfigError::NoAuthForHost { .. }))
             ));
         }
         // Loopback is the emulator: SigV4 for AMB as before.

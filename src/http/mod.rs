@@ -191,6 +191,7 @@ mod tests {
         ));
         assert!(matches!(
             AmbHttp::builder("https://a.example")
+                .service("execute-api")
                 .region("us-east-1")
                 .timeout(Duration::ZERO)
                 .build(),
@@ -200,7 +201,9 @@ mod tests {
 
     #[test]
     fn refuses_zero_limits() {
-        let b = || AmbHttp::builder("https://a.example").region("us-east-1");
+        let b = || AmbHttp::builder("https://a.example")
+            .service("execute-api")
+            .region("us-east-1");
         assert!(matches!(
             b().max_response_size(0).build(),
             Err(AmbError::Config(_))
@@ -258,11 +261,13 @@ mod tests {
             .unwrap();
         assert!(amb.inner.accept_gzip);
         let other = AmbHttp::builder("https://a.example")
+                .service("execute-api")
             .region("us-east-1")
             .build()
             .unwrap();
         assert!(!other.inner.accept_gzip);
         let on = AmbHttp::builder("https://a.example")
+                .service("execute-api")
             .region("us-east-1")
             .gzip(true)
             .build()
