@@ -51,15 +51,14 @@ pub(crate) fn tls_cause<'a>(
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if let Some(tls) = io
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            {
-                return Some(tls);
-            }
-        }
-        next = e.source();
+        // An `io::Error`'s `source()` skips the error it wraps: step into it instead.
+        next = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
     }
     None
 }
@@ -91,6 +90,9 @@ mod tests {
             tls_cause(&io),
             Some(rustls::Error::InvalidCertificate(_))
         ));
+        // As reqwest wraps it: an io::Error in an io::Error.
+        let nested = std::io::Error::other(io);
+        assert!(tls_cause(&nested).is_some());
         let other = std::io::Error::other("connection reset");
         assert!(tls_cause(&other).is_none());
     }
