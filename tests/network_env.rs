@@ -75,7 +75,8 @@ async fn both(http_url: &str, ws_url: &str, no_proxy: bool) -> (u64, u64) {
 #[test]
 fn environment_trust_and_proxies_for_both_transports() {
     let ca = TestCa::new();
-    let ca_file = std::env::temp_dir().join(format!("alloy-amb-test-ca-{}.pem", std::process::id()));
+    let ca_file =
+        std::env::temp_dir().join(format!("alloy-amb-test-ca-{}.pem", std::process::id()));
     ca.write_ca_pem(&ca_file).unwrap();
     set(&[]);
     std::env::remove_var("SSL_CERT_DIR");
@@ -91,7 +92,13 @@ fn environment_trust_and_proxies_for_both_transports() {
         let https = TlsFront::start(&ca, amb.address()).await;
         let wss = TlsFront::start(&ca, gw.authority().parse().unwrap()).await;
         let proxy = ConnectProxy::start().await;
-        Setup { amb, gw, https, wss, proxy }
+        Setup {
+            amb,
+            gw,
+            https,
+            wss,
+            proxy,
+        }
     });
     let (https_url, wss_url) = (s.https.https_url(), s.wss.wss_url());
     let tls_targets = vec![
@@ -111,7 +118,10 @@ fn environment_trust_and_proxies_for_both_transports() {
     assert_eq!(s.proxy.tunnels(), tls_targets);
 
     // NO_PROXY exempts the host for both; `.no_proxy()` ignores the variables.
-    set(&[("HTTPS_PROXY", &s.proxy.url()), ("NO_PROXY", "example.com, localhost")]);
+    set(&[
+        ("HTTPS_PROXY", &s.proxy.url()),
+        ("NO_PROXY", "example.com, localhost"),
+    ]);
     assert_eq!(rt.block_on(both(&https_url, &wss_url, false)), expected);
     set(&[("https_proxy", &s.proxy.url())]);
     assert_eq!(rt.block_on(both(&https_url, &wss_url, true)), expected);
@@ -121,17 +131,26 @@ fn environment_trust_and_proxies_for_both_transports() {
     let unreachable = "http://127.0.0.1:9";
     set(&[("ALL_PROXY", &s.proxy.url()), ("HTTP_PROXY", unreachable)]);
     assert_eq!(rt.block_on(both(&https_url, &wss_url, false)), expected);
-    assert_eq!(s.proxy.tunnels(), [tls_targets.clone(), tls_targets].concat());
+    assert_eq!(
+        s.proxy.tunnels(),
+        [tls_targets.clone(), tls_targets].concat()
+    );
 
     // Cleartext on loopback: HTTP_PROXY is the one for http:// and ws:// (reqwest forwards
     // the HTTP request in absolute form; the WebSocket tunnels), and NO_PROXY by IP.
     set(&[("HTTP_PROXY", &s.proxy.url()), ("HTTPS_PROXY", unreachable)]);
-    assert_eq!(rt.block_on(both(&s.amb.url(), &s.gw.url(), false)), expected);
+    assert_eq!(
+        rt.block_on(both(&s.amb.url(), &s.gw.url(), false)),
+        expected
+    );
     assert_eq!(s.proxy.forwarded(), vec![s.amb.address().to_string()]);
     assert_eq!(s.proxy.tunnels().last(), Some(&s.gw.authority()));
     let seen = s.proxy.requests().len();
     set(&[("HTTP_PROXY", &s.proxy.url()), ("NO_PROXY", "127.0.0.0/8")]);
-    assert_eq!(rt.block_on(both(&s.amb.url(), &s.gw.url(), false)), expected);
+    assert_eq!(
+        rt.block_on(both(&s.amb.url(), &s.gw.url(), false)),
+        expected
+    );
     assert_eq!(s.proxy.requests().len(), seen);
 
     set(&[]);
