@@ -208,6 +208,10 @@ async fn proxy_credentials_are_sent_and_never_shown() {
         assert!(!format!("{b:?}").contains("WRONGSECRET"), "{b:?}");
         let b = http(&amb.url()).proxy(proxy.url_with_credentials("alice", "WRONGSECRET"));
         assert!(!format!("{b:?}").contains("WRONGSECRET"), "{b:?}");
+        let t = b.build().unwrap();
+        assert!(!format!("{t:?}").contains("WRONGSECRET"), "{t:?}");
+        let err = http_block_number(t).await.unwrap_err();
+        assert!(!format!("{err} {err:?}").contains("WRONGSECRET"), "{err:?}");
 
         // The right ones: `Proxy-Authorization: Basic`, for both transports.
         let url = proxy.url_with_credentials("alice", "PROXYSECRET");
@@ -221,7 +225,7 @@ async fn proxy_credentials_are_sent_and_never_shown() {
             .map(|r| (r.status, r.authorization))
             .collect();
         let basic = Some("Basic YWxpY2U6UFJPWFlTRUNSRVQ=".to_owned());
-        assert_eq!(&seen[2..], &[(200, basic.clone()), (0, basic)]);
+        assert_eq!(&seen[3..], &[(200, basic.clone()), (0, basic)]);
     })
     .await
 }
@@ -266,4 +270,42 @@ fn only_http_proxy_urls_are_accepted() {
             assert!(!format!("{err} {err:?}").contains("SECRETPW"), "{err}");
         }
     }
+}
+
+/// A proxy that answers nonsense, closes at once, or sends an endless head: a typed error
+/// naming the proxy, bounded, never a panic or a hang.
+#[tokio::test]
+async fn a_broken_proxy_is_a_typed_connect_error() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    bounded(async {
+        let answers: [&'static [u8]; 3] = [b"garbage\r\n\r\n", b"", b"HTTP/1.1 200 OK\r\nX: "];
+        for answer in answers {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let proxy_url = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(async move {
+                let (mut tcp, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = tcp.read(&mut buf).await;
+                let _ = tcp.write_all(answer).await;
+                if answer.ends_with(b": ") {
+                    // An endless header line: the client must stop reading at its bound.
+                    let filler = vec![b'a'; 64 * 1024];
+                    while tcp.write_all(&filler).await.is_ok() {}
+                }
+            });
+            let c = ws("ws://127.0.0.1:1/")
+                .proxy(&proxy_url)
+                .connect_timeout(std::time::Duration::from_secs(30))
+                .build()
+                .unwrap();
+            let err = ws_block_number(c).await.unwrap_err();
+            match amb_err(&err) {
+                AmbError::Connect { reason, .. } => {
+                    assert!(reason.contains(&proxy_url), "{reason}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    })
+    .await
 }
