@@ -252,6 +252,53 @@ async fn a_proxy_refusal_names_the_status() {
     .await
 }
 
+/// Over HTTP reqwest opens the tunnel (for https://): a 407 is still `ProxyRefused` naming
+/// the proxy; other refusals, whose status reqwest does not keep, a `Connect` naming it.
+#[tokio::test]
+async fn a_proxy_refusal_over_http_names_the_proxy() {
+    bounded(async {
+        let amb = FakeAmb::start().await;
+        let ca = TestCa::new();
+        let https = TlsFront::start(&ca, amb.address()).await;
+        let proxy = ConnectProxy::start().await;
+        let transport = || {
+            http(&https.https_url())
+                .tls_config(trusting(&ca))
+                .proxy(proxy.url_with_credentials("alice", "WRONGSECRET"))
+                .build()
+                .unwrap()
+        };
+        proxy.require_basic_auth("alice", "PROXYSECRET");
+        let err = http_block_number(transport()).await.unwrap_err();
+        match amb_err(&err) {
+            AmbError::ProxyRefused {
+                proxy: shown,
+                status,
+                host,
+                ..
+            } => {
+                assert_eq!((shown.as_str(), *status), (proxy.url().as_str(), 407));
+                assert_eq!(host, "localhost");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!format!("{err} {err:?}").contains("WRONGSECRET"), "{err:?}");
+
+        proxy.refuse_with(Some(403));
+        let err = http_block_number(transport()).await.unwrap_err();
+        match amb_err(&err) {
+            AmbError::Connect { reason, .. } => {
+                assert!(reason.contains(&proxy.url()), "{reason}");
+                assert!(reason.contains("refused to open a tunnel"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(proxy.requests().len(), 2);
+        assert_eq!(https.handshakes(), 0);
+    })
+    .await
+}
+
 #[test]
 fn only_http_proxy_urls_are_accepted() {
     for bad in [

@@ -157,6 +157,12 @@ impl AmbHttpBuilder {
         }
         let gzip = self.gzip.unwrap_or(endpoint.amb_host().is_some());
         let auth = self.auth.build(&mut endpoint)?;
+        // Where the client built here goes (reqwest decides the same way), named in errors.
+        let proxy = match self.client {
+            Some(_) => None,
+            None => crate::net::intercept(&self.net.proxy, &endpoint)
+                .map(|(intercept, _)| crate::net::shown(&intercept.uri().to_string())),
+        };
         let client = match self.client {
             Some(c) => c,
             // Redirects are never followed: a signature is valid for one host, and reqwest
@@ -188,6 +194,7 @@ impl AmbHttpBuilder {
                 endpoint,
                 auth,
                 client,
+                proxy,
                 split,
                 timeout: self.timeout,
                 max_response_size: self.max_response_size,

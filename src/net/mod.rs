@@ -11,6 +11,10 @@ use crate::secret::Secret;
 
 #[cfg(feature = "ws")]
 pub(crate) mod proxy;
+#[cfg(feature = "http")]
+mod refusal;
+#[cfg(feature = "http")]
+pub(crate) use refusal::proxy_refusal;
 pub(crate) mod tls;
 
 /// Which proxy a transport goes through.
@@ -118,6 +122,32 @@ impl NetConfig {
             None => builder,
         })
     }
+}
+
+/// The proxy `choice` picks for `endpoint` (`ws://` as `http://`, `wss://` as `https://`),
+/// through hyper-util's matcher, the one reqwest 0.13 reads the environment with; and where
+/// it came from, for errors.
+pub(crate) fn intercept(
+    choice: &ProxyChoice,
+    endpoint: &crate::endpoint::Endpoint,
+) -> Option<(hyper_util::client::proxy::matcher::Intercept, &'static str)> {
+    use hyper_util::client::proxy::matcher::Matcher;
+    let (matcher, from) = match choice {
+        ProxyChoice::Off => return None,
+        ProxyChoice::Environment => (
+            Matcher::from_env(),
+            "the proxy from the environment (HTTPS_PROXY, ALL_PROXY or HTTP_PROXY)",
+        ),
+        ProxyChoice::Url(url) => (Matcher::builder().all(url.expose()).build(), "the proxy"),
+    };
+    let scheme = match endpoint.url().scheme() {
+        "wss" | "https" => "https",
+        _ => "http",
+    };
+    let target = format!("{scheme}://{}/", endpoint.authority())
+        .parse::<http::Uri>()
+        .ok()?;
+    Some((matcher.intercept(&target)?, from))
 }
 
 /// Checks a proxy URL given to `.proxy(..)`.

@@ -5,7 +5,6 @@
 use std::fmt;
 
 use http::HeaderValue;
-use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -40,22 +39,7 @@ pub(crate) fn route(
     choice: &ProxyChoice,
     endpoint: &Endpoint,
 ) -> Result<Option<ProxyRoute>, AmbError> {
-    let (matcher, from) = match choice {
-        ProxyChoice::Off => return Ok(None),
-        ProxyChoice::Environment => (
-            Matcher::from_env(),
-            "the proxy from the environment (HTTPS_PROXY, ALL_PROXY or HTTP_PROXY)",
-        ),
-        ProxyChoice::Url(url) => (Matcher::builder().all(url.expose()).build(), "the proxy"),
-    };
-    let scheme = match endpoint.url().scheme() {
-        "wss" | "https" => "https",
-        _ => "http",
-    };
-    let Ok(target) = format!("{scheme}://{}/", endpoint.authority()).parse::<http::Uri>() else {
-        return Ok(None);
-    };
-    let Some(intercept) = matcher.intercept(&target) else {
+    let Some((intercept, from)) = super::intercept(choice, endpoint) else {
         return Ok(None);
     };
     let uri = intercept.uri();
