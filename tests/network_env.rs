@@ -1,6 +1,6 @@
 //! The environment's network settings, in a binary of their own (the environment is
-//! process-wide, and the platform verifier loads its roots once): `SSL_CERT_FILE` for both
-//! transports' default trust, and `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` read
+//! process-wide): `SSL_CERT_FILE` and `SSL_CERT_DIR` for both transports' default trust (read
+//! at each `build()`, as reqwest does), and `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` read
 //! the same way by the WebSocket as by reqwest (hyper-util's matcher for both).
 //!
 //! One test function, so nothing else runs while the variables change; they are changed only
@@ -8,9 +8,10 @@
 
 mod support;
 
-use alloy_amb::{AmbHttp, AmbWsConnect};
+use alloy_amb::{AmbError, AmbHttp, AmbWsConnect};
 use alloy_amb_testing::{ConnectProxy, TestCa, TlsFront};
 use alloy_provider::{Provider, ProviderBuilder};
+use alloy_transport::TransportError;
 use support::chain::GENESIS_HEAD;
 use support::fake_amb::{FakeAmb, REGION};
 use support::fake_credentials;
@@ -44,8 +45,8 @@ struct Setup {
     proxy: ConnectProxy,
 }
 
-/// Block numbers over HTTP and over the WebSocket to `http_url` and `ws_url`.
-async fn both(http_url: &str, ws_url: &str, no_proxy: bool) -> (u64, u64) {
+/// The transports to `http_url` and `ws_url`.
+fn transports(http_url: &str, ws_url: &str, no_proxy: bool) -> (AmbHttp, AmbWsConnect) {
     let mut t = AmbHttp::builder(http_url)
         .region(REGION)
         .credentials_provider(fake_credentials());
@@ -57,19 +58,28 @@ async fn both(http_url: &str, ws_url: &str, no_proxy: bool) -> (u64, u64) {
         t = t.no_proxy();
         c = c.no_proxy();
     }
+    (t.build().unwrap(), c.build().unwrap())
+}
+
+/// Block numbers over HTTP and over the WebSocket, or the errors.
+async fn try_both(
+    (t, c): (AmbHttp, AmbWsConnect),
+) -> (Result<u64, TransportError>, Result<u64, TransportError>) {
     let http = ProviderBuilder::new()
-        .connect_client(alloy_rpc_client::RpcClient::new(t.build().unwrap(), false))
+        .connect_client(alloy_rpc_client::RpcClient::new(t, false))
         .get_block_number()
-        .await
-        .unwrap();
-    let ws = ProviderBuilder::new()
-        .connect_pubsub_with(c.build().unwrap())
-        .await
-        .unwrap()
-        .get_block_number()
-        .await
-        .unwrap();
+        .await;
+    let ws = match ProviderBuilder::new().connect_pubsub_with(c).await {
+        Ok(provider) => provider.get_block_number().await,
+        Err(e) => Err(e),
+    };
     (http, ws)
+}
+
+/// Block numbers over HTTP and over the WebSocket to `http_url` and `ws_url`.
+async fn both(http_url: &str, ws_url: &str, no_proxy: bool) -> (u64, u64) {
+    let (http, ws) = try_both(transports(http_url, ws_url, no_proxy)).await;
+    (http.unwrap(), ws.unwrap())
 }
 
 #[test]
@@ -78,9 +88,12 @@ fn environment_trust_and_proxies_for_both_transports() {
     let ca_file =
         std::env::temp_dir().join(format!("alloy-amb-test-ca-{}.pem", std::process::id()));
     ca.write_ca_pem(&ca_file).unwrap();
+    let ca_dir = std::env::temp_dir().join(format!("alloy-amb-test-certs-{}", std::process::id()));
+    std::fs::create_dir_all(&ca_dir).unwrap();
+    ca.write_ca_pem(&ca_dir.join("private-ca.pem")).unwrap();
     set(&[]);
     std::env::remove_var("SSL_CERT_DIR");
-    std::env::set_var("SSL_CERT_FILE", &ca_file);
+    std::env::remove_var("SSL_CERT_FILE");
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -107,9 +120,21 @@ fn environment_trust_and_proxies_for_both_transports() {
     ];
     let expected = (GENESIS_HEAD, GENESIS_HEAD);
 
-    // SSL_CERT_FILE: the private CA is trusted by both, with no configuration in code.
+    // The system's roots: the private CA is trusted by neither.
+    let (http, ws) = rt.block_on(try_both(transports(&https_url, &wss_url, false)));
+    for err in [http.unwrap_err(), ws.unwrap_err()] {
+        let amb = AmbError::from_transport_error(&err);
+        assert!(matches!(amb, Some(AmbError::Tls { .. })), "{err:?}");
+    }
+
+    // SSL_CERT_DIR, then SSL_CERT_FILE: the private CA is trusted by both, with no
+    // configuration in code, read again at each build.
+    std::env::set_var("SSL_CERT_DIR", &ca_dir);
     assert_eq!(rt.block_on(both(&https_url, &wss_url, false)), expected);
-    assert_eq!((s.https.handshakes(), s.wss.handshakes()), (1, 1));
+    std::env::remove_var("SSL_CERT_DIR");
+    std::env::set_var("SSL_CERT_FILE", &ca_file);
+    assert_eq!(rt.block_on(both(&https_url, &wss_url, false)), expected);
+    assert_eq!((s.https.handshakes(), s.wss.handshakes()), (2, 2));
     assert!(s.proxy.requests().is_empty());
 
     // HTTPS_PROXY: both tunnel, `localhost` included (loopback is not exempt by itself).
@@ -155,4 +180,5 @@ fn environment_trust_and_proxies_for_both_transports() {
 
     set(&[]);
     let _ = std::fs::remove_file(&ca_file);
+    let _ = std::fs::remove_dir_all(&ca_dir);
 }

@@ -3,7 +3,7 @@
 //! `rustls-native-certs`, so `SSL_CERT_FILE` and `SSL_CERT_DIR` are honoured), with
 //! aws-lc-rs, or ring with the `ring` feature.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 use rustls::ClientConfig;
@@ -19,13 +19,9 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(provider)
 }
 
-/// The default client configuration, built once per process (the platform verifier loads the
-/// roots on first use and keeps them).
+/// The default client configuration. Like reqwest's, it reads the trust store (and
+/// `SSL_CERT_FILE`/`SSL_CERT_DIR`) each time a transport is built; the transport keeps it.
 pub(crate) fn default_config() -> Result<Arc<ClientConfig>, AmbError> {
-    static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
-    if let Some(config) = CONFIG.get() {
-        return Ok(config.clone());
-    }
     let failed = |source: rustls::Error| ConfigError::Client {
         what: "TLS (the platform trust store)",
         source: source.into(),
@@ -38,7 +34,7 @@ pub(crate) fn default_config() -> Result<Arc<ClientConfig>, AmbError> {
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
-    Ok(CONFIG.get_or_init(|| Arc::new(config)).clone())
+    Ok(Arc::new(config))
 }
 
 /// The rustls error under `err`, if TLS is what failed (a certificate not trusted, a name

@@ -8,7 +8,7 @@
 //! tungstenite's.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
@@ -40,7 +40,6 @@ const MAX_REFUSAL_BODY: usize = 64 * 1024;
 /// The TLS client configuration: the user's, or the shared default (the platform's trust
 /// store, see [`crate::net::tls`]); ALPN `http/1.1` (the upgrade is HTTP/1.1).
 pub(crate) fn tls_config(user: Option<Arc<ClientConfig>>) -> Result<Arc<ClientConfig>, AmbError> {
-    static DEFAULT: OnceLock<Arc<ClientConfig>> = OnceLock::new();
     let http11 = |config: &ClientConfig| {
         let mut config = config.clone();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -48,13 +47,7 @@ pub(crate) fn tls_config(user: Option<Arc<ClientConfig>>) -> Result<Arc<ClientCo
     };
     match user {
         Some(config) => Ok(http11(&config)),
-        None => {
-            if let Some(config) = DEFAULT.get() {
-                return Ok(config.clone());
-            }
-            let config = http11(&*crate::net::tls::default_config()?);
-            Ok(DEFAULT.get_or_init(|| config).clone())
-        }
+        None => Ok(http11(&*crate::net::tls::default_config()?)),
     }
 }
 
