@@ -134,8 +134,10 @@ pub(crate) fn intercept(
     use hyper_util::client::proxy::matcher::Matcher;
     let (matcher, from) = match choice {
         ProxyChoice::Off => return None,
+        // `from_system`, as reqwest's `Matcher::system()`: the variables below, and the OS
+        // settings too should anything enable hyper-util's `client-proxy-system`.
         ProxyChoice::Environment => (
-            Matcher::from_env(),
+            Matcher::from_system(),
             "the proxy from the environment (HTTPS_PROXY, ALL_PROXY or HTTP_PROXY)",
         ),
         ProxyChoice::Url(url) => (Matcher::builder().all(url.expose()).build(), "the proxy"),
