@@ -263,6 +263,15 @@ pub enum ConfigError {
         /// The SigV4 setting, e.g. `.sigv4a(..)`.
         setting: &'static str,
     },
+    /// The proxy URL (`.proxy(..)` or the environment's `HTTPS_PROXY`/`ALL_PROXY`) cannot be
+    /// used. Its credentials are never shown.
+    #[error("cannot use {proxy} as a proxy: {reason}")]
+    InvalidProxy {
+        /// The proxy, as `scheme://host:port` (no userinfo).
+        proxy: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 /// Any text as a configuration reason, for tests of code that only needs some error.
@@ -431,6 +440,39 @@ pub enum AmbError {
         reason: String,
         /// The underlying error (reqwest's, without the URL, or the socket's), when there is
         /// one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+
+    /// The HTTP proxy refused to open a tunnel (`CONNECT`) to the endpoint.
+    #[error(
+        "the proxy `{proxy}` refused to open a tunnel to `{host}` with HTTP {status}; {hint}",
+        hint = proxy_hint(*status)
+    )]
+    #[non_exhaustive]
+    ProxyRefused {
+        /// The proxy, as `http://host:port` (its credentials are never shown).
+        proxy: String,
+        /// The proxy's HTTP status (407: credentials needed or wrong; 403: the proxy's
+        /// policy forbids the destination; 502/503/504: the proxy could not reach it).
+        status: u16,
+        /// The endpoint's host.
+        host: String,
+    },
+
+    /// The TLS handshake with the endpoint failed: most often its certificate is not trusted.
+    #[error(
+        "TLS with `{host}` failed: {reason}; if the endpoint's certificate comes from a private \
+         CA, add the CA with SSL_CERT_FILE or SSL_CERT_DIR, or give a rustls ClientConfig that \
+         trusts it with `.tls_config(..)`"
+    )]
+    #[non_exhaustive]
+    Tls {
+        /// The endpoint's host.
+        host: String,
+        /// What rustls said.
+        reason: String,
+        /// The underlying error.
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
@@ -705,6 +747,25 @@ impl AmbError {
             Self::AuthRejected { kind, .. } => Some(*kind),
             _ => None,
         }
+    }
+}
+
+/// What to check after a proxy's refusal, by status.
+fn proxy_hint(status: u16) -> &'static str {
+    match status {
+        407 => {
+            "the proxy wants credentials, or refused the ones given: put them in the proxy URL \
+                (`http://user:password@proxy:port`, in `.proxy(..)` or HTTPS_PROXY)"
+        }
+        403 => {
+            "the proxy's policy forbids this destination (an allow-list of hosts or ports); \
+                ask for the endpoint's host to be allowed, or set NO_PROXY for it"
+        }
+        502..=504 => {
+            "the proxy could not reach the endpoint: check the endpoint URL and the \
+                      proxy's own network access"
+        }
+        _ => "check the proxy URL (`.proxy(..)` or HTTPS_PROXY / ALL_PROXY) and NO_PROXY",
     }
 }
 

@@ -83,6 +83,8 @@ struct Inner {
     host: http::HeaderValue,
     auth: Auth,
     client: reqwest::Client,
+    /// The proxy the client built here goes through, as shown in errors.
+    proxy: Option<String>,
     /// `None`: batches are sent as they are.
     split: Option<batch::Split>,
     timeout: Duration,

@@ -419,6 +419,14 @@ impl AmbHttp {
         let host = self.inner.endpoint.host().to_owned();
         // The URL may hold a billing token: never let it into the message.
         let err = err.without_url();
+        let proxy = self.inner.proxy.as_deref();
+        if let Some(refused) = crate::net::proxy_refusal(&err, proxy, &host) {
+            return Failure::NotSent(refused.into());
+        }
+        if let Some(cause) = crate::net::tls::tls_cause(&err).cloned() {
+            // The handshake failed: nothing was sent.
+            return Failure::NotSent(crate::net::tls::tls_error(&host, &cause, err.into()).into());
+        }
         if err.is_connect() {
             return Failure::NotSent(
                 AmbError::Connect {
