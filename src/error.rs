@@ -404,13 +404,13 @@ pub enum AmbError {
     #[error("could not sign the request: {0}")]
     Signing(String),
 
-    /// The gateway refused the request with 403.
+    /// The gateway (or a provider) refused the request with 403 (or 401).
     #[error("request to `{host}` refused with HTTP {status}: {kind}: \"{message}\"; {hint}", hint = kind.hint())]
     #[non_exhaustive]
     AuthRejected {
         /// The classification of the gateway's message.
         kind: AuthFailure,
-        /// The HTTP status (403).
+        /// The HTTP status (403, or 401).
         status: u16,
         /// The gateway's own message, quoted.
         message: String,
@@ -488,7 +488,7 @@ pub enum AmbError {
     },
 
     /// The WebSocket upgrade was answered with an HTTP status other than 101 (switching
-    /// protocols) and other than 403 (a 403 is [`AmbError::AuthRejected`]).
+    /// protocols) and other than 401 and 403 (a refusal: [`AmbError::AuthRejected`]).
     #[error(
         "WebSocket upgrade to `{host}` refused with HTTP {status}: {snippet:?}; check the \
          endpoint URL (an AMB node's WebSocket endpoint is \

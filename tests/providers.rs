@@ -384,7 +384,7 @@ async fn a_failing_or_hanging_closure_fails_the_call_by_name() {
 
     let t = AmbHttp::builder(server.uri())
         .timeout(Duration::from_millis(200))
-        .bearer_token_provider(|| std::future::pending())
+        .bearer_token_provider(std::future::pending)
         .build()
         .unwrap();
     let err = call(t).await.unwrap_err();
@@ -578,6 +578,8 @@ async fn ws_server(decide: Decide, echo: String) -> WsServer {
             conn += 1;
             let (seen, decide, echo) = (seen.clone(), decide.clone(), echo.clone());
             tokio::spawn(async move {
+                // tungstenite's callback signature: its `Err` is an HTTP response.
+                #[allow(clippy::result_large_err)]
                 let callback = |req: &Request, resp: Response| {
                     seen.lock().unwrap().push(req.headers().clone());
                     match decide(req) {
