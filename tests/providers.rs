@@ -157,6 +157,14 @@ async fn x_token_header_over_http_and_nothing_else() {
         .respond_with(chain_id())
         .mount(&server)
         .await;
+    let builder = AmbHttp::builder(server.uri())
+        .no_auth()
+        .header("X-Token", X_TOKEN)
+        .bearer_token_provider(|| async { Ok(BearerToken::new(JWT)) })
+        .basic_auth(USER, PASSWORD);
+    let shown = format!("{builder:?}");
+    assert!(shown.contains("X-Token"), "{shown}");
+    assert_withheld(&shown, &[X_TOKEN, PASSWORD]);
     let t = AmbHttp::builder(server.uri())
         .no_auth()
         .header("X-Token", X_TOKEN)
