@@ -273,13 +273,13 @@ impl AuthConfig {
         .into())
     }
 
-    /// Whether a SigV4 setting was given (service, region, credentials, target, SigV4A,
-    /// payload mode).
+    /// Whether a SigV4 setting was given: service, region, credentials, an AWS or loopback
+    /// target, SigV4A or a region set, payload mode.
     fn says_sigv4(&self) -> bool {
         self.service.is_some()
             || self.region.is_some()
             || self.credentials.is_some()
-            || self.target.is_some()
+            || self.target.is_some_and(Target::is_sigv4)
             || self.sigv4a.is_some()
             || self.region_set.is_some()
             || self.unsigned_payload.is_some()
@@ -733,6 +733,12 @@ mod tests {
             assert!(text.contains(choice), "{text}");
         }
         assert!(!text.contains("SECRETKEY"), "{text}");
+        // `.target(Other)` says nothing more than the host.
+        assert!(matches!(
+            build("https://rpc.mycorp.example/", |c| c.target =
+                Some(Target::Other)),
+            Err(AmbError::Config(ConfigError::NoAuthForHost { .. }))
+        ));
         // Any SigV4 setting says SigV4 (the service defaults to AMB's when none is named).
         for set in [
             (|c: &mut AuthConfig| c.service = Some("execute-api".into())) as fn(&mut AuthConfig),
