@@ -312,11 +312,10 @@ async fn refreshed_bearer_after_a_401_once_and_only_once() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert_eq!(server.received_requests().await.unwrap().len(), 3);
 
-    // A provider that refuses every token (403 too): one refresh, one more attempt, then the
-    // typed error.
+    // A provider that refuses every token: one refresh, one more attempt, then the typed error.
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(403).set_body_string("{\"message\":\"Forbidden\"}"))
+        .respond_with(ResponseTemplate::new(401).set_body_string("{\"message\":\"Unauthorized\"}"))
         .mount(&server)
         .await;
     let (calls, fetch) = counting_provider(|_| None);
@@ -332,6 +331,57 @@ async fn refreshed_bearer_after_a_401_once_and_only_once() {
     );
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+    // A 403 refuses the plan or the rate, not the token: typed, and not sent again.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(403).set_body_string("{\"message\":\"rate limited\"}"))
+        .mount(&server)
+        .await;
+    let (calls, fetch) = counting_provider(|_| None);
+    let t = AmbHttp::builder(server.uri())
+        .bearer_token_provider(fetch)
+        .build()
+        .unwrap();
+    let err = call(t).await.unwrap_err();
+    assert_eq!(
+        amb_err(&err).auth_failure(),
+        Some(AuthFailure::ProviderRefused),
+        "{err}"
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+/// Short provider secrets (a 7-byte password, a user name that is the key) are withheld too.
+#[tokio::test]
+async fn short_passwords_and_lone_user_keys_are_withheld() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_string(
+                "bad password hunter2 for user alice; unknown key SECRETKEY123456",
+            ),
+        )
+        .mount(&server)
+        .await;
+    let t = AmbHttp::builder(server.uri())
+        .basic_auth("alice", "hunter2")
+        .build()
+        .unwrap();
+    let err = call(t).await.unwrap_err();
+    assert_withheld_short(&format!("{err} {err:?}"), &["hunter2", "alice"]);
+    let url = server.uri().replace("http://", "http://SECRETKEY123456@");
+    let t = AmbHttp::builder(&url).build().unwrap();
+    assert!(!format!("{t:?}").contains("SECRETKEY123456"));
+    let err = call(t).await.unwrap_err();
+    assert_withheld(&format!("{err} {err:?}"), &["SECRETKEY123456"]);
+}
+
+fn assert_withheld_short(text: &str, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(!text.contains(secret), "{secret:?} leaked in:\n{text}");
+    }
 }
 
 /// 50 calls at once on a current-thread runtime: every one of them is polled up to the token

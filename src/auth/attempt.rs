@@ -72,7 +72,12 @@ where
                 })
             }
         };
-        let kind = refusal.auth_failure();
+        let kind = match &refusal {
+            // A provider's 403 refuses the plan or the rate, not the token: only a 401 is
+            // worth a fresh token.
+            AmbError::AuthRejected { status: 403, .. } if auth.is_provider() => None,
+            _ => refusal.auth_failure(),
+        };
         let recoverable = match kind {
             Some(kind) => auth.recover(kind, &authorization).await,
             None => false,

@@ -250,6 +250,8 @@ impl AuthConfig {
                 return Err(ConfigError::TokenAndCredentials.into());
             }
             for (set, setting) in [
+                (self.service.is_some(), ".service(..)"),
+                (self.target.is_some(), ".target(..)"),
                 (self.sigv4a.is_some(), ".sigv4a(..)"),
                 (self.unsigned_payload.is_some(), ".unsigned_payload(..)"),
                 (self.region_set.is_some(), ".region_set(..)"),
@@ -394,6 +396,22 @@ impl AuthConfig {
                 second: "an AMB billing token",
             }
             .into());
+        }
+        // SigV4 settings would be dropped silently.
+        for (set, setting) in [
+            (self.service.is_some(), "`.service(..)`"),
+            (self.target.is_some(), "`.target(..)`"),
+            (self.sigv4a.is_some(), "`.sigv4a(..)`"),
+            (self.unsigned_payload.is_some(), "`.unsigned_payload(..)`"),
+            (self.region_set.is_some(), "`.region_set(..)`"),
+        ] {
+            if set {
+                return Err(ConfigError::AuthConflict {
+                    first: chosen,
+                    second: setting,
+                }
+                .into());
+            }
         }
         if self.credentials.is_some() {
             return Err(ConfigError::AuthConflict {
@@ -564,6 +582,22 @@ mod tests {
                 c.credentials = Some(creds());
             }),
             build("https://mainnet.polygon.managedblockchain.us-east-1.amazonaws.com/?billingtoken=AbCdEfGh12345678", header),
+            build(quicknode, |c| {
+                c.credential = Some(CredentialSetting::Bearer(secret("t")));
+                c.sigv4a = Some(true);
+            }),
+            build(quicknode, |c| {
+                c.no_auth = true;
+                c.unsigned_payload = Some(true);
+            }),
+            build(APIGW, |c| {
+                c.credential = Some(CredentialSetting::Bearer(secret("t")));
+                c.service = Some("execute-api".into());
+            }),
+            build(quicknode, |c| {
+                c.no_auth = true;
+                c.region_set = Some("*".into());
+            }),
         ] {
             assert!(
                 matches!(conflict, Err(AmbError::Config(ConfigError::AuthConflict { .. }))),

@@ -90,11 +90,8 @@ impl fmt::Debug for CredentialSetting {
         match self {
             Self::Bearer(_) => f.write_str("Bearer(** redacted **)"),
             Self::Refreshing(_) => f.write_str("BearerProvider(<closure>)"),
-            Self::Basic { user, .. } => f
-                .debug_struct("Basic")
-                .field("user", user)
-                .field("password", &"** redacted **")
-                .finish(),
+            // A lone user name may be the key (`https://KEY@host/`).
+            Self::Basic { .. } => f.write_str("Basic(** redacted **)"),
         }
     }
 }
@@ -318,7 +315,8 @@ impl fmt::Debug for StaticHeaders {
     }
 }
 
-/// Header names a static header may not set: the ones the transports set themselves.
+/// Header names a static header may not set: the ones the transports set themselves (and
+/// every `x-amz-*`, `sec-websocket-*` and `proxy-*` name).
 const RESERVED: [&str; 11] = [
     "host",
     "content-type",
@@ -327,11 +325,18 @@ const RESERVED: [&str; 11] = [
     "connection",
     "upgrade",
     "te",
-    "x-amz-date",
-    "x-amz-security-token",
-    "x-amz-content-sha256",
+    "user-agent",
     "accept-encoding",
+    "keep-alive",
+    "trailer",
 ];
+
+fn reserved(name: &str) -> bool {
+    RESERVED.contains(&name)
+        || ["x-amz-", "sec-websocket-", "proxy-"]
+            .iter()
+            .any(|p| name.starts_with(p))
+}
 
 impl StaticHeaders {
     /// Validates `.header(..)` settings: a typed error naming the header (never its value).
@@ -353,7 +358,7 @@ impl StaticHeaders {
                 name: lower.to_owned(),
                 problem,
             };
-            if RESERVED.contains(&lower) || lower.starts_with("sec-websocket-") {
+            if reserved(lower) {
                 return Err(refuse("is set by the transport itself").into());
             }
             if lower == "authorization" && authorization_taken {
@@ -474,6 +479,10 @@ mod tests {
             ("x-token", "a\u{7}b", false),
             ("host", "v", false),
             ("Sec-WebSocket-Key", "v", false),
+            ("User-Agent", "v", false),
+            ("x-amz-region-set", "*", false),
+            ("X-Amz-Content-Sha256", "v", false),
+            ("proxy-authorization", "v", false),
             ("authorization", "Token x", true),
             ("", "v", false),
         ] {
@@ -493,9 +502,10 @@ mod tests {
         let token = BearerToken::new("SECRETTOKEN1");
         assert!(!format!("{token:?}").contains("SECRETTOKEN1"));
         let setting = CredentialSetting::Basic {
-            user: "u".into(),
+            user: "SECRETUSER1".into(),
             password: Secret::new("SECRETPASS1"),
         };
-        assert!(!format!("{setting:?}").contains("SECRETPASS1"));
+        let shown = format!("{setting:?}");
+        assert!(!shown.contains("SECRETPASS1") && !shown.contains("SECRETUSER1"));
     }
 }

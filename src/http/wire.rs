@@ -257,7 +257,12 @@ impl AmbHttp {
             let value = match inner.token.same_token(&name, &value) {
                 Some(token) => token,
                 None => match http::HeaderValue::try_from(value) {
-                    Ok(value) => value,
+                    // Everything but the date is a credential (signature, token, a provider's
+                    // key): never indexed by HTTP/2 header compression, never in `Debug`.
+                    Ok(mut value) => {
+                        value.set_sensitive(name != X_AMZ_DATE);
+                        value
+                    }
                     Err(_) => {
                         let err =
                             AmbError::Signing(format!("`{name}` is not a valid header value"));
