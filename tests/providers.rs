@@ -998,3 +998,77 @@ async fn a_key_in_the_url_is_withheld_from_what_comes_back() {
     );
     assert_withheld(&format!("{err} {err:?}"), &[KEY]);
 }
+
+/// A token that arrives already within 30 s of its expiry is still shared by every call that
+/// waited for its fetch: 20 concurrent calls, one fetch.
+#[tokio::test]
+async fn calls_waiting_for_one_fetch_share_a_short_lived_token() {
+    let server = http_server().await;
+    let calls = Arc::new(AtomicU32::new(0));
+    let (release, released) = tokio::sync::watch::channel(false);
+    let first = Arc::new(tokio::sync::Notify::new());
+    let (c, f) = (calls.clone(), first.clone());
+    let t = AmbHttp::builder(server.uri())
+        .bearer_token_provider(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+            f.notify_one();
+            let mut released = released.clone();
+            async move {
+                released.wait_for(|r| *r).await.unwrap();
+                Ok(BearerToken::new("short-lived-token-1")
+                    .expires_at(SystemTime::now() + Duration::from_secs(20)))
+            }
+        })
+        .build()
+        .unwrap();
+    let client = RpcClient::new(t, false);
+    let all = futures::future::join_all((0..20).map(|_| {
+        let client = client.clone();
+        async move { client.request_noparams::<String>("eth_chainId").await }
+    }));
+    let releaser = async {
+        first.notified().await;
+        release.send(true).unwrap();
+    };
+    let (results, ()) = tokio::join!(all, releaser);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    for r in results {
+        r.unwrap();
+    }
+}
+
+/// A fetch slower than the transport's timeout fails its call but is not cancelled: the next
+/// call takes its token instead of starting over.
+#[tokio::test]
+async fn a_slow_fetch_outlives_the_call_that_timed_out() {
+    let server = http_server().await;
+    let calls = Arc::new(AtomicU32::new(0));
+    let (release, released) = tokio::sync::watch::channel(false);
+    let c = calls.clone();
+    let t = AmbHttp::builder(server.uri())
+        .timeout(Duration::from_millis(100))
+        .bearer_token_provider(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+            let mut released = released.clone();
+            async move {
+                released.wait_for(|r| *r).await.unwrap();
+                Ok(BearerToken::new("slow-token-123456"))
+            }
+        })
+        .build()
+        .unwrap();
+    let err = call(t.clone()).await.unwrap_err();
+    assert!(
+        matches!(amb_err(&err), AmbError::TokenProvider { .. }),
+        "{err}"
+    );
+    release.send(true).unwrap();
+    assert_eq!(call(t).await.unwrap(), 1);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let sent = server.received_requests().await.unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        headers_of(&sent[0], "authorization").as_deref(),
+        Some("Bearer slow-token-123456")
+    );
+}

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, FutureExt, Shared};
 use url::Url;
 
 use crate::error::{AmbError, ConfigError};
@@ -106,13 +106,25 @@ pub(crate) enum Credential {
     Refreshing(Refreshing),
 }
 
-/// A refreshed bearer token: one fetch at a time (the lock is held across it, so requests that
-/// arrive meanwhile wait for its result instead of calling the closure again).
+/// A refreshed bearer token, single-flight: one fetch at a time, run in its own task and its
+/// result (token or error) shared by every request that waits for it. A request that gives up
+/// (its timeout) does not cancel the fetch: the next request takes its result.
 pub(crate) struct Refreshing {
     fetch: FetchToken,
-    cached: tokio::sync::Mutex<Option<Cached>>,
+    state: Mutex<State>,
 }
 
+#[derive(Default)]
+struct State {
+    cached: Option<Cached>,
+    /// The fetch in flight, if any.
+    inflight: Option<Fetch>,
+}
+
+/// A fetch's shared result: the token, or why there is none (secrets withheld).
+type Fetch = Shared<BoxFuture<'static, Result<Cached, Arc<str>>>>;
+
+#[derive(Clone)]
 struct Cached {
     /// `Bearer <token>`.
     header: Secret,
@@ -126,46 +138,90 @@ impl Cached {
 }
 
 impl Refreshing {
-    /// The `Authorization` value to send: the cached token while fresh, else a new one.
-    async fn header(&self) -> Result<Secret, AmbError> {
-        let mut cached = self.cached.lock().await;
-        if let Some(c) = cached.as_ref().filter(|c| c.fresh(SystemTime::now())) {
-            return Ok(c.header.clone());
+    pub(crate) fn new(fetch: FetchToken) -> Self {
+        Self {
+            fetch,
+            state: Mutex::new(State::default()),
         }
-        let token = (self.fetch)().await.map_err(|e| AmbError::TokenProvider {
-            message: crate::redact::withhold_unknown(&error_chain(&*e)),
-        })?;
-        let header = match check_value(&token.token) {
-            Ok(()) if !token.token.trim().is_empty() => {
-                Secret::new(format!("Bearer {}", token.token))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The `Authorization` value to send: the cached token while fresh, else the result of the
+    /// fetch in flight (started here if there is none).
+    async fn header(&self) -> Result<Secret, AmbError> {
+        let fetch = {
+            let mut state = self.state();
+            if let Some(c) = state.cached.as_ref().filter(|c| c.fresh(SystemTime::now())) {
+                return Ok(c.header.clone());
             }
-            Ok(()) => {
-                return Err(AmbError::TokenProvider {
-                    message: "it returned an empty token".into(),
-                })
-            }
-            Err(problem) => {
-                return Err(AmbError::TokenProvider {
-                    message: format!(
-                        "the token it returned {problem}, so it cannot be sent in a header \
-                         (nothing was sent)"
-                    ),
-                })
+            match &state.inflight {
+                Some(fetch) => fetch.clone(),
+                None => {
+                    let fetch = self.start();
+                    state.inflight = Some(fetch.clone());
+                    fetch
+                }
             }
         };
-        *cached = Some(Cached {
-            header: header.clone(),
-            expires_at: token.expires_at,
-        });
-        Ok(header)
+        let result = fetch.clone().await;
+        {
+            let mut state = self.state();
+            if state.inflight.as_ref().is_some_and(|f| f.ptr_eq(&fetch)) {
+                state.inflight = None;
+                if let Ok(token) = &result {
+                    state.cached = Some(token.clone());
+                }
+            }
+        }
+        result
+            .map(|c| c.header)
+            .map_err(|message| AmbError::TokenProvider {
+                message: message.to_string(),
+            })
+    }
+
+    /// Runs the user's closure in its own task (so that a request that times out does not
+    /// cancel it) and checks the token it returns.
+    fn start(&self) -> Fetch {
+        let task = tokio::spawn((self.fetch)());
+        async move {
+            let token = match task.await {
+                Ok(Ok(token)) => token,
+                Ok(Err(e)) => return Err(crate::redact::withhold_unknown(&error_chain(&*e)).into()),
+                Err(_) => return Err("it panicked".into()),
+            };
+            if token.token.trim().is_empty() {
+                return Err("it returned an empty token".into());
+            }
+            if let Err(problem) = check_value(&token.token) {
+                return Err(format!(
+                    "the token it returned {problem}, so it cannot be sent in a header \
+                     (nothing was sent)"
+                )
+                .into());
+            }
+            Ok(Cached {
+                header: Secret::new(format!("Bearer {}", token.token)),
+                expires_at: token.expires_at,
+            })
+        }
+        .boxed()
+        .shared()
     }
 
     /// Drops the cached token if it is still the one `used` (a request that was refused with
     /// it); another request may already have replaced it.
-    async fn invalidate(&self, used: &str) {
-        let mut cached = self.cached.lock().await;
-        if cached.as_ref().is_some_and(|c| c.header.expose() == used) {
-            *cached = None;
+    fn invalidate(&self, used: &str) {
+        let mut state = self.state();
+        if state
+            .cached
+            .as_ref()
+            .is_some_and(|c| c.header.expose() == used)
+        {
+            state.cached = None;
         }
     }
 }
@@ -220,7 +276,7 @@ impl Provider {
             return false;
         };
         if let Some((_, value)) = used.iter().find(|(n, _)| *n == "authorization") {
-            r.invalidate(value).await;
+            r.invalidate(value);
         }
         true
     }
@@ -260,10 +316,7 @@ impl Credential {
                 }
                 Self::Fixed(Secret::new(format!("Bearer {}", token.expose())))
             }
-            Some(CredentialSetting::Refreshing(fetch)) => Self::Refreshing(Refreshing {
-                fetch,
-                cached: tokio::sync::Mutex::new(None),
-            }),
+            Some(CredentialSetting::Refreshing(fetch)) => Self::Refreshing(Refreshing::new(fetch)),
             Some(CredentialSetting::Basic { user, password }) => {
                 if user.contains(':') {
                     return Err(ConfigError::InvalidSecret {
@@ -414,10 +467,7 @@ mod tests {
     use super::*;
 
     fn refreshing(f: FetchToken) -> Refreshing {
-        Refreshing {
-            fetch: f,
-            cached: tokio::sync::Mutex::new(None),
-        }
+        Refreshing::new(f)
     }
 
     #[tokio::test]
@@ -443,9 +493,9 @@ mod tests {
         );
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         // Invalidating a token that is no longer cached keeps the cached one.
-        r.invalidate("Bearer tok1").await;
+        r.invalidate("Bearer tok1");
         assert_eq!(r.header().await.unwrap().expose(), "Bearer tok2");
-        r.invalidate("Bearer tok2").await;
+        r.invalidate("Bearer tok2");
         assert_eq!(r.header().await.unwrap().expose(), "Bearer tok3");
     }
 
