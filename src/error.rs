@@ -59,9 +59,10 @@ pub enum AuthFailure {
     /// Any other 403 answer; the gateway's message is quoted.
     Other,
     /// A third-party RPC provider refused the request's credentials (HTTP 401, or 403): the
-    /// bearer token, basic auth, `.header(..)` value or the key in the URL. A refreshed bearer
-    /// token ([`bearer_token_provider`](crate::AmbHttpBuilder::bearer_token_provider)) was
-    /// fetched once more and sent again before this is reported.
+    /// bearer token, basic auth, `.header(..)` value or the key in the URL. After a 401, a
+    /// refreshed bearer token
+    /// ([`bearer_token_provider`](crate::AmbHttpBuilder::bearer_token_provider)) was fetched
+    /// once more and sent again before this is reported.
     ProviderRefused,
 }
 
@@ -145,8 +146,8 @@ impl AuthFailure {
                 "the provider refused the credentials: check the API key or token given with \
                  `.bearer_token(..)`, `.bearer_token_provider(..)`, `.basic_auth(..)` (or \
                  user:password in the URL), `.header(..)` or in the URL, that it is meant for \
-                 this endpoint and has not expired or been revoked (a refreshed bearer token \
-                 was already fetched once more)"
+                 this endpoint and has not expired or been revoked (after a 401 a refreshed \
+                 bearer token was already fetched once more)"
             }
         }
     }

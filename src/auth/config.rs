@@ -121,7 +121,7 @@ macro_rules! auth_setters {
         /// identity provider) instead of SigV4. The token is kept until 30 seconds before its
         /// [`expires_at`](crate::auth::BearerToken::expires_at) (or for good without one), one
         /// fetch at a time however many requests wait for it, bounded by the transport's
-        /// timeout; after a 401 (or 403) it is fetched once more and the request sent once
+        /// timeout; after a 401 it is fetched once more and the request sent once
         /// more. A failing `fetch` fails the request with
         /// [`AmbError::TokenProvider`](crate::AmbError::TokenProvider).
         pub fn bearer_token_provider<F, Fut>(mut self, fetch: F) -> Self

@@ -32,7 +32,7 @@ pub struct BearerToken {
 }
 
 impl BearerToken {
-    /// A token that does not expire (kept until the provider refuses it with 401 or 403).
+    /// A token that does not expire (kept until the provider refuses it with 401).
     pub fn new(token: impl Into<String>) -> Self {
         Self {
             token: token.into(),
@@ -269,7 +269,7 @@ impl Provider {
         Ok(headers)
     }
 
-    /// After a 401 (or 403) from the provider: with a refreshed token, drop the one `used` so
+    /// After a 401 from the provider: with a refreshed token, drop the one `used` so
     /// that the next attempt fetches a new one, and say that one more attempt may help.
     pub(crate) async fn recover(&self, used: &[(&'static str, String)]) -> bool {
         let Credential::Refreshing(r) = &self.credential else {
