@@ -49,6 +49,8 @@ pub struct Endpoint {
     scheme: Scheme,
     billing_token: Option<Secret>,
     amb: Option<AmbHost>,
+    /// `user:password` from the URL (HTTP Basic auth), taken out of it.
+    userinfo: Option<(String, Secret)>,
     /// What the host name says: the target, and the region in it.
     target: Target,
     host_region: Option<String>,
@@ -94,12 +96,7 @@ impl Endpoint {
                 })
             }
         };
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(AmbError::InvalidUrl {
-                reason: "user:password in the URL is not supported; use SigV4 or a billing token"
-                    .into(),
-            });
-        }
+        let userinfo = take_userinfo(&mut url)?;
         if url.fragment().is_some() {
             url.set_fragment(None);
         }
@@ -133,6 +130,7 @@ impl Endpoint {
             scheme,
             billing_token,
             amb,
+            userinfo,
             target,
             host_region,
         })
@@ -193,6 +191,16 @@ impl Endpoint {
 
     pub(crate) fn take_billing_token(&mut self) -> Option<Secret> {
         self.billing_token.take()
+    }
+
+    /// Whether `user:password@` was given in the URL (taken out of it, for HTTP Basic auth).
+    pub fn has_userinfo(&self) -> bool {
+        self.userinfo.is_some()
+    }
+
+    /// `user:password` from the URL, percent-decoded.
+    pub(crate) fn take_userinfo(&mut self) -> Option<(String, Secret)> {
+        self.userinfo.take()
     }
 
     /// Whether the host is a loopback address or `localhost`.
@@ -297,6 +305,27 @@ fn missing_scheme(input: &str) -> Option<String> {
     Some(format!("`{shown}` has no scheme: write {add}"))
 }
 
+/// Takes `user:password@` out of the URL (as alloy does, for HTTP Basic auth), percent-decoded.
+/// The password is a secret; errors never show it.
+fn take_userinfo(url: &mut Url) -> Result<Option<(String, Secret)>, AmbError> {
+    if url.username().is_empty() && url.password().is_none() {
+        return Ok(None);
+    }
+    let decode = |s: &str, what: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .map(|s| s.into_owned())
+            .map_err(|_| AmbError::InvalidUrl {
+                reason: format!("the {what} in the URL's user info is not UTF-8 once decoded"),
+            })
+    };
+    let user = decode(url.username(), "user name")?;
+    let password = decode(url.password().unwrap_or_default(), "password")?;
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Ok(Some((user, Secret::new(password))))
+}
+
 fn take_billing_token(url: &mut Url) -> Result<Option<Secret>, AmbError> {
     if url.query().is_none() {
         return Ok(None);
@@ -332,11 +361,34 @@ fn take_billing_token(url: &mut Url) -> Result<Option<Secret>, AmbError> {
     Ok(token)
 }
 
-/// Removes the query string from a URL-ish string for error messages.
+/// Removes the query string (and any `user:password@`) from a URL-ish string for error
+/// messages.
 fn redact_query(input: &str) -> String {
-    match input.split_once('?') {
-        Some((head, _)) => format!("{head}?<query redacted>"),
-        None => input.to_owned(),
+    let input = &*withhold_userinfo(input);
+    let (head, query) = match input.split_once('?') {
+        Some((head, _)) => (head, "?<query redacted>"),
+        None => (input, ""),
+    };
+    // A provider's key may be in the path (`/v2/<key>`): shown as `/…`.
+    let start = head.find("://").map_or(0, |i| i + 3);
+    let head = match head[start..].find('/') {
+        Some(slash) if head.len() > start + slash + 1 => {
+            format!("{}/…", &head[..start + slash])
+        }
+        _ => head.to_owned(),
+    };
+    format!("{head}{query}")
+}
+
+/// `input` with the user info of its authority (`user:password@`) withheld.
+fn withhold_userinfo(input: &str) -> std::borrow::Cow<'_, str> {
+    let start = input.find("://").map_or(0, |i| i + 3);
+    let authority_end = input[start..]
+        .find(['/', '?', '#'])
+        .map_or(input.len(), |i| start + i);
+    match input[start..authority_end].rfind('@') {
+        Some(at) => format!("{}<withheld>{}", &input[..start], &input[start + at..]).into(),
+        None => input.into(),
     }
 }
 
@@ -350,6 +402,10 @@ impl fmt::Debug for Endpoint {
                 &self.billing_token.as_ref().map(|_| "** redacted **"),
             )
             .field("amb", &self.amb)
+            .field(
+                "userinfo",
+                &self.userinfo.as_ref().map(|_| "** redacted **"),
+            )
             .field("target", &self.target)
             .finish()
     }
@@ -525,5 +581,35 @@ mod tests {
         assert!(!err.to_string().contains("SECRETTOKEN"));
         let err = Endpoint::parse("https://[bad?billingtoken=SECRETTOKEN").unwrap_err();
         assert!(!err.to_string().contains("SECRETTOKEN"), "{err}");
+    }
+
+    #[test]
+    fn userinfo_is_taken_out_decoded_and_never_shown() {
+        let mut ep = Endpoint::parse("https://us%65r:p%40ss%2Fw0rd@name.kaleido.io/rpc").unwrap();
+        assert!(ep.has_userinfo());
+        assert_eq!(ep.url().as_str(), "https://name.kaleido.io/rpc");
+        assert!(!format!("{ep:?} {ep}").contains("w0rd"));
+        let (user, password) = ep.take_userinfo().unwrap();
+        assert_eq!((user.as_str(), password.expose()), ("user", "p@ss/w0rd"));
+        // A URL that does not parse never quotes its password.
+        let err = Endpoint::parse("https://user:S3cretPass@[bad/").unwrap_err();
+        assert!(!err.to_string().contains("S3cretPass"), "{err}");
+        let err = Endpoint::parse("user:S3cretPass@host.example").unwrap_err();
+        assert!(!err.to_string().contains("S3cretPass"), "{err}");
+    }
+
+    #[test]
+    fn parse_errors_never_quote_a_key_in_the_path() {
+        for url in [
+            "eth-mainnet.g.alchemy.com/v2/SECRETKEY123",
+            "https://eth-mainnet.g.alchemy.com:99999/v2/SECRETKEY123",
+            "https://[bad/v2/SECRETKEY123",
+            "https://SECRETKEY123@[bad/",
+        ] {
+            let err = Endpoint::parse(url).unwrap_err().to_string();
+            assert!(!err.contains("SECRETKEY123"), "{err}");
+        }
+        let shown = Endpoint::parse("https://SECRETKEY123@rpc.example/").unwrap();
+        assert!(!format!("{shown:?} {shown}").contains("SECRETKEY123"));
     }
 }

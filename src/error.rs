@@ -58,6 +58,12 @@ pub enum AuthFailure {
     WrongService,
     /// Any other 403 answer; the gateway's message is quoted.
     Other,
+    /// A third-party RPC provider refused the request's credentials (HTTP 401, or 403): the
+    /// bearer token, basic auth, `.header(..)` value or the key in the URL. After a 401, a
+    /// refreshed bearer token
+    /// ([`bearer_token_provider`](crate::AmbHttpBuilder::bearer_token_provider)) was fetched
+    /// once more and sent again before this is reported.
+    ProviderRefused,
 }
 
 impl AuthFailure {
@@ -136,6 +142,13 @@ impl AuthFailure {
                 "check the IAM policy of these credentials (managedblockchain:POST/GET/Invoke) \
                  and the endpoint"
             }
+            Self::ProviderRefused => {
+                "the provider refused the credentials: check the API key or token given with \
+                 `.bearer_token(..)`, `.bearer_token_provider(..)`, `.basic_auth(..)` (or \
+                 user:password in the URL), `.header(..)` or in the URL, that it is meant for \
+                 this endpoint and has not expired or been revoked (after a 401 a refreshed \
+                 bearer token was already fetched once more)"
+            }
         }
     }
 
@@ -150,6 +163,7 @@ impl AuthFailure {
             Self::WrongRegion => "credentials scoped to the wrong region",
             Self::WrongService => "credentials scoped to the wrong service",
             Self::Other => "access denied",
+            Self::ProviderRefused => "the provider refused the credentials",
         }
     }
 }
@@ -214,6 +228,31 @@ pub enum ConfigError {
         /// Why (the underlying reqwest or rustls error).
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A `.header(name, value)` cannot be sent: its name is not a header name, is one the
+    /// transport sets itself, or its value holds a line break (the value is never shown).
+    #[error("the header `{name}` given with `.header(..)` {problem}")]
+    InvalidHeader {
+        /// The header name (lowercased when valid).
+        name: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// A bearer token, basic user name or password cannot be sent (its value is never shown).
+    #[error("{what} {problem}: it cannot be sent in a request header")]
+    InvalidSecret {
+        /// Which setting.
+        what: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// Two auth settings that exclude each other.
+    #[error("both {first} and {second} were given: choose one")]
+    AuthConflict {
+        /// The first setting.
+        first: &'static str,
+        /// The second setting.
+        second: &'static str,
     },
     /// `AmbWsConnect` for a target that has no WebSocket (VPC Lattice, a Lambda function URL).
     #[error(
@@ -375,13 +414,13 @@ pub enum AmbError {
     #[error("could not sign the request: {0}")]
     Signing(String),
 
-    /// The gateway refused the request with 403.
+    /// The gateway (or a provider) refused the request with 403 (or 401).
     #[error("request to `{host}` refused with HTTP {status}: {kind}: \"{message}\"; {hint}", hint = kind.hint())]
     #[non_exhaustive]
     AuthRejected {
         /// The classification of the gateway's message.
         kind: AuthFailure,
-        /// The HTTP status (403).
+        /// The HTTP status (403, or 401).
         status: u16,
         /// The gateway's own message, quoted.
         message: String,
@@ -492,7 +531,7 @@ pub enum AmbError {
     },
 
     /// The WebSocket upgrade was answered with an HTTP status other than 101 (switching
-    /// protocols) and other than 403 (a 403 is [`AmbError::AuthRejected`]).
+    /// protocols) and other than 401 and 403 (a refusal: [`AmbError::AuthRejected`]).
     #[error(
         "WebSocket upgrade to `{host}` refused with HTTP {status}: {snippet:?}; check the \
          endpoint URL (an AMB node's WebSocket endpoint is \
@@ -596,6 +635,18 @@ pub enum AmbError {
         method: String,
         /// The limit, in bytes.
         limit: usize,
+    },
+
+    /// The [`bearer_token_provider`](crate::AmbHttpBuilder::bearer_token_provider) closure
+    /// failed, did not answer in time, or returned a token that cannot be sent; nothing was sent.
+    /// Its error text is quoted with secrets withheld; the token is never shown.
+    #[error(
+        "the bearer token provider (the `.bearer_token_provider(..)` closure) failed: {message}"
+    )]
+    #[non_exhaustive]
+    TokenProvider {
+        /// What went wrong, secrets withheld.
+        message: String,
     },
 }
 
@@ -710,6 +761,9 @@ impl AmbError {
                 source,
             },
             Self::Signing(reason) => Self::Signing(w(reason)),
+            Self::TokenProvider { message } => Self::TokenProvider {
+                message: w(message),
+            },
             Self::Redirected {
                 status,
                 location,

@@ -32,6 +32,7 @@ pub mod target;
 #[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
 pub mod ws;
 
+pub use auth::BearerToken;
 pub use auth::AMB_SERVICE;
 pub use credentials::AmbCredentials;
 pub use endpoint::Endpoint;

@@ -36,6 +36,10 @@ const MAX_SCANNED: usize = 64 * 1024;
 /// Shorter values are not withheld by value (they would blank out ordinary words).
 const MIN_KNOWN: usize = 8;
 
+/// A provider's secrets (header values, bearer tokens, Basic user names and passwords) are
+/// withheld by value from this length on.
+const MIN_PROVIDER: usize = 5;
+
 /// A text ending with at least this many bytes of a secret's beginning loses them.
 const MIN_PARTIAL: usize = 4;
 
@@ -49,7 +53,11 @@ pub(crate) struct Known(Vec<Box<str>>);
 impl Known {
     /// Adds a secret value (ignored when shorter than 8 bytes or already known).
     pub(crate) fn add(&mut self, value: &str) {
-        if value.len() >= MIN_KNOWN && !self.0.iter().any(|v| &**v == value) {
+        self.add_min(value, MIN_KNOWN);
+    }
+
+    fn add_min(&mut self, value: &str, min: usize) {
+        if value.len() >= min && !self.0.iter().any(|v| &**v == value) {
             self.0.push(value.into());
         }
     }
@@ -68,11 +76,15 @@ impl Known {
     pub(crate) fn add_wire(&mut self, headers: &[(&str, String)], url: &url::Url) {
         for (name, value) in headers {
             if name.eq_ignore_ascii_case("authorization") {
-                if let Some((_, sig)) = value.rsplit_once("Signature=") {
-                    self.add(sig.trim());
+                match value.rsplit_once("Signature=") {
+                    Some((_, sig)) if value.starts_with("AWS4") => self.add(sig.trim()),
+                    _ => self.add_authorization(value),
                 }
             } else if name.eq_ignore_ascii_case("x-amz-security-token") {
                 self.add(value);
+            } else if !is_public_header(name) {
+                // A provider's `.header(..)` (e.g. `x-token`): its value is a secret.
+                self.add_with_base64(value);
             }
         }
         for (k, v) in url.query_pairs() {
@@ -86,6 +98,68 @@ impl Known {
     }
 }
 
+impl Known {
+    /// Adds the credentials of an `Authorization` value of any scheme: what follows the
+    /// scheme (`Bearer <token>`, `Basic <base64>`, `Token <key>`), and for Basic the decoded
+    /// `user:password` and the password alone.
+    pub(crate) fn add_authorization(&mut self, value: &str) {
+        let value = value.trim();
+        let Some((scheme, credentials)) = value.split_once(' ') else {
+            self.add(value);
+            return;
+        };
+        let credentials = credentials.trim();
+        self.add_with_base64(credentials);
+        if scheme.eq_ignore_ascii_case("basic") {
+            if let Some(pair) = aws_smithy_types::base64::decode(credentials)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+            {
+                self.add(&pair);
+                if let Some((user, password)) = pair.split_once(':') {
+                    self.add_with_base64(password);
+                    // A lone user name may be the key (`https://KEY@host/`).
+                    self.add_with_base64(user);
+                }
+            }
+        }
+    }
+
+    /// Adds a provider's secret and its base64 form (a server may quote it re-encoded, as in
+    /// a Basic header).
+    fn add_with_base64(&mut self, value: &str) {
+        // A provider's secret may be short (`basic_auth("u", "hunter2")`): it is withheld as
+        // soon as it is 5 bytes long.
+        self.add_min(value, MIN_PROVIDER);
+        if value.len() >= MIN_KNOWN {
+            let encoded = aws_smithy_types::base64::encode(value);
+            // Padding is not part of what identifies it.
+            self.add(encoded.trim_end_matches('='));
+        }
+    }
+
+    /// Adds the path segments and query values of a URL (a provider's key in the URL, e.g.
+    /// `https://eth-mainnet.example/v2/<key>`), as they are and percent-decoded.
+    pub(crate) fn add_url_key(&mut self, url: &url::Url) {
+        for segment in url.path_segments().into_iter().flatten() {
+            self.add(segment);
+            if let Ok(decoded) = percent_encoding::percent_decode_str(segment).decode_utf8() {
+                self.add(&decoded);
+            }
+        }
+        for (_, v) in url.query_pairs() {
+            self.add(&v);
+        }
+    }
+}
+
+/// Headers whose values are not secrets: what SigV4 signs besides the signature and token.
+fn is_public_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    (name.starts_with("x-amz-") && name != "x-amz-security-token")
+        || ["host", "content-type", "accept", "user-agent"].contains(&name.as_str())
+}
+
 impl fmt::Debug for Known {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Known({} values, withheld)", self.0.len())
@@ -96,7 +170,9 @@ impl fmt::Debug for Known {
 pub(crate) fn withhold(text: &str, known: &Known) -> String {
     let end = floor_char_boundary(text, MAX_SCANNED);
     let scanned = &text[..end];
-    let mut out = withhold_opaque(&withhold_named(&withhold_known(scanned, known)));
+    let mut out = withhold_opaque(&withhold_schemes(&withhold_named(&withhold_known(
+        scanned, known,
+    ))));
     // Two passes may withhold adjoining parts of one value: show one mark.
     let twice = WITHHELD.repeat(2);
     while out.contains(&twice) {
@@ -190,10 +266,15 @@ fn hex_value(t: &[u8]) -> Option<u32> {
 }
 
 fn step(t: &[u8], i: usize, b: u8) -> Step {
-    let c = t[i];
-    if c == b {
+    if t[i] == b {
         return Step::Bytes(1);
     }
+    escape_step(t, i, b)
+}
+
+/// [`step`] reading `t[i..]` as an escape only (`%25` for a secret's own `%`).
+fn escape_step(t: &[u8], i: usize, b: u8) -> Step {
+    let c = t[i];
     if !b.is_ascii() {
         return Step::No;
     }
@@ -251,10 +332,32 @@ fn step(t: &[u8], i: usize, b: u8) -> Step {
     }
 }
 
-fn match_encoded(t: &[u8], mut i: usize, secret: &[u8]) -> Match {
-    for (k, &b) in secret.iter().enumerate() {
+fn match_encoded(t: &[u8], i: usize, secret: &[u8]) -> Match {
+    let mut budget = MATCH_BUDGET;
+    match_from(t, i, secret, 0, &mut budget)
+}
+
+/// How many alternative readings one match may try (a secret's own `%`, `\\` or `&` may be
+/// itself or the start of an escape of it): bounds the work a crafted text can cause.
+const MATCH_BUDGET: u32 = 64;
+
+fn match_from(t: &[u8], mut i: usize, secret: &[u8], from: usize, budget: &mut u32) -> Match {
+    for (k, &b) in secret.iter().enumerate().skip(from) {
         if i >= t.len() {
             return Match::Tail(k);
+        }
+        if t[i] == b && matches!(b, b'%' | b'\\' | b'&') && *budget > 0 {
+            // Both readings: an escape of the byte (`%25`), or the byte itself.
+            *budget -= 1;
+            match escape_step(t, i, b) {
+                Step::Bytes(n) => match match_from(t, i + n, secret, k + 1, budget) {
+                    Match::None => {}
+                    found => return found,
+                },
+                // The text ends partway through what may be its escape.
+                Step::Short => return Match::Tail(k),
+                Step::No => {}
+            }
         }
         match step(t, i, b) {
             Step::Bytes(n) => i += n,
@@ -444,6 +547,51 @@ fn withhold_named(text: &str) -> String {
     out
 }
 
+/// Withholds credentials by their shape where no `name:` announces them: what follows an
+/// auth scheme word (`Bearer <token>`, `Basic <base64>`), and JSON Web Tokens (`eyJ...`, three
+/// base64url parts) anywhere.
+fn withhold_schemes(text: &str) -> String {
+    let t = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < t.len() {
+        let boundary = i == 0 || !is_name_byte(t[i - 1]);
+        if !boundary || !t[i].is_ascii_alphabetic() {
+            i += 1;
+            continue;
+        }
+        let rest = &t[i..];
+        let scheme = ["bearer ", "basic "]
+            .iter()
+            .find(|s| rest.len() > s.len() && rest[..s.len()].eq_ignore_ascii_case(s.as_bytes()))
+            .map(|s| i + s.len());
+        let jwt = rest.starts_with(b"eyJ").then_some(i);
+        let Some(start) = scheme.or(jwt) else {
+            i += 1;
+            continue;
+        };
+        let stop = value_end(t, start, false);
+        let value = &t[start..stop];
+        let secret = if scheme.is_some() {
+            // A credential, not prose (`basic auth`, `bearer token`): long, or not a word.
+            value.len() >= 8 && !value.iter().all(u8::is_ascii_lowercase)
+        } else {
+            value.iter().filter(|&&b| b == b'.').count() >= 2 && value.len() >= 16
+        };
+        if secret {
+            out.push_str(&text[copied..start]);
+            out.push_str(WITHHELD);
+            copied = stop;
+            i = stop;
+        } else {
+            i = start.max(i + 1);
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
 /// The character at `t[i..]` and how many bytes encode it: itself, or an escape (`%2F`,
 /// `%252F`, `\/`, `\u002F`, `&#47;`, `&#x2F;`).
 fn decode_at(t: &[u8], i: usize) -> (u8, usize) {
@@ -610,7 +758,7 @@ pub(crate) fn withhold_result(
 
 /// A JSON-RPC error payload with its message withheld and capped, and its data withheld by
 /// value and by name (not capped: it stays JSON).
-fn withhold_payload(
+pub(crate) fn withhold_payload(
     mut payload: alloy_json_rpc::ErrorPayload,
     known: &Known,
 ) -> alloy_json_rpc::ErrorPayload {
@@ -943,6 +1091,61 @@ mod tests {
             if know {
                 assert_withheld(&snippet, &[values[which], &sig], &body);
             }
+        }
+
+        /// A provider's secrets (a `.header(..)` value, a bearer token, a Basic password), as
+        /// the transports know them from the headers they sent ([`Known::add_wire`]): no 8
+        /// consecutive bytes can be read in what is shown, whatever the shape, the encoding
+        /// (base64 included, as in a quoted `Authorization: Basic`), the text around it and
+        /// where the text was cut (a close frame's reason is cut at 123 bytes).
+        #[test]
+        fn provider_secrets_never_survive(
+            token in "[A-Za-z0-9_.~+/-]{16,80}",
+            user in "[a-z]{3,12}",
+            password in "[!-~]{8,40}",
+            which in 0usize..3,
+            shape in 0u8..6,
+            how in 0u8..6,
+            pre in "[a-z ,.:{}\"<>]{0,40}",
+            post in "[a-z ,.:{}\"<>\r\n]{0,40}",
+            cut in proptest::option::of(0usize..400),
+        ) {
+            let basic = aws_smithy_types::base64::encode(format!("{user}:{password}"));
+            let headers: Vec<(&str, String)> = match which {
+                0 => vec![("x-token", token.clone())],
+                1 => vec![("authorization", format!("Bearer {token}"))],
+                _ => vec![("authorization", format!("Basic {basic}"))],
+            };
+            let url = url::Url::parse("https://rpc.provider.example/").unwrap();
+            let mut known = Known::default();
+            known.add_wire(&headers, &url);
+            let secret = if which == 2 { &password } else { &token };
+            let value = if which == 2 && how == 5 {
+                // The header as it was sent, quoted back.
+                basic.clone()
+            } else {
+                encode(secret, how)
+            };
+            let full = match shape {
+                0 => format!("{pre} {value} {post}"),
+                1 => format!("{pre}\r\nx-token: {value}\r\nHost: h\r\n{post}"),
+                2 => format!("{pre} Authorization: Bearer {value}\n{post}"),
+                3 => format!("{{\"message\":\"{pre}\",\"key\":\"{value}\",\"x\":\"{post}\"}}"),
+                4 => format!("{pre} Authorization: Basic {basic} {value} {post}"),
+                _ => format!("invalid credentials {value}"),
+            };
+            let body = match cut {
+                Some(at) if at < full.len() => {
+                    let mut at = at;
+                    while !full.is_char_boundary(at) {
+                        at -= 1;
+                    }
+                    full[..at].to_owned()
+                }
+                _ => full.clone(),
+            };
+            let shown = withhold(&body, &known);
+            assert_withheld(&shown, &[secret.as_str(), basic.as_str()], &body);
         }
     }
 }

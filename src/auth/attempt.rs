@@ -8,7 +8,7 @@ use tracing::debug;
 
 use super::mode::{Auth, Authorization, ToSign};
 use crate::endpoint::Endpoint;
-use crate::error::AmbError;
+use crate::error::{AmbError, AuthFailure};
 
 /// What one signed attempt came back with.
 pub(crate) struct Attempt<T> {
@@ -49,8 +49,22 @@ where
         if let Some(date) = &attempt.date {
             auth.observe_date(date.as_bytes());
         }
-        let refusal = match attempt.outcome {
+        let outcome = match attempt.outcome {
+            // A provider's 401 or 403 is about its credentials, not AWS's.
+            Err(refusal) if auth.is_provider() => Err(provider_refusal(refusal)),
+            outcome => outcome,
+        };
+        let refusal = match outcome {
             Err(refusal) if !retried => refusal,
+            // The secrets this attempt carried withheld from the refusal's text (the WebSocket
+            // upgrade's error goes straight to the caller).
+            Err(refusal) => {
+                let refusal = refusal.withhold(&authorization.known());
+                return Ok(Sent {
+                    authorization,
+                    outcome: Err(refusal),
+                });
+            }
             outcome => {
                 return Ok(Sent {
                     authorization,
@@ -58,20 +72,46 @@ where
                 })
             }
         };
-        let kind = refusal.auth_failure();
+        let kind = match &refusal {
+            // A provider's 403 refuses the plan or the rate, not the token: only a 401 is
+            // worth a fresh token.
+            AmbError::AuthRejected { status: 403, .. } if auth.is_provider() => None,
+            _ => refusal.auth_failure(),
+        };
         let recoverable = match kind {
             Some(kind) => auth.recover(kind, &authorization).await,
             None => false,
         };
         if !recoverable {
+            let refusal = refusal.withhold(&authorization.known());
             return Ok(Sent {
                 authorization,
                 outcome: Err(refusal),
             });
         }
-        // Clock skew (now learned) or rotated credentials (now dropped): sign once more.
-        debug!(reason = ?kind, "signing again after a 403");
+        // Clock skew (now learned), rotated credentials or a refused bearer token (now
+        // dropped): sign once more.
+        debug!(reason = ?kind, "signing again after a refusal");
         retried = true;
+    }
+}
+
+/// A provider's refusal (HTTP 401 or 403) typed as [`AuthFailure::ProviderRefused`]: AWS's
+/// classification (clock skew, IAM) does not apply to a third-party provider.
+fn provider_refusal(refusal: AmbError) -> AmbError {
+    match refusal {
+        AmbError::AuthRejected {
+            status,
+            message,
+            host,
+            ..
+        } => AmbError::AuthRejected {
+            kind: AuthFailure::ProviderRefused,
+            status,
+            message,
+            host,
+        },
+        other => other,
     }
 }
 
@@ -84,7 +124,6 @@ mod tests {
     use super::*;
     use crate::auth::AuthConfig;
     use crate::credentials::AmbCredentials;
-    use crate::error::AuthFailure;
 
     fn refusal(kind: AuthFailure) -> AmbError {
         AmbError::AuthRejected {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::clock::GatewayClock;
 use super::mode::{Auth, SigV4};
+use super::provider::{Credential, CredentialSetting, Provider, StaticHeaders};
 use super::region::{check_region, Region};
 use super::AMB_SERVICE;
 use crate::credentials::AmbCredentials;
@@ -93,6 +94,67 @@ macro_rules! auth_setters {
             self.auth.billing_token = Some($crate::secret::Secret::new(token.into()));
             self
         }
+
+        /// A header sent with every request (the HTTP POST and the WebSocket upgrade alike),
+        /// e.g. QuickNode's `x-token`; repeatable, one value per name. Its value is a secret:
+        /// never shown in `Debug`, logs or errors. The name is checked at `build()`
+        /// ([`ConfigError::InvalidHeader`](crate::ConfigError::InvalidHeader)). Sent in every
+        /// auth mode; given alone for a host that is not AWS's, no SigV4 is used.
+        pub fn header(mut self, name: impl AsRef<str>, value: impl Into<String>) -> Self {
+            self.auth.headers.push((
+                name.as_ref().to_owned(),
+                $crate::secret::Secret::new(value.into()),
+            ));
+            self
+        }
+
+        /// Send `Authorization: Bearer <token>` (a third-party provider's API key or JWT)
+        /// instead of SigV4. The token is never shown in `Debug`, logs or errors.
+        pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
+            self.auth.credential = Some($crate::auth::provider::CredentialSetting::Bearer(
+                $crate::secret::Secret::new(token.into()),
+            ));
+            self
+        }
+
+        /// Send `Authorization: Bearer <token>` with a token from `fetch` (e.g. a JWT from an
+        /// identity provider) instead of SigV4. The token is kept until 30 seconds before its
+        /// [`expires_at`](crate::auth::BearerToken::expires_at) (or for good without one), one
+        /// fetch at a time however many requests wait for it, bounded by the transport's
+        /// timeout; after a 401 it is fetched once more and the request sent once
+        /// more. A failing `fetch` fails the request with
+        /// [`AmbError::TokenProvider`](crate::AmbError::TokenProvider).
+        pub fn bearer_token_provider<F, Fut>(mut self, fetch: F) -> Self
+        where
+            F: Fn() -> Fut + Send + Sync + 'static,
+            Fut: std::future::Future<
+                    Output = Result<$crate::auth::BearerToken, $crate::auth::BoxError>,
+                > + Send
+                + 'static,
+        {
+            self.auth.credential = Some($crate::auth::provider::CredentialSetting::Refreshing(
+                $crate::auth::provider::fetch_token(fetch),
+            ));
+            self
+        }
+
+        /// Send HTTP Basic auth (`Authorization: Basic ...`) instead of SigV4, as Kaleido
+        /// asks; `https://user:password@host/` in the URL does the same (the user info is
+        /// then taken out of the URL). The password is never shown in `Debug`, logs or errors.
+        pub fn basic_auth(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+            self.auth.credential = Some($crate::auth::provider::CredentialSetting::Basic {
+                user: user.into(),
+                password: $crate::secret::Secret::new(password.into()),
+            });
+            self
+        }
+
+        /// Send no authentication (no SigV4, no `Authorization`): a provider whose key is in
+        /// the URL's path or query, or a plain node. `.header(..)`s are still sent.
+        pub fn no_auth(mut self) -> Self {
+            self.auth.no_auth = true;
+            self
+        }
     };
 }
 pub(crate) use auth_setters;
@@ -128,6 +190,12 @@ pub(crate) struct AuthConfig {
     pub(crate) service: Option<String>,
     pub(crate) credentials: Option<AmbCredentials>,
     pub(crate) billing_token: Option<Secret>,
+    /// `.header(..)`s, in the order given.
+    pub(crate) headers: Vec<(String, Secret)>,
+    /// `.bearer_token(..)`, `.bearer_token_provider(..)` or `.basic_auth(..)`.
+    pub(crate) credential: Option<CredentialSetting>,
+    /// `.no_auth()`.
+    pub(crate) no_auth: bool,
     pub(crate) target: Option<Target>,
     pub(crate) unsigned_payload: Option<bool>,
     pub(crate) sigv4a: Option<bool>,
@@ -159,7 +227,13 @@ impl AuthConfig {
     ///    with `.service(..)` or `.target(..)`;
     /// 4. (static headers only);
     /// 5. else [`ConfigError::NoAuthForHost`].
-    pub(crate) fn build(self, endpoint: &mut Endpoint) -> Result<Auth, AmbError> {
+    pub(crate) fn build(mut self, endpoint: &mut Endpoint) -> Result<Auth, AmbError> {
+        // 2. Third-party provider modes, decided first: they refuse a billing token or SigV4
+        //    credentials given with them. `.header(..)`s otherwise ride along with SigV4.
+        if let Some(provider) = self.provider(endpoint)? {
+            return Ok(Auth::Provider(Arc::new(provider)));
+        }
+        let static_headers = self.sigv4_headers(endpoint)?;
         if let Some(region) = &self.region {
             check_region(region)?;
         }
@@ -177,6 +251,8 @@ impl AuthConfig {
                 return Err(ConfigError::TokenAndCredentials.into());
             }
             for (set, setting) in [
+                (self.service.is_some(), ".service(..)"),
+                (self.target.is_some(), ".target(..)"),
                 (self.sigv4a.is_some(), ".sigv4a(..)"),
                 (self.unsigned_payload.is_some(), ".unsigned_payload(..)"),
                 (self.region_set.is_some(), ".region_set(..)"),
@@ -191,7 +267,7 @@ impl AuthConfig {
         // 3. SigV4.
         let target = self.target_for(endpoint);
         if target.is_sigv4() || self.says_sigv4() {
-            return self.build_sigv4(endpoint, target);
+            return self.build_sigv4(endpoint, target, static_headers);
         }
         // 5. Nothing says how to authenticate to this host.
         Err(ConfigError::NoAuthForHost {
@@ -200,8 +276,8 @@ impl AuthConfig {
         .into())
     }
 
-    /// Whether a SigV4 setting was given: service, region, credentials, an AWS or loopback
-    /// target, SigV4A or a region set, payload mode.
+    /// Whether a SigV4 setting was given: service, credentials, an AWS or loopback target,
+    /// SigV4A or a region set, an unsigned payload.
     ///
     /// A region alone is not one (an `RPC_REGION` left set after a move from AMB to a provider
     /// must not send AWS signatures and session tokens to that provider), nor is a setting
@@ -215,7 +291,12 @@ impl AuthConfig {
             || self.unsigned_payload == Some(true)
     }
 
-    fn build_sigv4(self, endpoint: &Endpoint, target: Target) -> Result<Auth, AmbError> {
+    fn build_sigv4(
+        self,
+        endpoint: &Endpoint,
+        target: Target,
+        static_headers: StaticHeaders,
+    ) -> Result<Auth, AmbError> {
         let service = match (self.service, target.default_service()) {
             (Some(service), _) => service,
             (None, Some(service)) => service.to_owned(),
@@ -256,6 +337,7 @@ impl AuthConfig {
             clock: GatewayClock::new(credentials.clock_skew()),
             credentials,
             keys: SigningKeyCache::new(),
+            static_headers,
             payload: if unsigned {
                 Payload::Unsigned
             } else {
@@ -268,6 +350,113 @@ impl AuthConfig {
             },
             region_set: region_set.into(),
         })))
+    }
+}
+
+impl AuthConfig {
+    /// Third-party provider auth, when the settings (or user info in the URL) ask for it:
+    /// a bearer token, basic auth, `no_auth()`, or `.header(..)`s alone for a host that is not
+    /// AWS's. `None`: another mode (SigV4, billing token), with the headers left in `self`.
+    fn provider(&mut self, endpoint: &mut Endpoint) -> Result<Option<Provider>, AmbError> {
+        let credential = match (self.credential.take(), endpoint.take_userinfo()) {
+            (given, None) => given,
+            (None, Some((user, password))) => Some(CredentialSetting::Basic { user, password }),
+            (Some(CredentialSetting::Basic { user, password }), Some((u, p)))
+                if user == u && password == p =>
+            {
+                Some(CredentialSetting::Basic { user, password })
+            }
+            (Some(CredentialSetting::Basic { .. }), Some(_)) => {
+                return Err(ConfigError::AuthConflict {
+                    first: "`.basic_auth(..)`",
+                    second: "a different user:password in the URL",
+                }
+                .into())
+            }
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::AuthConflict {
+                    first: "a bearer token",
+                    second: "user:password in the URL",
+                }
+                .into())
+            }
+        };
+        // 4. `.header(..)`s alone, for a host SigV4 is not meant for.
+        let headers_only = credential.is_none()
+            && !self.no_auth
+            && !self.headers.is_empty()
+            && !self.target_for(endpoint).is_sigv4()
+            && !self.says_sigv4();
+        if credential.is_none() && !self.no_auth && !headers_only {
+            return Ok(None);
+        }
+        let chosen = match (&credential, self.no_auth) {
+            (Some(CredentialSetting::Basic { .. }), _) => "HTTP Basic auth",
+            (Some(_), _) => "a bearer token",
+            (None, true) => "`.no_auth()`",
+            (None, false) => "`.header(..)`",
+        };
+        if let (Some(_), true) = (&credential, self.no_auth) {
+            return Err(ConfigError::AuthConflict {
+                first: "`.no_auth()`",
+                second: "a bearer token or basic auth",
+            }
+            .into());
+        }
+        if self.billing_token.is_some() || endpoint.has_billing_token() {
+            return Err(ConfigError::AuthConflict {
+                first: chosen,
+                second: "an AMB billing token",
+            }
+            .into());
+        }
+        // SigV4 settings would be dropped silently.
+        for (set, setting) in [
+            (self.service.is_some(), "`.service(..)`"),
+            (self.target.is_some(), "`.target(..)`"),
+            (self.sigv4a.is_some(), "`.sigv4a(..)`"),
+            (self.unsigned_payload.is_some(), "`.unsigned_payload(..)`"),
+            (self.region_set.is_some(), "`.region_set(..)`"),
+        ] {
+            if set {
+                return Err(ConfigError::AuthConflict {
+                    first: chosen,
+                    second: setting,
+                }
+                .into());
+            }
+        }
+        if self.credentials.is_some() {
+            return Err(ConfigError::AuthConflict {
+                first: chosen,
+                second: "SigV4 credentials",
+            }
+            .into());
+        }
+        let headers =
+            StaticHeaders::build(std::mem::take(&mut self.headers), credential.is_some())?;
+        let credential = Credential::from_setting(credential)?;
+        Ok(Some(Provider::new(
+            endpoint.wire_url(None),
+            headers,
+            credential,
+        )))
+    }
+
+    /// The `.header(..)`s sent (unsigned) with SigV4 requests, e.g. API Gateway's `x-api-key`;
+    /// refused with a billing token (AMB's token mode takes nothing else).
+    fn sigv4_headers(&mut self, endpoint: &Endpoint) -> Result<StaticHeaders, AmbError> {
+        if self.headers.is_empty() {
+            return Ok(StaticHeaders::default());
+        }
+        if self.billing_token.is_some() || endpoint.has_billing_token() {
+            return Err(ConfigError::AuthConflict {
+                first: "`.header(..)`",
+                second: "an AMB billing token",
+            }
+            .into());
+        }
+        StaticHeaders::build(std::mem::take(&mut self.headers), true)
     }
 }
 
@@ -313,6 +502,12 @@ impl fmt::Debug for AuthConfig {
             .field("service", &self.service)
             .field("credentials", &self.credentials)
             .field("billing_token", &self.billing_token)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .field("credential", &self.credential)
+            .field("no_auth", &self.no_auth)
             .field("target", &self.target)
             .field("unsigned_payload", &self.unsigned_payload)
             .field("sigv4a", &self.sigv4a)
@@ -343,6 +538,84 @@ mod tests {
         match auth {
             Auth::SigV4(sig) => sig,
             other => panic!("not SigV4: {other:?}"),
+        }
+    }
+
+    fn secret(v: &str) -> Secret {
+        Secret::new(v.to_owned())
+    }
+
+    #[test]
+    fn provider_modes_are_chosen_by_their_settings_and_headers_alone_off_aws() {
+        let quicknode = "https://name.quiknode.pro/";
+        let header = |c: &mut AuthConfig| c.headers.push(("x-token".into(), secret("tok12345")));
+        // Headers alone: provider mode for a host that is not AWS's, SigV4 (headers riding
+        // along) for AWS and loopback hosts or with a SigV4 setting.
+        assert!(build(quicknode, header).unwrap().is_provider());
+        for url in [APIGW, "http://127.0.0.1:1/"] {
+            let auth = build(url, |c| {
+                header(c);
+                c.credentials = Some(creds());
+            })
+            .unwrap();
+            assert_eq!(sigv4(&auth).static_headers.names(), ["x-token"], "{url}");
+        }
+        let auth = build(quicknode, |c| {
+            header(c);
+            c.service = Some("execute-api".into());
+            c.region = Some("us-east-1".into());
+            c.credentials = Some(creds());
+        })
+        .unwrap();
+        assert!(!auth.is_provider());
+        // A credential or `no_auth()` chooses provider mode on any host.
+        for url in [quicknode, APIGW, "http://127.0.0.1:1/"] {
+            assert!(build(url, |c| c.no_auth = true).unwrap().is_provider());
+            assert!(build(url, |c| c.credential =
+                Some(CredentialSetting::Bearer(secret("t"))))
+            .unwrap()
+            .is_provider());
+        }
+        assert!(build("https://u:p@name.kaleido.io/", |_| ())
+            .unwrap()
+            .is_provider());
+        // Nothing said for an unknown host.
+        assert!(matches!(
+            build(quicknode, |_| ()),
+            Err(AmbError::Config(ConfigError::NoAuthForHost { .. }))
+        ));
+        // Conflicts.
+        for conflict in [
+            build(quicknode, |c| {
+                c.no_auth = true;
+                c.billing_token = Some(secret("AbCdEfGh12345678"));
+            }),
+            build(quicknode, |c| {
+                c.no_auth = true;
+                c.credentials = Some(creds());
+            }),
+            build("https://mainnet.polygon.managedblockchain.us-east-1.amazonaws.com/?billingtoken=AbCdEfGh12345678", header),
+            build(quicknode, |c| {
+                c.credential = Some(CredentialSetting::Bearer(secret("t")));
+                c.sigv4a = Some(true);
+            }),
+            build(quicknode, |c| {
+                c.no_auth = true;
+                c.unsigned_payload = Some(true);
+            }),
+            build(APIGW, |c| {
+                c.credential = Some(CredentialSetting::Bearer(secret("t")));
+                c.service = Some("execute-api".into());
+            }),
+            build(quicknode, |c| {
+                c.no_auth = true;
+                c.region_set = Some("*".into());
+            }),
+        ] {
+            assert!(
+                matches!(conflict, Err(AmbError::Config(ConfigError::AuthConflict { .. }))),
+                "{conflict:?}"
+            );
         }
     }
 

@@ -12,6 +12,7 @@ use aws_credential_types::Credentials;
 use url::Url;
 
 use super::clock::GatewayClock;
+use super::provider::{Provider, StaticHeaders};
 use super::region::Region;
 use crate::credentials::AmbCredentials;
 use crate::endpoint::Endpoint;
@@ -26,6 +27,8 @@ pub(crate) enum Auth {
     SigV4(Arc<SigV4>),
     /// The token, and the URL with it (built once).
     BillingToken(Secret, Arc<Url>),
+    /// A third-party provider: static headers, bearer, basic, or nothing.
+    Provider(Arc<Provider>),
 }
 
 /// SigV4 settings and state shared by every clone of a transport.
@@ -39,6 +42,8 @@ pub(crate) struct SigV4 {
     pub(crate) clock: GatewayClock,
     /// The derived signing key (changes once a day, or with the credentials).
     pub(crate) keys: SigningKeyCache,
+    /// `.header(..)`s sent (unsigned) with every request.
+    pub(crate) static_headers: StaticHeaders,
     /// The body's hash, or `UNSIGNED-PAYLOAD` (VPC Lattice).
     pub(crate) payload: Payload,
     /// SigV4, or SigV4A over [`region_set`](Self::region_set).
@@ -122,6 +127,10 @@ impl Authorization {
             known.add(sig);
         }
         known.add_wire(&self.headers, &self.url);
+        if self.credentials.is_none() {
+            // Not SigV4: a provider's key may be in the URL's path or query.
+            known.add_url_key(&self.url);
+        }
         known
     }
 
@@ -214,6 +223,12 @@ impl Auth {
                     credentials: Some(creds),
                 })
             }
+            Self::Provider(p) => Ok(Authorization {
+                url: p.url.clone(),
+                headers: p.headers().await?,
+                credentials: None,
+                signature: None,
+            }),
         }
     }
 
@@ -227,13 +242,26 @@ impl Auth {
         req: ToSign<'_>,
         timeout: Duration,
     ) -> Result<Authorization, AmbError> {
-        let authorize = self.authorize(endpoint, req);
+        let authorize = async {
+            let mut authorization = self.authorize(endpoint, req).await?;
+            if let Self::SigV4(sig) = self {
+                // `.header(..)`s ride along, unsigned.
+                authorization.headers.extend(sig.static_headers.to_wire());
+            }
+            Ok(authorization)
+        };
         tokio::pin!(authorize);
         if let Some(done) = futures::FutureExt::now_or_never(authorize.as_mut()) {
             return done;
         }
         match tokio::time::timeout(timeout, authorize).await {
             Ok(done) => done,
+            Err(_) if matches!(self, Self::Provider(_)) => Err(AmbError::TokenProvider {
+                message: format!(
+                    "it did not answer within {timeout:?} (nothing was sent); check what it \
+                     waits for (the identity provider, the network)"
+                ),
+            }),
             Err(_) => Err(AmbError::Credentials {
                 message: match self.credentials().and_then(AmbCredentials::fetching_for) {
                     Some(running) => format!(
@@ -256,7 +284,7 @@ impl Auth {
     pub(crate) fn known_region(&self) -> Option<&str> {
         match self {
             Self::SigV4(sig) => sig.region.known().map(|(r, _)| r),
-            Self::BillingToken(..) => None,
+            Self::BillingToken(..) | Self::Provider(_) => None,
         }
     }
 
@@ -264,8 +292,23 @@ impl Auth {
     pub(crate) fn credentials(&self) -> Option<&AmbCredentials> {
         match self {
             Self::SigV4(sig) => Some(&sig.credentials),
-            Self::BillingToken(..) => None,
+            Self::BillingToken(..) | Self::Provider(_) => None,
         }
+    }
+
+    /// Whether the headers a request carries hold secrets besides SigV4's (provider mode, or
+    /// `.header(..)`s with SigV4): then they are kept to withhold them from the answer.
+    pub(crate) fn keeps_headers(&self) -> bool {
+        match self {
+            Self::Provider(_) => true,
+            Self::SigV4(sig) => !sig.static_headers.names().is_empty(),
+            Self::BillingToken(..) => false,
+        }
+    }
+
+    /// Whether this is a third-party provider mode (no SigV4, no billing token).
+    pub(crate) fn is_provider(&self) -> bool {
+        matches!(self, Self::Provider(_))
     }
 
     pub(crate) fn is_token(&self) -> bool {
@@ -283,6 +326,10 @@ impl Auth {
     /// was learned from that answer's `Date`), or expired/unknown credentials (dropped from the
     /// cache so that signing again fetches fresh ones). The caller retries at most once.
     pub(crate) async fn recover(&self, failure: AuthFailure, used: &Authorization) -> bool {
+        if let Self::Provider(p) = self {
+            // A refreshed bearer token that was refused: fetch it once more.
+            return failure == AuthFailure::ProviderRefused && p.recover(&used.headers).await;
+        }
         let Self::SigV4(sig) = self else {
             return false;
         };
@@ -312,6 +359,7 @@ impl fmt::Debug for Auth {
                 .field("skew_ms", &sig.clock.skew_ms())
                 .finish(),
             Self::BillingToken(t, _) => f.debug_tuple("BillingToken").field(t).finish(),
+            Self::Provider(p) => f.write_str(&p.describe()),
         }
     }
 }

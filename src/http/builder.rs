@@ -158,10 +158,12 @@ impl AmbHttpBuilder {
             .into());
         }
         let gzip = self.gzip.unwrap_or(endpoint.amb_host().is_some());
+        let target_splits = !self.auth.target_for(&endpoint).accepts_batches();
+        let auth = self.auth.build(&mut endpoint)?;
+        // A provider (bearer, basic, headers, no auth) is not AMB, even on loopback.
         let split_batches = self
             .split_batches
-            .unwrap_or_else(|| !self.auth.target_for(&endpoint).accepts_batches());
-        let auth = self.auth.build(&mut endpoint)?;
+            .unwrap_or(target_splits && !auth.is_provider());
         // Where the client built here goes (reqwest decides the same way), named in errors.
         let proxy = match self.client {
             Some(_) => None,

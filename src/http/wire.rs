@@ -156,7 +156,12 @@ impl AmbHttp {
             |mut auth: Authorization| {
                 let body = body.clone();
                 async move {
-                    let signed = std::mem::take(&mut auth.headers);
+                    // Kept where they are secrets to withhold from the answer (provider headers).
+                    let signed = if inner.auth.keeps_headers() {
+                        auth.headers.clone()
+                    } else {
+                        std::mem::take(&mut auth.headers)
+                    };
                     let reply = self
                         .send_signed(&auth, signed, body, extra_headers, method)
                         .await;
@@ -198,15 +203,15 @@ impl AmbHttp {
             .await
     }
 
-    /// A 403 is the gateway's refusal (typed, for [`sign_and_send`] to judge); anything else is
-    /// the answer.
+    /// A 403 (or 401) is the gateway's refusal (typed, for [`sign_and_send`] to judge);
+    /// anything else is the answer.
     fn refused(&self, reply: Reply) -> Result<Result<ResponsePacket, Failure>, AmbError> {
-        if reply.status != 403 {
+        if !matches!(reply.status, 401 | 403) {
             return Ok(self.classify(reply));
         }
         match reply.body {
             Ok(body) => Err(AmbError::from_gateway_refusal(
-                403,
+                reply.status,
                 &body,
                 self.inner.endpoint.host(),
                 self.inner.auth.is_token(),
@@ -252,7 +257,12 @@ impl AmbHttp {
             let value = match inner.token.same_token(&name, &value) {
                 Some(token) => token,
                 None => match http::HeaderValue::try_from(value) {
-                    Ok(value) => value,
+                    // Everything but the date is a credential (signature, token, a provider's
+                    // key): never indexed by HTTP/2 header compression, never in `Debug`.
+                    Ok(mut value) => {
+                        value.set_sensitive(name != X_AMZ_DATE);
+                        value
+                    }
                     Err(_) => {
                         let err =
                             AmbError::Signing(format!("`{name}` is not a valid header value"));

@@ -29,6 +29,7 @@ use tracing::{debug, trace, warn};
 use super::handshake::Socket;
 use super::quota;
 use crate::error::AmbError;
+use crate::redact::Known;
 
 /// How long a closing handshake may take when the connection is shut down on purpose.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -50,6 +51,9 @@ pub(crate) struct Backend {
     attribution: quota::Attribution,
     /// Counts gateway messages that may stand for a notification over the quota.
     lost_notifications: watch::Sender<u64>,
+    /// The secrets the upgrade carried (provider headers, bearer token, session token),
+    /// withheld from close reasons, gateway messages and JSON-RPC error payloads.
+    known: Known,
 }
 
 /// Why the loop stopped.
@@ -67,6 +71,7 @@ impl From<AmbError> for Stop {
 }
 
 impl Backend {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         socket: Socket,
         interface: ConnectionInterface,
@@ -75,6 +80,7 @@ impl Backend {
         host: String,
         attribution_wait: Duration,
         lost_notifications: watch::Sender<u64>,
+        known: Known,
     ) -> Self {
         Self {
             socket,
@@ -86,6 +92,7 @@ impl Backend {
             read_first: false,
             attribution: quota::Attribution::new(attribution_wait),
             lost_notifications,
+            known,
         }
     }
 
@@ -97,6 +104,7 @@ impl Backend {
         match self.serve().await {
             Stop::Released => debug!(host = %self.host, "WebSocket closed"),
             Stop::Lost(err) => {
+                let err = err.withhold(&self.known);
                 warn!(host = %self.host, error = %err, "AMB WebSocket connection lost");
                 self.interface.close_with_transport_error(err.into());
             }
@@ -328,7 +336,7 @@ impl Backend {
     fn gateway_message(&mut self, message: &str) -> Result<(), Stop> {
         // The gateway's words reach logs and a caller's error: secrets withheld, length capped
         // (AMB's quota message survives it unchanged).
-        let message = &crate::redact::withhold_unknown(message);
+        let message = &crate::redact::withhold(message, &self.known);
         let arrival = self.attribution.gateway_message(message, Instant::now());
         if arrival.lost_notification {
             self.lost_notifications.send_modify(|n| *n += 1);
@@ -404,6 +412,17 @@ impl Backend {
     }
 
     fn forward(&self, item: PubSubItem) -> Result<(), Stop> {
+        // An error payload may quote the request's secrets back.
+        let item = match item {
+            PubSubItem::Response(Response {
+                id,
+                payload: ResponsePayload::Failure(e),
+            }) => PubSubItem::Response(Response {
+                id,
+                payload: ResponsePayload::Failure(crate::redact::withhold_payload(e, &self.known)),
+            }),
+            other => other,
+        };
         self.interface
             .send_to_frontend(item)
             .map_err(|_| Stop::Released)
@@ -411,6 +430,12 @@ impl Backend {
 
     fn closed(&self, frame: Option<CloseFrame>) -> AmbError {
         let host = self.host.clone();
+        // Withheld before it is quoted: a reason is cut at 123 bytes, maybe partway through an
+        // echoed secret, which only the end of a text gives away.
+        let frame = frame.map(|f| CloseFrame {
+            reason: crate::redact::withhold(f.reason.as_str(), &self.known).into(),
+            code: f.code,
+        });
         match frame {
             Some(f) if f.code == CloseCode::Unsupported => AmbError::WsUnsupportedData {
                 host,

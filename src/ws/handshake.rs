@@ -214,7 +214,7 @@ async fn open_inner(
         // with HTTP) and quoted with this upgrade's secrets withheld.
         let mut known = Known::default();
         known.add_wire(up.headers, up.url);
-        return Err(if status == 403 {
+        return Err(if matches!(status, 401 | 403) {
             AmbError::gateway_refusal(status, &body, host, up.token_mode, &known)
         } else {
             AmbError::WsUpgradeRejected {

@@ -211,6 +211,7 @@ impl AmbWsConnect {
             inner.endpoint.host().to_owned(),
             inner.attribution_wait,
             inner.lost_notifications.clone(),
+            sent.authorization.known(),
         )
         .spawn();
         debug!(
