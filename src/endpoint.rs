@@ -365,10 +365,19 @@ fn take_billing_token(url: &mut Url) -> Result<Option<Secret>, AmbError> {
 /// messages.
 fn redact_query(input: &str) -> String {
     let input = &*withhold_userinfo(input);
-    match input.split_once('?') {
-        Some((head, _)) => format!("{head}?<query redacted>"),
-        None => input.to_owned(),
-    }
+    let (head, query) = match input.split_once('?') {
+        Some((head, _)) => (head, "?<query redacted>"),
+        None => (input, ""),
+    };
+    // A provider's key may be in the path (`/v2/<key>`): shown as `/…`.
+    let start = head.find("://").map_or(0, |i| i + 3);
+    let head = match head[start..].find('/') {
+        Some(slash) if head.len() > start + slash + 1 => {
+            format!("{}/…", &head[..start + slash])
+        }
+        _ => head.to_owned(),
+    };
+    format!("{head}{query}")
 }
 
 /// `input` with the user info of its authority (`user:password@`) withheld.
@@ -395,7 +404,7 @@ impl fmt::Debug for Endpoint {
             .field("amb", &self.amb)
             .field(
                 "userinfo",
-                &self.userinfo.as_ref().map(|(u, _)| (u, "** redacted **")),
+                &self.userinfo.as_ref().map(|_| "** redacted **"),
             )
             .field("target", &self.target)
             .finish()
@@ -587,5 +596,20 @@ mod tests {
         assert!(!err.to_string().contains("S3cretPass"), "{err}");
         let err = Endpoint::parse("user:S3cretPass@host.example").unwrap_err();
         assert!(!err.to_string().contains("S3cretPass"), "{err}");
+    }
+
+    #[test]
+    fn parse_errors_never_quote_a_key_in_the_path() {
+        for url in [
+            "eth-mainnet.g.alchemy.com/v2/SECRETKEY123",
+            "https://eth-mainnet.g.alchemy.com:99999/v2/SECRETKEY123",
+            "https://[bad/v2/SECRETKEY123",
+            "https://SECRETKEY123@[bad/",
+        ] {
+            let err = Endpoint::parse(url).unwrap_err().to_string();
+            assert!(!err.contains("SECRETKEY123"), "{err}");
+        }
+        let shown = Endpoint::parse("https://SECRETKEY123@rpc.example/").unwrap();
+        assert!(!format!("{shown:?} {shown}").contains("SECRETKEY123"));
     }
 }

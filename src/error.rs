@@ -59,9 +59,10 @@ pub enum AuthFailure {
     /// Any other 403 answer; the gateway's message is quoted.
     Other,
     /// A third-party RPC provider refused the request's credentials (HTTP 401, or 403): the
-    /// bearer token, basic auth, `.header(..)` value or the key in the URL. A refreshed bearer
-    /// token ([`bearer_token_provider`](crate::AmbHttpBuilder::bearer_token_provider)) was
-    /// fetched once more and sent again before this is reported.
+    /// bearer token, basic auth, `.header(..)` value or the key in the URL. After a 401, a
+    /// refreshed bearer token
+    /// ([`bearer_token_provider`](crate::AmbHttpBuilder::bearer_token_provider)) was fetched
+    /// once more and sent again before this is reported.
     ProviderRefused,
 }
 
@@ -145,8 +146,8 @@ impl AuthFailure {
                 "the provider refused the credentials: check the API key or token given with \
                  `.bearer_token(..)`, `.bearer_token_provider(..)`, `.basic_auth(..)` (or \
                  user:password in the URL), `.header(..)` or in the URL, that it is meant for \
-                 this endpoint and has not expired or been revoked (a refreshed bearer token \
-                 was already fetched once more)"
+                 this endpoint and has not expired or been revoked (after a 401 a refreshed \
+                 bearer token was already fetched once more)"
             }
         }
     }
@@ -305,6 +306,15 @@ pub enum ConfigError {
         /// The SigV4 setting, e.g. `.sigv4a(..)`.
         setting: &'static str,
     },
+    /// The proxy URL (`.proxy(..)` or the environment's `HTTPS_PROXY`/`ALL_PROXY`) cannot be
+    /// used. Its credentials are never shown.
+    #[error("cannot use {proxy} as a proxy: {reason}")]
+    InvalidProxy {
+        /// The proxy, as `scheme://host:port` (no userinfo).
+        proxy: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 /// Any text as a configuration reason, for tests of code that only needs some error.
@@ -408,13 +418,13 @@ pub enum AmbError {
     #[error("could not sign the request: {0}")]
     Signing(String),
 
-    /// The gateway refused the request with 403.
+    /// The gateway (or a provider) refused the request with 403 (or 401).
     #[error("request to `{host}` refused with HTTP {status}: {kind}: \"{message}\"; {hint}", hint = kind.hint())]
     #[non_exhaustive]
     AuthRejected {
         /// The classification of the gateway's message.
         kind: AuthFailure,
-        /// The HTTP status (403).
+        /// The HTTP status (403, or 401).
         status: u16,
         /// The gateway's own message, quoted.
         message: String,
@@ -477,6 +487,39 @@ pub enum AmbError {
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 
+    /// The HTTP proxy refused to open a tunnel (`CONNECT`) to the endpoint.
+    #[error(
+        "the proxy `{proxy}` refused to open a tunnel to `{host}` with HTTP {status}; {hint}",
+        hint = proxy_hint(*status)
+    )]
+    #[non_exhaustive]
+    ProxyRefused {
+        /// The proxy, as `http://host:port` (its credentials are never shown).
+        proxy: String,
+        /// The proxy's HTTP status (407: credentials needed or wrong; 403: the proxy's
+        /// policy forbids the destination; 502/503/504: the proxy could not reach it).
+        status: u16,
+        /// The endpoint's host.
+        host: String,
+    },
+
+    /// The TLS handshake with the endpoint failed: most often its certificate is not trusted.
+    #[error(
+        "TLS with `{host}` failed: {reason}; if the endpoint's certificate comes from a private \
+         CA, add the CA with SSL_CERT_FILE or SSL_CERT_DIR, or give a rustls ClientConfig that \
+         trusts it with `.tls_config(..)`"
+    )]
+    #[non_exhaustive]
+    Tls {
+        /// The endpoint's host.
+        host: String,
+        /// What rustls said.
+        reason: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+
     /// Any other failure while sending the request or reading the answer.
     #[error("request to `{host}` failed: {reason}")]
     #[non_exhaustive]
@@ -492,7 +535,7 @@ pub enum AmbError {
     },
 
     /// The WebSocket upgrade was answered with an HTTP status other than 101 (switching
-    /// protocols) and other than 403 (a 403 is [`AmbError::AuthRejected`]).
+    /// protocols) and other than 401 and 403 (a refusal: [`AmbError::AuthRejected`]).
     #[error(
         "WebSocket upgrade to `{host}` refused with HTTP {status}: {snippet:?}; check the \
          endpoint URL (an AMB node's WebSocket endpoint is \
@@ -762,6 +805,25 @@ impl AmbError {
             Self::AuthRejected { kind, .. } => Some(*kind),
             _ => None,
         }
+    }
+}
+
+/// What to check after a proxy's refusal, by status.
+fn proxy_hint(status: u16) -> &'static str {
+    match status {
+        407 => {
+            "the proxy wants credentials, or refused the ones given: put them in the proxy URL \
+                (`http://user:password@proxy:port`, in `.proxy(..)` or HTTPS_PROXY)"
+        }
+        403 => {
+            "the proxy's policy forbids this destination (an allow-list of hosts or ports); \
+                ask for the endpoint's host to be allowed, or set NO_PROXY for it"
+        }
+        502..=504 => {
+            "the proxy could not reach the endpoint: check the endpoint URL and the \
+                      proxy's own network access"
+        }
+        _ => "check the proxy URL (`.proxy(..)` or HTTPS_PROXY / ALL_PROXY) and NO_PROXY",
     }
 }
 

@@ -19,6 +19,8 @@ pub mod error;
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 pub mod migrate;
+#[cfg(any(feature = "http", feature = "ws"))]
+mod net;
 mod provider_ext;
 mod redact;
 #[cfg(feature = "ws")]
@@ -65,6 +67,13 @@ pub mod __private {
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use alloy_transport_http::reqwest;
+
+/// The `rustls` (0.23, the one reqwest 0.13 and the WebSocket use) whose `ClientConfig`
+/// `tls_config(..)` takes on both builders: build your configuration with
+/// `alloy_amb::rustls::ClientConfig` so the versions always match.
+#[cfg(any(feature = "http", feature = "ws"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "http", feature = "ws"))))]
+pub use rustls;
 
 /// The README's examples, compiled as doc tests so they stay true.
 #[cfg(doctest)]

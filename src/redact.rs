@@ -36,6 +36,10 @@ const MAX_SCANNED: usize = 64 * 1024;
 /// Shorter values are not withheld by value (they would blank out ordinary words).
 const MIN_KNOWN: usize = 8;
 
+/// A provider's secrets (header values, bearer tokens, Basic user names and passwords) are
+/// withheld by value from this length on.
+const MIN_PROVIDER: usize = 5;
+
 /// A text ending with at least this many bytes of a secret's beginning loses them.
 const MIN_PARTIAL: usize = 4;
 
@@ -49,7 +53,11 @@ pub(crate) struct Known(Vec<Box<str>>);
 impl Known {
     /// Adds a secret value (ignored when shorter than 8 bytes or already known).
     pub(crate) fn add(&mut self, value: &str) {
-        if value.len() >= MIN_KNOWN && !self.0.iter().any(|v| &**v == value) {
+        self.add_min(value, MIN_KNOWN);
+    }
+
+    fn add_min(&mut self, value: &str, min: usize) {
+        if value.len() >= min && !self.0.iter().any(|v| &**v == value) {
             self.0.push(value.into());
         }
     }
@@ -108,8 +116,10 @@ impl Known {
                 .and_then(|b| String::from_utf8(b).ok())
             {
                 self.add(&pair);
-                if let Some((_, password)) = pair.split_once(':') {
+                if let Some((user, password)) = pair.split_once(':') {
                     self.add_with_base64(password);
+                    // A lone user name may be the key (`https://KEY@host/`).
+                    self.add_with_base64(user);
                 }
             }
         }
@@ -118,7 +128,9 @@ impl Known {
     /// Adds a provider's secret and its base64 form (a server may quote it re-encoded, as in
     /// a Basic header).
     fn add_with_base64(&mut self, value: &str) {
-        self.add(value);
+        // A provider's secret may be short (`basic_auth("u", "hunter2")`): it is withheld as
+        // soon as it is 5 bytes long.
+        self.add_min(value, MIN_PROVIDER);
         if value.len() >= MIN_KNOWN {
             let encoded = aws_smithy_types::base64::encode(value);
             // Padding is not part of what identifies it.

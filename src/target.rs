@@ -5,7 +5,7 @@
 //! | host | target | service | region |
 //! |---|---|---|---|
 //! | `nd-<id>[.wss].<chain>.managedblockchain.<r>.amazonaws.com`, `<network>.<chain>.managedblockchain.<r>.amazonaws.com` | [`Amb`](Target::Amb) | `managedblockchain` | `<r>` |
-//! | `<api-id>.execute-api.<r>.amazonaws.com` | [`ApiGateway`](Target::ApiGateway) | `execute-api` | `<r>` |
+//! | `<api-id>.execute-api.<r>.amazonaws.com`, `<vpce-id>.execute-api.<r>.vpce.amazonaws.com` | [`ApiGateway`](Target::ApiGateway) | `execute-api` | `<r>` |
 //! | `<url-id>.lambda-url.<r>.on.aws` | [`LambdaUrl`](Target::LambdaUrl) | `lambda` | `<r>` |
 //! | `<service>-<id>.<hash>.vpc-lattice-svcs.<r>.on.aws` | [`VpcLattice`](Target::VpcLattice) | `vpc-lattice-svcs` | `<r>` |
 //! | `localhost`, `127.0.0.0/8`, `::1` | [`Loopback`](Target::Loopback) | `managedblockchain` | — |
@@ -135,7 +135,12 @@ pub(crate) fn region_from_host(host: &str) -> Option<(Target, String)> {
         (
             "execute-api",
             Target::ApiGateway,
-            &[&["amazonaws", "com"][..], &["amazonaws", "com", "cn"]][..],
+            // Private APIs through an interface endpoint: `.<r>.vpce.amazonaws.com`.
+            &[
+                &["amazonaws", "com"][..],
+                &["amazonaws", "com", "cn"],
+                &["vpce", "amazonaws", "com"],
+            ][..],
         ),
         ("lambda-url", Target::LambdaUrl, &[&["on", "aws"][..]][..]),
         (
@@ -203,6 +208,16 @@ mod tests {
                 "https://a1b2c3.execute-api.cn-north-1.amazonaws.com.cn/v1",
                 Target::ApiGateway,
                 "cn-north-1",
+            ),
+            (
+                "https://a1b2c3d4e5-vpce-0123456789abcdef0.execute-api.us-east-1.amazonaws.com/prod",
+                Target::ApiGateway,
+                "us-east-1",
+            ),
+            (
+                "https://vpce-0123456789abcdef0-abcd1234.execute-api.eu-west-1.vpce.amazonaws.com/prod",
+                Target::ApiGateway,
+                "eu-west-1",
             ),
             (
                 "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.ap-southeast-2.on.aws/",

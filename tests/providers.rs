@@ -157,6 +157,14 @@ async fn x_token_header_over_http_and_nothing_else() {
         .respond_with(chain_id())
         .mount(&server)
         .await;
+    let builder = AmbHttp::builder(server.uri())
+        .no_auth()
+        .header("X-Token", X_TOKEN)
+        .bearer_token_provider(|| async { Ok(BearerToken::new(JWT)) })
+        .basic_auth(USER, PASSWORD);
+    let shown = format!("{builder:?}");
+    assert!(shown.contains("X-Token"), "{shown}");
+    assert_withheld(&shown, &[X_TOKEN, PASSWORD]);
     let t = AmbHttp::builder(server.uri())
         .no_auth()
         .header("X-Token", X_TOKEN)
@@ -304,11 +312,10 @@ async fn refreshed_bearer_after_a_401_once_and_only_once() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert_eq!(server.received_requests().await.unwrap().len(), 3);
 
-    // A provider that refuses every token (403 too): one refresh, one more attempt, then the
-    // typed error.
+    // A provider that refuses every token: one refresh, one more attempt, then the typed error.
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(403).set_body_string("{\"message\":\"Forbidden\"}"))
+        .respond_with(ResponseTemplate::new(401).set_body_string("{\"message\":\"Unauthorized\"}"))
         .mount(&server)
         .await;
     let (calls, fetch) = counting_provider(|_| None);
@@ -324,6 +331,57 @@ async fn refreshed_bearer_after_a_401_once_and_only_once() {
     );
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+    // A 403 refuses the plan or the rate, not the token: typed, and not sent again.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(403).set_body_string("{\"message\":\"rate limited\"}"))
+        .mount(&server)
+        .await;
+    let (calls, fetch) = counting_provider(|_| None);
+    let t = AmbHttp::builder(server.uri())
+        .bearer_token_provider(fetch)
+        .build()
+        .unwrap();
+    let err = call(t).await.unwrap_err();
+    assert_eq!(
+        amb_err(&err).auth_failure(),
+        Some(AuthFailure::ProviderRefused),
+        "{err}"
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+/// Short provider secrets (a 7-byte password, a user name that is the key) are withheld too.
+#[tokio::test]
+async fn short_passwords_and_lone_user_keys_are_withheld() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_string(
+                "bad password hunter2 for user alice; unknown key SECRETKEY123456",
+            ),
+        )
+        .mount(&server)
+        .await;
+    let t = AmbHttp::builder(server.uri())
+        .basic_auth("alice", "hunter2")
+        .build()
+        .unwrap();
+    let err = call(t).await.unwrap_err();
+    assert_withheld_short(&format!("{err} {err:?}"), &["hunter2", "alice"]);
+    let url = server.uri().replace("http://", "http://SECRETKEY123456@");
+    let t = AmbHttp::builder(&url).build().unwrap();
+    assert!(!format!("{t:?}").contains("SECRETKEY123456"));
+    let err = call(t).await.unwrap_err();
+    assert_withheld(&format!("{err} {err:?}"), &["SECRETKEY123456"]);
+}
+
+fn assert_withheld_short(text: &str, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(!text.contains(secret), "{secret:?} leaked in:\n{text}");
+    }
 }
 
 /// 50 calls at once on a current-thread runtime: every one of them is polled up to the token
@@ -384,7 +442,7 @@ async fn a_failing_or_hanging_closure_fails_the_call_by_name() {
 
     let t = AmbHttp::builder(server.uri())
         .timeout(Duration::from_millis(200))
-        .bearer_token_provider(|| std::future::pending())
+        .bearer_token_provider(std::future::pending)
         .build()
         .unwrap();
     let err = call(t).await.unwrap_err();
@@ -578,6 +636,8 @@ async fn ws_server(decide: Decide, echo: String) -> WsServer {
             conn += 1;
             let (seen, decide, echo) = (seen.clone(), decide.clone(), echo.clone());
             tokio::spawn(async move {
+                // tungstenite's callback signature: its `Err` is an HTTP response.
+                #[allow(clippy::result_large_err)]
                 let callback = |req: &Request, resp: Response| {
                     seen.lock().unwrap().push(req.headers().clone());
                     match decide(req) {
@@ -937,4 +997,78 @@ async fn a_key_in_the_url_is_withheld_from_what_comes_back() {
         Some(AuthFailure::ProviderRefused)
     );
     assert_withheld(&format!("{err} {err:?}"), &[KEY]);
+}
+
+/// A token that arrives already within 30 s of its expiry is still shared by every call that
+/// waited for its fetch: 20 concurrent calls, one fetch.
+#[tokio::test]
+async fn calls_waiting_for_one_fetch_share_a_short_lived_token() {
+    let server = http_server().await;
+    let calls = Arc::new(AtomicU32::new(0));
+    let (release, released) = tokio::sync::watch::channel(false);
+    let first = Arc::new(tokio::sync::Notify::new());
+    let (c, f) = (calls.clone(), first.clone());
+    let t = AmbHttp::builder(server.uri())
+        .bearer_token_provider(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+            f.notify_one();
+            let mut released = released.clone();
+            async move {
+                released.wait_for(|r| *r).await.unwrap();
+                Ok(BearerToken::new("short-lived-token-1")
+                    .expires_at(SystemTime::now() + Duration::from_secs(20)))
+            }
+        })
+        .build()
+        .unwrap();
+    let client = RpcClient::new(t, false);
+    let all = futures::future::join_all((0..20).map(|_| {
+        let client = client.clone();
+        async move { client.request_noparams::<String>("eth_chainId").await }
+    }));
+    let releaser = async {
+        first.notified().await;
+        release.send(true).unwrap();
+    };
+    let (results, ()) = tokio::join!(all, releaser);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    for r in results {
+        r.unwrap();
+    }
+}
+
+/// A fetch slower than the transport's timeout fails its call but is not cancelled: the next
+/// call takes its token instead of starting over.
+#[tokio::test]
+async fn a_slow_fetch_outlives_the_call_that_timed_out() {
+    let server = http_server().await;
+    let calls = Arc::new(AtomicU32::new(0));
+    let (release, released) = tokio::sync::watch::channel(false);
+    let c = calls.clone();
+    let t = AmbHttp::builder(server.uri())
+        .timeout(Duration::from_millis(100))
+        .bearer_token_provider(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+            let mut released = released.clone();
+            async move {
+                released.wait_for(|r| *r).await.unwrap();
+                Ok(BearerToken::new("slow-token-123456"))
+            }
+        })
+        .build()
+        .unwrap();
+    let err = call(t.clone()).await.unwrap_err();
+    assert!(
+        matches!(amb_err(&err), AmbError::TokenProvider { .. }),
+        "{err}"
+    );
+    release.send(true).unwrap();
+    assert_eq!(call(t).await.unwrap(), 1);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let sent = server.received_requests().await.unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        headers_of(&sent[0], "authorization").as_deref(),
+        Some("Bearer slow-token-123456")
+    );
 }

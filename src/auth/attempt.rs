@@ -72,7 +72,12 @@ where
                 })
             }
         };
-        let kind = refusal.auth_failure();
+        let kind = match &refusal {
+            // A provider's 403 refuses the plan or the rate, not the token: only a 401 is
+            // worth a fresh token.
+            AmbError::AuthRejected { status: 403, .. } if auth.is_provider() => None,
+            _ => refusal.auth_failure(),
+        };
         let recoverable = match kind {
             Some(kind) => auth.recover(kind, &authorization).await,
             None => false,
@@ -135,6 +140,7 @@ mod tests {
         let token = endpoint.has_billing_token();
         let auth = AuthConfig {
             region: Some("us-east-1".into()),
+            service: (!token).then(|| "execute-api".into()),
             credentials: (!token).then(|| {
                 AmbCredentials::from_provider(Credentials::new(
                     "AKIDEXAMPLE",

@@ -121,7 +121,7 @@ macro_rules! auth_setters {
         /// identity provider) instead of SigV4. The token is kept until 30 seconds before its
         /// [`expires_at`](crate::auth::BearerToken::expires_at) (or for good without one), one
         /// fetch at a time however many requests wait for it, bounded by the transport's
-        /// timeout; after a 401 (or 403) it is fetched once more and the request sent once
+        /// timeout; after a 401 it is fetched once more and the request sent once
         /// more. A failing `fetch` fails the request with
         /// [`AmbError::TokenProvider`](crate::AmbError::TokenProvider).
         pub fn bearer_token_provider<F, Fut>(mut self, fetch: F) -> Self
@@ -222,8 +222,9 @@ impl AuthConfig {
     /// Decides the auth mode for `endpoint`:
     /// 1. a billing token in the URL or on the builder selects token mode;
     /// 2. (third-party provider modes);
-    /// 3. SigV4 for an AWS or loopback target, or when a SigV4 setting (service, region,
-    ///    credentials, target, SigV4A, payload mode) was given;
+    /// 3. SigV4 for an AWS or loopback target, or when a SigV4 setting (service, credentials,
+    ///    target, SigV4A, unsigned payload) was given; on a host that names no service, only
+    ///    with `.service(..)` or `.target(..)`;
     /// 4. (static headers only);
     /// 5. else [`ConfigError::NoAuthForHost`].
     pub(crate) fn build(mut self, endpoint: &mut Endpoint) -> Result<Auth, AmbError> {
@@ -250,6 +251,8 @@ impl AuthConfig {
                 return Err(ConfigError::TokenAndCredentials.into());
             }
             for (set, setting) in [
+                (self.service.is_some(), ".service(..)"),
+                (self.target.is_some(), ".target(..)"),
                 (self.sigv4a.is_some(), ".sigv4a(..)"),
                 (self.unsigned_payload.is_some(), ".unsigned_payload(..)"),
                 (self.region_set.is_some(), ".region_set(..)"),
@@ -273,16 +276,19 @@ impl AuthConfig {
         .into())
     }
 
-    /// Whether a SigV4 setting was given (service, region, credentials, target, SigV4A,
-    /// payload mode).
+    /// Whether a SigV4 setting was given: service, credentials, an AWS or loopback target,
+    /// SigV4A or a region set, an unsigned payload.
+    ///
+    /// A region alone is not one (an `RPC_REGION` left set after a move from AMB to a provider
+    /// must not send AWS signatures and session tokens to that provider), nor is a setting
+    /// turned off (`.sigv4a(false)`, `.unsigned_payload(false)`).
     fn says_sigv4(&self) -> bool {
         self.service.is_some()
-            || self.region.is_some()
             || self.credentials.is_some()
-            || self.target.is_some()
-            || self.sigv4a.is_some()
+            || self.target.is_some_and(Target::is_sigv4)
+            || self.sigv4a == Some(true)
             || self.region_set.is_some()
-            || self.unsigned_payload.is_some()
+            || self.unsigned_payload == Some(true)
     }
 
     fn build_sigv4(
@@ -291,9 +297,18 @@ impl AuthConfig {
         target: Target,
         static_headers: StaticHeaders,
     ) -> Result<Auth, AmbError> {
-        let service = match self.service {
-            Some(service) => service,
-            None => target.default_service().unwrap_or(AMB_SERVICE).to_owned(),
+        let service = match (self.service, target.default_service()) {
+            (Some(service), _) => service,
+            (None, Some(service)) => service.to_owned(),
+            // A host that names no service (a custom domain): signing for AMB's service there
+            // can only be refused; say what to set instead.
+            (None, None) if target == Target::Other => {
+                return Err(ConfigError::NoAuthForHost {
+                    host: endpoint.host().to_owned(),
+                }
+                .into())
+            }
+            (None, None) => AMB_SERVICE.to_owned(),
         };
         if service.is_empty() || service.contains(char::is_whitespace) {
             return Err(ConfigError::InvalidService { service }.into());
@@ -394,6 +409,22 @@ impl AuthConfig {
                 second: "an AMB billing token",
             }
             .into());
+        }
+        // SigV4 settings would be dropped silently.
+        for (set, setting) in [
+            (self.service.is_some(), "`.service(..)`"),
+            (self.target.is_some(), "`.target(..)`"),
+            (self.sigv4a.is_some(), "`.sigv4a(..)`"),
+            (self.unsigned_payload.is_some(), "`.unsigned_payload(..)`"),
+            (self.region_set.is_some(), "`.region_set(..)`"),
+        ] {
+            if set {
+                return Err(ConfigError::AuthConflict {
+                    first: chosen,
+                    second: setting,
+                }
+                .into());
+            }
         }
         if self.credentials.is_some() {
             return Err(ConfigError::AuthConflict {
@@ -564,6 +595,22 @@ mod tests {
                 c.credentials = Some(creds());
             }),
             build("https://mainnet.polygon.managedblockchain.us-east-1.amazonaws.com/?billingtoken=AbCdEfGh12345678", header),
+            build(quicknode, |c| {
+                c.credential = Some(CredentialSetting::Bearer(secret("t")));
+                c.sigv4a = Some(true);
+            }),
+            build(quicknode, |c| {
+                c.no_auth = true;
+                c.unsigned_payload = Some(true);
+            }),
+            build(APIGW, |c| {
+                c.credential = Some(CredentialSetting::Bearer(secret("t")));
+                c.service = Some("execute-api".into());
+            }),
+            build(quicknode, |c| {
+                c.no_auth = true;
+                c.region_set = Some("*".into());
+            }),
         ] {
             assert!(
                 matches!(conflict, Err(AmbError::Config(ConfigError::AuthConflict { .. }))),
@@ -733,18 +780,36 @@ mod tests {
             assert!(text.contains(choice), "{text}");
         }
         assert!(!text.contains("SECRETKEY"), "{text}");
-        // Any SigV4 setting says SigV4 (the service defaults to AMB's when none is named).
+        // `.target(Other)` says nothing more than the host.
+        assert!(matches!(
+            build("https://rpc.mycorp.example/", |c| c.target =
+                Some(Target::Other)),
+            Err(AmbError::Config(ConfigError::NoAuthForHost { .. }))
+        ));
+        // A service or an AWS target says SigV4.
         for set in [
             (|c: &mut AuthConfig| c.service = Some("execute-api".into())) as fn(&mut AuthConfig),
-            |c| c.region = Some("us-east-1".into()),
-            |c| c.credentials = Some(creds()),
             |c| c.target = Some(Target::ApiGateway),
-            |c| c.sigv4a = Some(true),
-            |c| c.unsigned_payload = Some(true),
         ] {
             assert!(matches!(
                 build("https://rpc.mycorp.example/", set),
                 Ok(Auth::SigV4(_))
+            ));
+        }
+        // Nothing else does on a host that names no service: not a region left set after a
+        // move to a provider (no AWS signature or session token goes to it), not a setting
+        // turned off, and not credentials or SigV4A without a service to sign for.
+        for set in [
+            (|c: &mut AuthConfig| c.region = Some("us-east-1".into())) as fn(&mut AuthConfig),
+            |c| c.sigv4a = Some(false),
+            |c| c.unsigned_payload = Some(false),
+            |c| c.credentials = Some(creds()),
+            |c| c.sigv4a = Some(true),
+            |c| c.unsigned_payload = Some(true),
+        ] {
+            assert!(matches!(
+                build("https://eth-mainnet.g.alchemy.com/v2/KEY", set),
+                Err(AmbError::Config(ConfigError::NoAuthForHost { .. }))
             ));
         }
         // Loopback is the emulator: SigV4 for AMB as before.

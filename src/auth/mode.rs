@@ -363,3 +363,24 @@ impl fmt::Debug for Auth {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SigV4's 64 hex digits and SigV4A's DER (about 140) are both kept, so that both are
+    /// withheld from whatever the gateway answers.
+    #[test]
+    fn signatures_of_both_algorithms_are_kept_to_withhold() {
+        let der = "3045022100".to_owned() + &"ab".repeat(66);
+        for sig in ["0".repeat(64), der] {
+            let headers = vec![(
+                "authorization",
+                format!("AWS4-X Credential=A/s, SignedHeaders=host, Signature={sig}"),
+            )];
+            let kept = signature_of(&headers);
+            assert_eq!(kept.as_ref().and_then(Signature::as_str), Some(&*sig));
+        }
+        assert!(signature_of(&[("authorization", "x Signature=".into())]).is_none());
+    }
+}

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, FutureExt, Shared};
 use url::Url;
 
 use crate::error::{AmbError, ConfigError};
@@ -32,7 +32,7 @@ pub struct BearerToken {
 }
 
 impl BearerToken {
-    /// A token that does not expire (kept until the provider refuses it with 401 or 403).
+    /// A token that does not expire (kept until the provider refuses it with 401).
     pub fn new(token: impl Into<String>) -> Self {
         Self {
             token: token.into(),
@@ -90,11 +90,8 @@ impl fmt::Debug for CredentialSetting {
         match self {
             Self::Bearer(_) => f.write_str("Bearer(** redacted **)"),
             Self::Refreshing(_) => f.write_str("BearerProvider(<closure>)"),
-            Self::Basic { user, .. } => f
-                .debug_struct("Basic")
-                .field("user", user)
-                .field("password", &"** redacted **")
-                .finish(),
+            // A lone user name may be the key (`https://KEY@host/`).
+            Self::Basic { .. } => f.write_str("Basic(** redacted **)"),
         }
     }
 }
@@ -109,13 +106,25 @@ pub(crate) enum Credential {
     Refreshing(Refreshing),
 }
 
-/// A refreshed bearer token: one fetch at a time (the lock is held across it, so requests that
-/// arrive meanwhile wait for its result instead of calling the closure again).
+/// A refreshed bearer token, single-flight: one fetch at a time, run in its own task and its
+/// result (token or error) shared by every request that waits for it. A request that gives up
+/// (its timeout) does not cancel the fetch: the next request takes its result.
 pub(crate) struct Refreshing {
     fetch: FetchToken,
-    cached: tokio::sync::Mutex<Option<Cached>>,
+    state: Mutex<State>,
 }
 
+#[derive(Default)]
+struct State {
+    cached: Option<Cached>,
+    /// The fetch in flight, if any.
+    inflight: Option<Fetch>,
+}
+
+/// A fetch's shared result: the token, or why there is none (secrets withheld).
+type Fetch = Shared<BoxFuture<'static, Result<Cached, Arc<str>>>>;
+
+#[derive(Clone)]
 struct Cached {
     /// `Bearer <token>`.
     header: Secret,
@@ -129,46 +138,90 @@ impl Cached {
 }
 
 impl Refreshing {
-    /// The `Authorization` value to send: the cached token while fresh, else a new one.
-    async fn header(&self) -> Result<Secret, AmbError> {
-        let mut cached = self.cached.lock().await;
-        if let Some(c) = cached.as_ref().filter(|c| c.fresh(SystemTime::now())) {
-            return Ok(c.header.clone());
+    pub(crate) fn new(fetch: FetchToken) -> Self {
+        Self {
+            fetch,
+            state: Mutex::new(State::default()),
         }
-        let token = (self.fetch)().await.map_err(|e| AmbError::TokenProvider {
-            message: crate::redact::withhold_unknown(&error_chain(&*e)),
-        })?;
-        let header = match check_value(&token.token) {
-            Ok(()) if !token.token.trim().is_empty() => {
-                Secret::new(format!("Bearer {}", token.token))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The `Authorization` value to send: the cached token while fresh, else the result of the
+    /// fetch in flight (started here if there is none).
+    async fn header(&self) -> Result<Secret, AmbError> {
+        let fetch = {
+            let mut state = self.state();
+            if let Some(c) = state.cached.as_ref().filter(|c| c.fresh(SystemTime::now())) {
+                return Ok(c.header.clone());
             }
-            Ok(()) => {
-                return Err(AmbError::TokenProvider {
-                    message: "it returned an empty token".into(),
-                })
-            }
-            Err(problem) => {
-                return Err(AmbError::TokenProvider {
-                    message: format!(
-                        "the token it returned {problem}, so it cannot be sent in a header \
-                         (nothing was sent)"
-                    ),
-                })
+            match &state.inflight {
+                Some(fetch) => fetch.clone(),
+                None => {
+                    let fetch = self.start();
+                    state.inflight = Some(fetch.clone());
+                    fetch
+                }
             }
         };
-        *cached = Some(Cached {
-            header: header.clone(),
-            expires_at: token.expires_at,
-        });
-        Ok(header)
+        let result = fetch.clone().await;
+        {
+            let mut state = self.state();
+            if state.inflight.as_ref().is_some_and(|f| f.ptr_eq(&fetch)) {
+                state.inflight = None;
+                if let Ok(token) = &result {
+                    state.cached = Some(token.clone());
+                }
+            }
+        }
+        result
+            .map(|c| c.header)
+            .map_err(|message| AmbError::TokenProvider {
+                message: message.to_string(),
+            })
+    }
+
+    /// Runs the user's closure in its own task (so that a request that times out does not
+    /// cancel it) and checks the token it returns.
+    fn start(&self) -> Fetch {
+        let task = tokio::spawn((self.fetch)());
+        async move {
+            let token = match task.await {
+                Ok(Ok(token)) => token,
+                Ok(Err(e)) => return Err(crate::redact::withhold_unknown(&error_chain(&*e)).into()),
+                Err(_) => return Err("it panicked".into()),
+            };
+            if token.token.trim().is_empty() {
+                return Err("it returned an empty token".into());
+            }
+            if let Err(problem) = check_value(&token.token) {
+                return Err(format!(
+                    "the token it returned {problem}, so it cannot be sent in a header \
+                     (nothing was sent)"
+                )
+                .into());
+            }
+            Ok(Cached {
+                header: Secret::new(format!("Bearer {}", token.token)),
+                expires_at: token.expires_at,
+            })
+        }
+        .boxed()
+        .shared()
     }
 
     /// Drops the cached token if it is still the one `used` (a request that was refused with
     /// it); another request may already have replaced it.
-    async fn invalidate(&self, used: &str) {
-        let mut cached = self.cached.lock().await;
-        if cached.as_ref().is_some_and(|c| c.header.expose() == used) {
-            *cached = None;
+    fn invalidate(&self, used: &str) {
+        let mut state = self.state();
+        if state
+            .cached
+            .as_ref()
+            .is_some_and(|c| c.header.expose() == used)
+        {
+            state.cached = None;
         }
     }
 }
@@ -216,14 +269,14 @@ impl Provider {
         Ok(headers)
     }
 
-    /// After a 401 (or 403) from the provider: with a refreshed token, drop the one `used` so
+    /// After a 401 from the provider: with a refreshed token, drop the one `used` so
     /// that the next attempt fetches a new one, and say that one more attempt may help.
     pub(crate) async fn recover(&self, used: &[(&'static str, String)]) -> bool {
         let Credential::Refreshing(r) = &self.credential else {
             return false;
         };
         if let Some((_, value)) = used.iter().find(|(n, _)| *n == "authorization") {
-            r.invalidate(value).await;
+            r.invalidate(value);
         }
         true
     }
@@ -263,10 +316,7 @@ impl Credential {
                 }
                 Self::Fixed(Secret::new(format!("Bearer {}", token.expose())))
             }
-            Some(CredentialSetting::Refreshing(fetch)) => Self::Refreshing(Refreshing {
-                fetch,
-                cached: tokio::sync::Mutex::new(None),
-            }),
+            Some(CredentialSetting::Refreshing(fetch)) => Self::Refreshing(Refreshing::new(fetch)),
             Some(CredentialSetting::Basic { user, password }) => {
                 if user.contains(':') {
                     return Err(ConfigError::InvalidSecret {
@@ -318,7 +368,8 @@ impl fmt::Debug for StaticHeaders {
     }
 }
 
-/// Header names a static header may not set: the ones the transports set themselves.
+/// Header names a static header may not set: the ones the transports set themselves (and
+/// every `x-amz-*`, `sec-websocket-*` and `proxy-*` name).
 const RESERVED: [&str; 11] = [
     "host",
     "content-type",
@@ -327,11 +378,18 @@ const RESERVED: [&str; 11] = [
     "connection",
     "upgrade",
     "te",
-    "x-amz-date",
-    "x-amz-security-token",
-    "x-amz-content-sha256",
+    "user-agent",
     "accept-encoding",
+    "keep-alive",
+    "trailer",
 ];
+
+fn reserved(name: &str) -> bool {
+    RESERVED.contains(&name)
+        || ["x-amz-", "sec-websocket-", "proxy-"]
+            .iter()
+            .any(|p| name.starts_with(p))
+}
 
 impl StaticHeaders {
     /// Validates `.header(..)` settings: a typed error naming the header (never its value).
@@ -353,7 +411,7 @@ impl StaticHeaders {
                 name: lower.to_owned(),
                 problem,
             };
-            if RESERVED.contains(&lower) || lower.starts_with("sec-websocket-") {
+            if reserved(lower) {
                 return Err(refuse("is set by the transport itself").into());
             }
             if lower == "authorization" && authorization_taken {
@@ -409,10 +467,7 @@ mod tests {
     use super::*;
 
     fn refreshing(f: FetchToken) -> Refreshing {
-        Refreshing {
-            fetch: f,
-            cached: tokio::sync::Mutex::new(None),
-        }
+        Refreshing::new(f)
     }
 
     #[tokio::test]
@@ -438,9 +493,9 @@ mod tests {
         );
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         // Invalidating a token that is no longer cached keeps the cached one.
-        r.invalidate("Bearer tok1").await;
+        r.invalidate("Bearer tok1");
         assert_eq!(r.header().await.unwrap().expose(), "Bearer tok2");
-        r.invalidate("Bearer tok2").await;
+        r.invalidate("Bearer tok2");
         assert_eq!(r.header().await.unwrap().expose(), "Bearer tok3");
     }
 
@@ -474,6 +529,10 @@ mod tests {
             ("x-token", "a\u{7}b", false),
             ("host", "v", false),
             ("Sec-WebSocket-Key", "v", false),
+            ("User-Agent", "v", false),
+            ("x-amz-region-set", "*", false),
+            ("X-Amz-Content-Sha256", "v", false),
+            ("proxy-authorization", "v", false),
             ("authorization", "Token x", true),
             ("", "v", false),
         ] {
@@ -493,9 +552,10 @@ mod tests {
         let token = BearerToken::new("SECRETTOKEN1");
         assert!(!format!("{token:?}").contains("SECRETTOKEN1"));
         let setting = CredentialSetting::Basic {
-            user: "u".into(),
+            user: "SECRETUSER1".into(),
             password: Secret::new("SECRETPASS1"),
         };
-        assert!(!format!("{setting:?}").contains("SECRETPASS1"));
+        let shown = format!("{setting:?}");
+        assert!(!shown.contains("SECRETPASS1") && !shown.contains("SECRETUSER1"));
     }
 }

@@ -96,6 +96,36 @@ mod tests {
         assert!(!all.contains(SECRET) && !all.contains(TOKEN) && !all.contains("Signature"));
     }
 
+    /// VPC Lattice: the unsigned payload, with SigV4 and SigV4A (whose signature is checked
+    /// the same way, its ECDSA being deterministic).
+    #[tokio::test]
+    async fn reports_unsigned_payloads_and_sigv4a() {
+        for sigv4a in [false, true] {
+            let http = AmbHttp::builder("https://svc-1.abc.vpc-lattice-svcs.us-west-2.on.aws/")
+                .credentials_provider(Credentials::new("AKIDEXAMPLE", SECRET, None, None, "t"))
+                .sigv4a(sigv4a)
+                .build()
+                .unwrap();
+            let report = http.signing_report(b"{}").await.unwrap().unwrap();
+            let creq: Vec<&str> = report.canonical_request.lines().collect();
+            assert!(
+                creq.contains(&"x-amz-content-sha256:UNSIGNED-PAYLOAD"),
+                "{creq:?}"
+            );
+            assert_eq!(creq.last(), Some(&"UNSIGNED-PAYLOAD"));
+            let sts: Vec<&str> = report.string_to_sign.lines().collect();
+            if sigv4a {
+                assert!(creq.contains(&"x-amz-region-set:*"), "{creq:?}");
+                assert_eq!(sts[0], "AWS4-ECDSA-P256-SHA256");
+                assert!(sts[2].ends_with("/vpc-lattice-svcs/aws4_request"));
+                assert!(!sts[2].contains("us-west-2"));
+            } else {
+                assert_eq!(sts[0], "AWS4-HMAC-SHA256");
+                assert!(sts[2].ends_with("/us-west-2/vpc-lattice-svcs/aws4_request"));
+            }
+        }
+    }
+
     #[tokio::test]
     async fn nothing_to_report_in_token_mode() {
         let http = AmbHttp::new("https://a.example/?billingtoken=tok").unwrap();

@@ -31,6 +31,7 @@ pub struct AmbHttpBuilder {
     /// `None`: on for AMB hosts, off elsewhere.
     gzip: Option<bool>,
     client: Option<reqwest::Client>,
+    net: crate::net::NetConfig,
 }
 
 impl AmbHttpBuilder {
@@ -46,10 +47,13 @@ impl AmbHttpBuilder {
             max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
             gzip: None,
             client: None,
+            net: Default::default(),
         }
     }
 
     crate::auth::auth_setters!();
+
+    crate::net::net_setters!();
 
     /// Per-request timeout (default 10 s). It bounds loading credentials (when not cached)
     /// and, separately, sending the request and reading the whole answer: a credential source
@@ -111,7 +115,9 @@ impl AmbHttpBuilder {
         self
     }
 
-    /// Use this `reqwest` client (connection pool, proxy, TLS settings). The transport's own
+    /// Use this `reqwest` client (connection pool, proxy, TLS settings). Its proxy and TLS
+    /// settings then win: [`proxy`](Self::proxy), [`no_proxy`](Self::no_proxy) and
+    /// [`tls_config`](Self::tls_config) apply only to the client this builder makes. The transport's own
     /// timeout ([`timeout`](Self::timeout)) applies on top of any timeout set on the client:
     /// whichever is shorter ends the request.
     ///
@@ -158,14 +164,24 @@ impl AmbHttpBuilder {
         let split_batches = self
             .split_batches
             .unwrap_or(target_splits && !auth.is_provider());
+        // Where the client built here goes (reqwest decides the same way), named in errors.
+        let proxy = match self.client {
+            Some(_) => None,
+            None => crate::net::intercept(&self.net.proxy, &endpoint)
+                .map(|(intercept, _)| crate::net::shown(&intercept.uri().to_string())),
+        };
         let client = match self.client {
             Some(c) => c,
             // Redirects are never followed: a signature is valid for one host, and reqwest
             // would resend `x-amz-security-token` to another host (it strips only
             // `Authorization`). A 3xx becomes `AmbError::Redirected`.
-            None => reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .gzip(gzip)
+            None => self
+                .net
+                .apply_reqwest(
+                    reqwest::Client::builder()
+                        .redirect(reqwest::redirect::Policy::none())
+                        .gzip(gzip),
+                )?
                 .build()
                 .map_err(|e| ConfigError::Client {
                     what: "the HTTP client",
@@ -185,6 +201,7 @@ impl AmbHttpBuilder {
                 endpoint,
                 auth,
                 client,
+                proxy,
                 split,
                 timeout: self.timeout,
                 max_response_size: self.max_response_size,

@@ -83,6 +83,8 @@ struct Inner {
     host: http::HeaderValue,
     auth: Auth,
     client: reqwest::Client,
+    /// The proxy the client built here goes through, as shown in errors.
+    proxy: Option<String>,
     /// `None`: batches are sent as they are.
     split: Option<batch::Split>,
     timeout: Duration,
@@ -191,6 +193,7 @@ mod tests {
         ));
         assert!(matches!(
             AmbHttp::builder("https://a.example")
+                .service("execute-api")
                 .region("us-east-1")
                 .timeout(Duration::ZERO)
                 .build(),
@@ -200,7 +203,9 @@ mod tests {
 
     #[test]
     fn refuses_zero_limits() {
-        let b = || AmbHttp::builder("https://a.example").region("us-east-1");
+        let b = || AmbHttp::builder("https://a.example")
+            .service("execute-api")
+            .region("us-east-1");
         assert!(matches!(
             b().max_response_size(0).build(),
             Err(AmbError::Config(_))
@@ -258,11 +263,13 @@ mod tests {
             .unwrap();
         assert!(amb.inner.accept_gzip);
         let other = AmbHttp::builder("https://a.example")
+                .service("execute-api")
             .region("us-east-1")
             .build()
             .unwrap();
         assert!(!other.inner.accept_gzip);
         let on = AmbHttp::builder("https://a.example")
+                .service("execute-api")
             .region("us-east-1")
             .gzip(true)
             .build()

@@ -257,7 +257,12 @@ impl AmbHttp {
             let value = match inner.token.same_token(&name, &value) {
                 Some(token) => token,
                 None => match http::HeaderValue::try_from(value) {
-                    Ok(value) => value,
+                    // Everything but the date is a credential (signature, token, a provider's
+                    // key): never indexed by HTTP/2 header compression, never in `Debug`.
+                    Ok(mut value) => {
+                        value.set_sensitive(name != X_AMZ_DATE);
+                        value
+                    }
                     Err(_) => {
                         let err =
                             AmbError::Signing(format!("`{name}` is not a valid header value"));
@@ -424,6 +429,14 @@ impl AmbHttp {
         let host = self.inner.endpoint.host().to_owned();
         // The URL may hold a billing token: never let it into the message.
         let err = err.without_url();
+        let proxy = self.inner.proxy.as_deref();
+        if let Some(refused) = crate::net::proxy_refusal(&err, proxy, &host) {
+            return Failure::NotSent(refused.into());
+        }
+        if let Some(cause) = crate::net::tls::tls_cause(&err).cloned() {
+            // The handshake failed: nothing was sent.
+            return Failure::NotSent(crate::net::tls::tls_error(&host, &cause, err.into()).into());
+        }
         if err.is_connect() {
             return Failure::NotSent(
                 AmbError::Connect {

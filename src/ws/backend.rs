@@ -71,6 +71,7 @@ impl From<AmbError> for Stop {
 }
 
 impl Backend {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         socket: Socket,
         interface: ConnectionInterface,

@@ -1,4 +1,6 @@
-//! Opening the WebSocket: TCP, TLS (rustls with the webpki roots), and the HTTP/1.1 upgrade.
+//! Opening the WebSocket: TCP (directly or through an HTTP proxy's `CONNECT` tunnel), TLS
+//! (rustls with the platform's trust store, or the user's configuration), and the HTTP/1.1
+//! upgrade.
 //!
 //! The upgrade request is written here rather than by tungstenite's client handshake, which logs
 //! the whole request (the `Authorization` signature, the session token and a billing token in
@@ -6,7 +8,7 @@
 //! tungstenite's.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
@@ -20,7 +22,7 @@ use tokio_tungstenite::WebSocketStream;
 use url::{Host, Position, Url};
 
 use crate::endpoint::Endpoint;
-use crate::error::{AmbError, ConfigError, SNIPPET_LEN};
+use crate::error::{AmbError, SNIPPET_LEN};
 use crate::redact::Known;
 
 /// A byte stream the WebSocket runs over: plain TCP on loopback, TLS elsewhere.
@@ -35,26 +37,24 @@ const MAX_HEAD: usize = 16 * 1024;
 /// The most of a refusal's body that is read (it is only classified and quoted).
 const MAX_REFUSAL_BODY: usize = 64 * 1024;
 
-/// The TLS client configuration: aws-lc-rs (already used by the AWS SDK) and the Mozilla roots
-/// from `webpki-roots`, built once.
-pub(crate) fn tls_config() -> Result<Arc<ClientConfig>, AmbError> {
-    static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
-    if let Some(config) = CONFIG.get() {
-        return Ok(config.clone());
+/// The TLS client configuration: the user's, or the shared default (the platform's trust
+/// store, see [`crate::net::tls`]); ALPN `http/1.1` (the upgrade is HTTP/1.1).
+pub(crate) fn tls_config(user: Option<Arc<ClientConfig>>) -> Result<Arc<ClientConfig>, AmbError> {
+    let http11 = |config: &ClientConfig| {
+        let mut config = config.clone();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(config)
+    };
+    match user {
+        Some(config) => Ok(http11(&config)),
+        None => Ok(http11(&*crate::net::tls::default_config()?)),
     }
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let config = ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| ConfigError::Client {
-        what: "TLS",
-        source: e.into(),
-    })?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(CONFIG.get_or_init(|| Arc::new(config)).clone())
+}
+
+/// Where the TCP connection goes when there is no proxy.
+enum Addr<'a> {
+    Name(&'a str),
+    Ip(SocketAddr),
 }
 
 /// What the upgrade needs besides the endpoint.
@@ -64,6 +64,8 @@ pub(crate) struct Upgrade<'a> {
     /// The signing headers (`authorization`, `x-amz-date`, `x-amz-security-token`).
     pub(crate) headers: &'a [(&'static str, String)],
     pub(crate) tls: Option<&'a Arc<ClientConfig>>,
+    /// The HTTP proxy to tunnel through, if any.
+    pub(crate) proxy: Option<&'a crate::net::proxy::ProxyRoute>,
     pub(crate) token_mode: bool,
     pub(crate) timeout: Duration,
 }
@@ -100,44 +102,63 @@ async fn open_inner(
         .url
         .port_or_known_default()
         .ok_or_else(|| connect_err("the URL has no port".into()))?;
-    let (tcp, server_name) = match up.url.host() {
+    let (addr, server_name) = match up.url.host() {
         Some(Host::Domain(domain)) => (
-            TcpStream::connect((domain, port)).await,
+            Addr::Name(domain),
             ServerName::try_from(domain.to_owned()).ok(),
         ),
         Some(Host::Ipv4(ip)) => (
-            TcpStream::connect(SocketAddr::from((ip, port))).await,
+            Addr::Ip(SocketAddr::from((ip, port))),
             Some(ServerName::IpAddress(ip.into())),
         ),
         Some(Host::Ipv6(ip)) => (
-            TcpStream::connect(SocketAddr::from((ip, port))).await,
+            Addr::Ip(SocketAddr::from((ip, port))),
             Some(ServerName::IpAddress(ip.into())),
         ),
         None => return Err(connect_err("the URL has no host".into())),
     };
-    let tcp = tcp.map_err(|e| AmbError::Connect {
-        host: host.to_owned(),
-        reason: e.to_string(),
-        source: Some(e.into()),
-    })?;
-    // No Nagle wait behind an unacknowledged request; the backend batches the requests that
-    // are waiting together into one write itself.
-    let _ = tcp.set_nodelay(true);
+    let stream: Box<dyn Io> = match up.proxy {
+        Some(proxy) => {
+            let target = format!("{}:{port}", up.url.host_str().unwrap_or_default());
+            Box::new(crate::net::proxy::tunnel(proxy, &target, host).await?)
+        }
+        None => {
+            let tcp = match addr {
+                Addr::Name(domain) => TcpStream::connect((domain, port)).await,
+                Addr::Ip(addr) => TcpStream::connect(addr).await,
+            };
+            let tcp = tcp.map_err(|e| AmbError::Connect {
+                host: host.to_owned(),
+                reason: e.to_string(),
+                source: Some(e.into()),
+            })?;
+            // No Nagle wait behind an unacknowledged request; the backend batches the
+            // requests that are waiting together into one write itself.
+            let _ = tcp.set_nodelay(true);
+            Box::new(tcp)
+        }
+    };
     let mut io: Box<dyn Io> = match up.tls {
         Some(config) => {
             let name = server_name
                 .ok_or_else(|| connect_err("the host is not a valid TLS server name".into()))?;
             let tls = tokio_rustls::TlsConnector::from(config.clone())
-                .connect(name, tcp)
+                .connect(name, stream)
                 .await
-                .map_err(|e| AmbError::Connect {
-                    host: host.to_owned(),
-                    reason: format!("TLS handshake failed: {e}"),
-                    source: Some(e.into()),
+                .map_err(|e| match crate::net::tls::tls_cause(&e) {
+                    Some(cause) => {
+                        let cause = cause.clone();
+                        crate::net::tls::tls_error(host, &cause, e.into())
+                    }
+                    None => AmbError::Connect {
+                        host: host.to_owned(),
+                        reason: format!("TLS handshake failed: {e}"),
+                        source: Some(e.into()),
+                    },
                 })?;
             Box::new(tls)
         }
-        None => Box::new(tcp),
+        None => stream,
     };
 
     let key = generate_key();

@@ -91,6 +91,7 @@ struct Inner {
     endpoint: Endpoint,
     auth: Auth,
     tls: Option<Arc<rustls::ClientConfig>>,
+    proxy: Option<crate::net::proxy::ProxyRoute>,
     max_retries: u32,
     retry_interval: Duration,
     keepalive_interval: Duration,
@@ -120,6 +121,7 @@ impl AmbWsConnect {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             attribution_wait: DEFAULT_ATTRIBUTION_WAIT,
+            net: Default::default(),
         }
     }
 
@@ -185,6 +187,7 @@ impl AmbWsConnect {
                         url: &auth.url,
                         headers: &auth.headers,
                         tls: inner.tls.as_ref(),
+                        proxy: inner.proxy.as_ref(),
                         token_mode: inner.auth.is_token(),
                         timeout: inner.connect_timeout,
                     },
@@ -248,6 +251,7 @@ impl fmt::Debug for AmbWsConnect {
         f.debug_struct("AmbWsConnect")
             .field("endpoint", &inner.endpoint)
             .field("auth", &inner.auth)
+            .field("proxy", &inner.proxy)
             .field("max_retries", &inner.max_retries)
             .field("retry_interval", &inner.retry_interval)
             .field("keepalive_interval", &inner.keepalive_interval)
@@ -271,10 +275,13 @@ pub struct AmbWsConnectBuilder {
     max_message_size: usize,
     connect_timeout: Duration,
     attribution_wait: Duration,
+    net: crate::net::NetConfig,
 }
 
 impl AmbWsConnectBuilder {
     crate::auth::auth_setters!();
+
+    crate::net::net_setters!();
 
     /// How many reconnect attempts alloy makes after the connection is lost before it gives up
     /// and ends the subscriptions (default 10).
@@ -358,15 +365,18 @@ impl AmbWsConnectBuilder {
             .into());
         }
         let auth = self.auth.build(&mut endpoint)?;
+        self.net.check()?;
         let tls = match endpoint.url().scheme() {
-            "wss" => Some(handshake::tls_config()?),
+            "wss" => Some(handshake::tls_config(self.net.tls)?),
             _ => None,
         };
+        let proxy = crate::net::proxy::route(&self.net.proxy, &endpoint)?;
         Ok(AmbWsConnect {
             inner: Arc::new(Inner {
                 endpoint,
                 auth,
                 tls,
+                proxy,
                 max_retries: self.max_retries,
                 retry_interval: self.retry_interval,
                 keepalive_interval: self.keepalive_interval,
@@ -393,6 +403,7 @@ impl fmt::Debug for AmbWsConnectBuilder {
             .field("max_message_size", &self.max_message_size)
             .field("connect_timeout", &self.connect_timeout)
             .field("attribution_wait", &self.attribution_wait)
+            .field("net", &self.net)
             .finish()
     }
 }

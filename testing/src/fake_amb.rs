@@ -703,12 +703,13 @@ impl Gateway {
             return Err(target::MSG_SIGV4A_REFUSED.to_string());
         }
         let region = self.0.region.lock().unwrap().clone();
-        // SigV4A names a region set: it must hold the gateway's region, or be `*`.
+        // SigV4A names a region set: one of its entries (a region, or a pattern with `*` such
+        // as `us-*`) must match the gateway's region.
         let in_scope = if auth.sigv4a {
             auth.region
                 .split(',')
                 .map(str::trim)
-                .any(|r| r == "*" || r == region)
+                .any(|pattern| region_matches(pattern, &region))
         } else {
             auth.region == region
         };
@@ -911,6 +912,15 @@ impl Respond for Gateway {
         };
         let mut signed_headers = Vec::new();
         let verdict = self.authenticate(&signable, &mut signed_headers, false);
+        // Lambda refuses a request payload over its 6 MB invocation limit (after auth).
+        let too_large = verdict.is_ok()
+            && *self.0.target.lock().unwrap() == FakeTarget::LambdaUrl
+            && request.body.len() > target::LAMBDA_RESPONSE_LIMIT;
+        let verdict = if too_large {
+            Err(Refusal::new(413, target::MSG_LAMBDA_REQUEST_TOO_LARGE))
+        } else {
+            verdict
+        };
         let is_batch = request
             .body
             .iter()
@@ -1059,6 +1069,49 @@ mod tests {
         }
         for kept in ["eth_chainId", "x-amz-date", "20150830T123600Z", "x=1", "ok"] {
             assert!(shown.contains(kept), "{kept} not in {shown}");
+        }
+    }
+}
+
+/// Whether `region` matches a SigV4A region-set entry: a region, or a pattern in which `*`
+/// stands for any run of characters (`*`, `us-*`, `*-east-1`).
+fn region_matches(pattern: &str, region: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = region.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty(); // no `*`: the whole region
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod region_set_tests {
+    use super::region_matches;
+
+    #[test]
+    fn region_set_entries_match_like_aws_patterns() {
+        for (pattern, region, want) in [
+            ("*", "us-east-1", true),
+            ("us-east-1", "us-east-1", true),
+            ("us-east-2", "us-east-1", false),
+            ("us-*", "us-east-1", true),
+            ("eu-*", "us-east-1", false),
+            ("*-east-1", "us-east-1", true),
+            ("*-west-*", "us-east-1", false),
+            ("us-*-1", "us-east-1", true),
+            ("us-east-1-extra", "us-east-1", false),
+        ] {
+            assert_eq!(region_matches(pattern, region), want, "{pattern} vs {region}");
         }
     }
 }

@@ -9,6 +9,9 @@
 //! - [`FakeWs`]: the WebSocket gateway beside it, sharing its keys, clock and chain; it serves
 //!   `eth_subscribe` for `logs` and `newHeads` as blocks are mined, and can drop, close or freeze
 //!   its connections on command.
+//! - [`ConnectProxy`]: an HTTP `CONNECT` proxy that counts its tunnels and their targets, and
+//!   can require credentials or refuse; [`TlsFront`]: a TLS front with a private CA
+//!   ([`TestCa`]) before either gateway.
 //! - [`InFlightFront`]: an HTTP front before the gateway that counts the requests in flight at
 //!   once, and can hold them until a number are waiting.
 //! - [`FakeTarget`]: what the gateways play, set with [`FakeAmb::set_target`]: AMB (default), a
@@ -43,10 +46,14 @@ pub mod chain;
 mod fake_amb;
 mod fake_ws;
 mod front;
+mod proxy;
 pub mod sigv4;
 mod target;
+mod tls;
 
 pub use fake_amb::*;
 pub use fake_ws::*;
 pub use front::*;
 pub use target::*;
+pub use proxy::*;
+pub use tls::*;

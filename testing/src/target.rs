@@ -36,6 +36,10 @@ pub const MSG_NO_WEBSOCKET: &str = "WebSocket upgrades are not supported by this
 /// The largest answer a [`FakeTarget::LambdaUrl`] returns: Lambda's 6 MB limit on a buffered
 /// (synchronous) response payload. Gzip does not lift it (the function URL does not compress).
 pub const LAMBDA_RESPONSE_LIMIT: usize = 6 * 1024 * 1024;
+/// [`FakeTarget::LambdaUrl`]'s 413 to a request body over Lambda's 6 MB invocation payload
+/// limit ([`LAMBDA_RESPONSE_LIMIT`] bytes), as Lambda words it for synchronous invocations.
+pub const MSG_LAMBDA_REQUEST_TOO_LARGE: &str =
+    "Request must be smaller than 6291456 bytes for the InvokeFunction operation";
 /// API Gateway's 10 MB payload limit, the largest answer a [`FakeTarget::ApiGateway`] returns
 /// uncompressed.
 pub const API_GATEWAY_RESPONSE_LIMIT: usize = 10 * 1024 * 1024;
@@ -56,7 +60,7 @@ pub const MSG_SIGV4A_REFUSED: &str = "Signature Version 4A (AWS4-ECDSA-P256-SHA2
 /// |---|---|---|---|---|---|
 /// | `Amb` (default) | SigV4 `managedblockchain`, or `?billingtoken=` | signed (hash of the body) | yes | refused (400) | 5.9 MB unless gzip |
 /// | `VpcLattice` | SigV4 or SigV4A `vpc-lattice-svcs` | `x-amz-content-sha256: UNSIGNED-PAYLOAD`, signed | refused (400) | yes | none |
-/// | `LambdaUrl` | SigV4 `lambda` | signed: `UNSIGNED-PAYLOAD` fails the signature | refused (400) | yes | 6 MB, gzip or not (502) |
+/// | `LambdaUrl` | SigV4 `lambda` | signed: `UNSIGNED-PAYLOAD` fails the signature; over 6 MB: 413 | refused (400) | yes | 6 MB, gzip or not (502) |
 /// | `ApiGateway { stage }` | SigV4 or SigV4A `execute-api`, path under `/<stage>` | signed | yes | yes | 10 MB unless gzip |
 /// | `Provider { header, value }` | that header (401 without, 403 wrong) | - | yes | yes | none |
 /// | `Bearer { token }` | `Authorization: Bearer <token>` (401) | - | yes | yes | none |

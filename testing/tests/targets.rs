@@ -307,6 +307,24 @@ async fn lambda_caps_answers_at_6_mb_even_with_gzip() {
 }
 
 #[tokio::test]
+async fn lambda_refuses_a_request_over_6_mb_with_413() {
+    let amb = fake(FakeTarget::LambdaUrl).await;
+    let addr = amb.address();
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":["{}"]}}"#,
+        "a".repeat(LAMBDA_RESPONSE_LIMIT)
+    );
+    let a = blocking(move || {
+        let h = signed(addr, SERVICE_LAMBDA, "/", &[], body.as_bytes(), &[]);
+        raw(addr, "/", &h, body.as_bytes())
+    })
+    .await;
+    assert_eq!(a.status, 413, "{}", a.body);
+    assert_eq!(a.message(), MSG_LAMBDA_REQUEST_TOO_LARGE);
+    assert_eq!(amb.calls(), 0, "not executed");
+}
+
+#[tokio::test]
 async fn api_gateway_takes_the_stage_path_and_batches() {
     let amb = fake(FakeTarget::api_gateway("prod")).await;
     let addr = amb.address();
@@ -532,4 +550,20 @@ async fn lattice_takes_aws_sigv4_unsigned_payload_and_refuses_its_default() {
     assert_eq!(unsigned.status, 200, "{}", unsigned.body);
     assert_eq!(default.status, 403);
     assert_eq!(default.message(), MSG_LATTICE_PAYLOAD_SIGNED);
+}
+
+/// API Gateway's stage rule holds on the WebSocket upgrade too.
+#[tokio::test]
+async fn api_gateway_refuses_an_upgrade_outside_the_stage() {
+    let amb = fake(FakeTarget::api_gateway("prod")).await;
+    let ws = FakeWs::start(&amb).await;
+    let err = tokio_tungstenite::connect_async(ws.url())
+        .await
+        .unwrap_err();
+    let tokio_tungstenite::tungstenite::Error::Http(resp) = err else {
+        panic!("{err}");
+    };
+    assert_eq!(resp.status(), 403);
+    let body = String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default()).into_owned();
+    assert!(body.contains(MSG_MISSING), "{body}");
 }

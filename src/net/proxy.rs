@@ -1,0 +1,122 @@
+//! The WebSocket's way through an HTTP proxy: which proxy (hyper-util's matcher, the one reqwest
+//! 0.13 reads `HTTPS_PROXY`/`ALL_PROXY`/`NO_PROXY` with) and the `CONNECT` tunnel (hyper's
+//! HTTP/1.1 client and its upgrade, which keeps any bytes read past the proxy's answer).
+
+use std::fmt;
+
+use http::HeaderValue;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::{shown, ProxyChoice};
+use crate::endpoint::Endpoint;
+use crate::error::{AmbError, ConfigError};
+
+/// The proxy a WebSocket endpoint is reached through, decided at `build()`.
+#[derive(Clone)]
+pub(crate) struct ProxyRoute {
+    /// Where to open the TCP connection.
+    host: String,
+    port: u16,
+    /// `http://host:port`, without credentials: for errors and logs.
+    shown: String,
+    /// `Basic …` from the proxy URL's userinfo (a secret).
+    auth: Option<HeaderValue>,
+}
+
+impl fmt::Debug for ProxyRoute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyRoute")
+            .field("proxy", &self.shown)
+            .field("auth", &self.auth.as_ref().map(|_| "** redacted **"))
+            .finish()
+    }
+}
+
+/// The proxy for `endpoint` (`ws://` as `http://`, `wss://` as `https://`), or `None` for a
+/// direct connection.
+pub(crate) fn route(
+    choice: &ProxyChoice,
+    endpoint: &Endpoint,
+) -> Result<Option<ProxyRoute>, AmbError> {
+    let Some((intercept, from)) = super::intercept(choice, endpoint) else {
+        return Ok(None);
+    };
+    let uri = intercept.uri();
+    let shown = shown(&uri.to_string());
+    let invalid = |reason| ConfigError::InvalidProxy {
+        proxy: format!("{from} {shown}"),
+        reason,
+    };
+    if uri.scheme_str() != Some("http") {
+        return Err(invalid(
+            "only http:// proxies (HTTP CONNECT) are supported for the WebSocket; use `.no_proxy()` \
+             or `.proxy(\"http://…\")`",
+        )
+        .into());
+    }
+    let host = uri.host().ok_or_else(|| invalid("it has no host"))?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    Ok(Some(ProxyRoute {
+        host,
+        port: uri.port_u16().unwrap_or(80),
+        shown,
+        auth: intercept.basic_auth().cloned(),
+    }))
+}
+
+/// A connection to `target` (`host:port`) through the proxy: TCP to the proxy, then `CONNECT`.
+/// `host` names the endpoint in errors.
+pub(crate) async fn tunnel(
+    route: &ProxyRoute,
+    target: &str,
+    host: &str,
+) -> Result<TokioIo<hyper::upgrade::Upgraded>, AmbError> {
+    let failed = |what: &str, e: Box<dyn std::error::Error + Send + Sync>| AmbError::Connect {
+        host: host.to_owned(),
+        reason: format!("{what} the proxy `{}`: {e}", route.shown),
+        source: Some(e),
+    };
+    let tcp = TcpStream::connect((route.host.as_str(), route.port))
+        .await
+        .map_err(|e| failed("could not reach", e.into()))?;
+    let _ = tcp.set_nodelay(true);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .map_err(|e| failed("could not talk to", e.into()))?;
+    let mut request = http::Request::builder()
+        .method(http::Method::CONNECT)
+        .uri(target)
+        .header(http::header::HOST, target);
+    if let Some(auth) = &route.auth {
+        request = request.header(http::header::PROXY_AUTHORIZATION, auth.clone());
+    }
+    let request = request
+        .body(String::new())
+        .map_err(|e| failed("could not ask", e.into()))?;
+    let exchange = async move {
+        let answer = sender
+            .send_request(request)
+            .await
+            .map_err(|e| failed("no answer to CONNECT from", e.into()))?;
+        let status = answer.status();
+        if !status.is_success() {
+            return Err(AmbError::ProxyRefused {
+                proxy: route.shown.clone(),
+                status: status.as_u16(),
+                host: host.to_owned(),
+            });
+        }
+        hyper::upgrade::on(answer)
+            .await
+            .map_err(|e| failed("the tunnel failed at", e.into()))
+        // `sender` is dropped here, so the connection task below ends after a refusal too.
+    };
+    // The connection is driven here, not spawned: it ends when the tunnel is handed over (or
+    // the exchange failed and dropped the sender).
+    let (_, tunnel) = tokio::join!(conn.with_upgrades(), exchange);
+    Ok(TokioIo::new(tunnel?))
+}
