@@ -416,14 +416,6 @@ pub enum ConfigValueError {
         /// Why they do not go together.
         why: &'static str,
     },
-    /// A setting this build of the crate cannot apply.
-    #[error("{field} is not supported by this build of alloy-amb{why}")]
-    Unsupported {
-        /// The field or variable.
-        field: String,
-        /// Why (e.g. the feature missing).
-        why: &'static str,
-    },
 }
 
 impl From<ConfigValueError> for AmbError {
@@ -780,8 +772,8 @@ macro_rules! apply {
             let field = format!("{} ({})", c.field("headers"), h.name);
             b = b.header(&h.name, h.value.resolve(&field)?);
         }
-        if c.proxy.is_some() {
-            return Err(unsupported(c, "proxy"));
+        if let Some(p) = &c.proxy {
+            b = b.proxy(p);
         }
         Ok(b)
     }};
@@ -813,14 +805,6 @@ impl EndpointConfig {
     pub fn ws(&self) -> Result<crate::AmbWsConnect, AmbError> {
         self.ws_builder()?.build()
     }
-}
-
-fn unsupported(c: &EndpointConfig, field: &str) -> AmbError {
-    ConfigValueError::Unsupported {
-        field: c.field(field),
-        why: " yet",
-    }
-    .into()
 }
 
 impl EndpointConfig {

@@ -384,3 +384,44 @@ fn target_rules_are_refused_at_build() {
         ConfigValueError::Invalid { .. }
     ));
 }
+
+/// `proxy` (`{P}_PROXY`) reaches both builders: HTTP is forwarded through it, the WebSocket
+/// tunnels through it (`CONNECT`), and the gateway's verifier accepts what went through.
+#[tokio::test]
+async fn the_proxy_field_carries_http_and_websocket() {
+    let _env = env_lock().await;
+    let amb = FakeAmb::start().await;
+    let gw = alloy_amb_testing::FakeWs::start(&amb).await;
+    let proxy = alloy_amb_testing::ConnectProxy::start().await;
+    let config = |url: String| {
+        EndpointConfig::from_lookup("P", |k| match k {
+            "P_URL" => Some(url.clone()),
+            "P_REGION" => Some(REGION.into()),
+            "P_PROXY" => Some(proxy.url()),
+            _ => None,
+        })
+        .unwrap()
+    };
+    let http = config(amb.url())
+        .http_builder()
+        .unwrap()
+        .credentials_provider(support::fake_credentials())
+        .build()
+        .unwrap();
+    let client = ClientBuilder::default().transport(http, false);
+    let id: String = client.request_noparams("eth_chainId").await.unwrap();
+    assert_eq!(id, fake_chain_id());
+    assert_eq!(proxy.forwarded(), vec![amb.address().to_string()]);
+
+    let ws = config(gw.url())
+        .ws_builder()
+        .unwrap()
+        .credentials_provider(support::fake_credentials())
+        .build()
+        .unwrap();
+    let client = ClientBuilder::default().pubsub(ws).await.unwrap();
+    let id: String = client.request_noparams("eth_chainId").await.unwrap();
+    assert_eq!(id, fake_chain_id());
+    assert_eq!(proxy.tunnels(), vec![gw.authority()]);
+    assert!(amb.accepted().iter().all(|r| r.rejected.is_none()));
+}
