@@ -19,7 +19,7 @@ use crate::error::AmbError;
 use crate::secret::Secret;
 
 /// The query parameter AMB reads accessor (billing) tokens from.
-pub const BILLING_TOKEN_PARAM: &str = "billingtoken";
+pub(crate) const BILLING_TOKEN_PARAM: &str = "billingtoken";
 
 /// Which transport an endpoint is for (TLS or not is the URL's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

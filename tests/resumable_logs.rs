@@ -81,7 +81,7 @@ fn key(log: &Log) -> (u64, u64, B256) {
 
 async fn ws_provider(
     proxy: &TcpProxy,
-) -> (impl Provider + Clone, alloy_amb::resumable::ReconnectSignal) {
+) -> (impl Provider + Clone, tokio::sync::watch::Receiver<u64>) {
     let (connect, reconnects) = track_reconnects(
         WsConnect::new(proxy.ws_url())
             .with_max_retries(10_000)

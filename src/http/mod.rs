@@ -28,27 +28,21 @@ mod wire;
 pub use batch::{SPLIT_BAD_ANSWER, SPLIT_NOT_SENT, SPLIT_OUTCOME_UNKNOWN};
 pub use builder::AmbHttpBuilder;
 
-/// The default per-request timeout.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default per-request timeout (documented on [`AmbHttpBuilder::timeout`]).
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The default limit on an answer's size, after decompression: 128 MiB.
-///
-/// Uncompressed, AMB answers stop at 5.9 MB; gzip shrinks JSON-RPC answers (hex, repeated
-/// keys) 5 to 30 times (`eth_getLogs`: about 27), so a compressed AMB answer can decompress to
-/// 30 to 170 MB. An answer costs several times its size in memory while alloy parses it (a
-/// 100 MB one took over 600 MiB), so the default stops at 128 MiB, which covers all but the
-/// largest traces; ask for less (narrower block ranges) or raise the limit with
-/// [`AmbHttpBuilder::max_response_size`].
-pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 128 * 1024 * 1024;
+/// The default limit on an answer's size, after decompression: 128 MiB (why: see
+/// [`AmbHttpBuilder::max_response_size`]).
+pub(crate) const DEFAULT_MAX_RESPONSE_SIZE: usize = 128 * 1024 * 1024;
 
 /// The default number of single calls a split batch has in flight at once.
-pub const DEFAULT_BATCH_CONCURRENCY: usize = 8;
+pub(crate) const DEFAULT_BATCH_CONCURRENCY: usize = 8;
 
 /// The default bound on retrying one throttled (HTTP 429) call of a split batch: retries.
-pub const DEFAULT_BATCH_RETRIES: u32 = 3;
+pub(crate) const DEFAULT_BATCH_RETRIES: u32 = 3;
 
 /// The default bound on retrying one throttled (HTTP 429) call of a split batch: total wait.
-pub const DEFAULT_BATCH_RETRY_WAIT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_BATCH_RETRY_WAIT: Duration = Duration::from_secs(10);
 
 /// An alloy HTTP transport that signs every JSON-RPC POST with SigV4 (or adds an AMB billing
 /// token).

@@ -109,7 +109,7 @@ pub fn is_read_only(method: &str) -> bool {
 /// pinned: a receipt is absent on a node that has not reached its block yet and moves with a
 /// reorg, so comparing them live reports lag, not disagreement. `amb compare` checks receipts at
 /// blocks below the confirmation depth instead.
-pub fn pinned_block(method: &str, params: &Value) -> Option<String> {
+pub(crate) fn pinned_block(method: &str, params: &Value) -> Option<String> {
     let p = |i: usize| params.get(i);
     match method {
         "eth_chainId" => Some("chain".to_string()),
@@ -196,7 +196,7 @@ pub(crate) fn unit(x: u64) -> f64 {
 }
 
 /// The first place two JSON values differ, as `path: left != right`, each side cut short.
-pub fn short_diff(a: &Value, b: &Value) -> Option<String> {
+pub(crate) fn short_diff(a: &Value, b: &Value) -> Option<String> {
     fn walk(path: &mut String, a: &Value, b: &Value) -> Option<String> {
         match (a, b) {
             (Value::Object(x), Value::Object(y)) => {

@@ -16,7 +16,7 @@
 //! ```
 //!
 //! What is mirrored: calls whose method is on [`READ_ONLY_METHODS`](super::READ_ONLY_METHODS)
-//! and whose answer is pinned ([`pinned_block`](super::pinned_block())): blocks by number or hash,
+//! and whose answer is pinned (cannot change with the head): blocks by number or hash,
 //! `eth_call`/`eth_getBalance`/`eth_getCode`/`eth_getStorageAt` at a block number or hash,
 //! `eth_getLogs` with numeric `fromBlock`/`toBlock` or a `blockHash`, `eth_chainId`. A batch is
 //! mirrored only when every call in it is. Writes and everything else are never mirrored.

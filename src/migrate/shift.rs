@@ -35,7 +35,7 @@ struct ShiftState {
 
 /// Picks the new endpoint (index 1) for a `share` of calls, the old one (index 0) otherwise.
 #[derive(Debug, Clone)]
-pub struct SharePicker {
+pub(crate) struct SharePicker {
     state: Arc<ShiftState>,
 }
 
