@@ -5,13 +5,13 @@ mod support;
 use std::time::Duration;
 
 use alloy_amb::{AmbError, AmbHttp, AuthFailure, ProviderBuilderExt};
+use alloy_amb_testing::chain::{self, CHAIN_ID, GENESIS_HEAD};
+use alloy_amb_testing::{self as fake_amb, FakeAmb, ACCESS_KEY, REGION};
 use alloy_provider::{Provider, ProviderBuilder};
 use alloy_rpc_client::{ClientBuilder, RpcClient};
 use alloy_transport::layers::RetryBackoffLayer;
 use alloy_transport::{TransportError, TransportErrorKind};
 use aws_credential_types::Credentials;
-use support::chain::{self, CHAIN_ID, GENESIS_HEAD};
-use support::fake_amb::{self, FakeAmb, ACCESS_KEY, REGION};
 use support::fake_credentials;
 
 fn transport(fake: &FakeAmb) -> AmbHttp {

@@ -13,13 +13,13 @@ use alloy_amb::resumable::{
     StreamError,
 };
 use alloy_amb::{AmbHttp, ProviderBuilderExt};
+use alloy_amb_testing::chain::LOG_ADDRESS;
+use alloy_amb_testing::FakeWs;
+use alloy_amb_testing::{FakeAmb, REGION};
 use alloy_primitives::{Address, B256};
 use alloy_provider::{Provider, ProviderBuilder};
 use alloy_rpc_types_eth::{Filter, Log};
 use futures::StreamExt;
-use support::chain::LOG_ADDRESS;
-use support::fake_amb::{FakeAmb, REGION};
-use support::fake_ws::FakeWs;
 
 fn filter() -> Filter {
     Filter::new().address(LOG_ADDRESS.parse::<Address>().unwrap())
