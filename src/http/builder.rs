@@ -187,7 +187,6 @@ impl AmbHttpBuilder {
                 timeout: self.timeout,
                 max_response_size: self.max_response_size,
                 accept_gzip: gzip,
-                token: Default::default(),
             }),
         })
     }

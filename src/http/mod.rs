@@ -83,9 +83,6 @@ struct Inner {
     max_response_size: usize,
     /// Send `Accept: application/gzip`, as AMB's documentation asks for compressed answers.
     accept_gzip: bool,
-    /// The last `x-amz-security-token` value sent: the same (about 1 KB) for every request
-    /// until the credentials change, so it is checked and copied once, not per request.
-    token: wire::LastToken,
 }
 
 impl AmbHttp {
@@ -111,11 +108,11 @@ impl AmbHttp {
             RequestPacket::Batch(reqs) if self.inner.split.is_some() => {
                 batch::send_split(&self, reqs).await
             }
-            RequestPacket::Batch(reqs) => {
-                let headers = RequestPacket::Batch(reqs.clone()).headers();
-                let body = RequestPacket::Batch(reqs)
-                    .serialize()
-                    .map_err(TransportError::ser_err)?;
+            batch => {
+                // The calls' extra headers, read before `serialize` consumes the batch (no copy
+                // of the batch).
+                let headers = batch.headers();
+                let body = batch.serialize().map_err(TransportError::ser_err)?;
                 let body = bytes_of(body);
                 let answer = self.post(body, &headers, "batch").await;
                 answer.map_err(wire::Failure::into_error)
@@ -124,12 +121,17 @@ impl AmbHttp {
     }
 
     async fn send_single(self, req: SerializedRequest) -> TransportResult<ResponsePacket> {
-        let headers = req.headers().cloned().unwrap_or_default();
-        // Borrowed for alloy's own method names: nothing allocated per request for logging.
-        let method = req.method_clone();
-        let span = debug_span!("amb_request", method = %method, id = %req.id(), status = tracing::field::Empty, latency_ms = tracing::field::Empty);
-        let body = bytes_of(req.take_request());
-        let answer = self.post(body, &headers, &method).instrument(span).await;
+        // The method, id and extra headers are borrowed from the request's metadata, the body
+        // taken from it: nothing is copied per request.
+        let (meta, body) = req.decompose();
+        let no_headers = http::HeaderMap::new();
+        let headers = meta.headers().unwrap_or(&no_headers);
+        let method: &str = &meta.method;
+        let span = debug_span!("amb_request", method = %method, id = %meta.id, status = tracing::field::Empty, latency_ms = tracing::field::Empty);
+        let answer = self
+            .post(bytes_of(body), headers, method)
+            .instrument(span)
+            .await;
         answer.map_err(wire::Failure::into_error)
     }
 }
