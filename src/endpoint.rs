@@ -172,7 +172,7 @@ impl Endpoint {
 
 impl AmbHost {
     /// Recognises AMB host names and extracts the region.
-    pub fn parse(host: &str) -> Option<Self> {
+    pub(crate) fn parse(host: &str) -> Option<Self> {
         let labels: Vec<&str> = host.split('.').collect();
         let mb = labels.iter().position(|l| *l == "managedblockchain")?;
         let region = *labels.get(mb + 1)?;
