@@ -24,7 +24,7 @@ use crate::secret::Secret;
 use crate::target::{self, Target};
 
 /// The query parameter AMB reads accessor (billing) tokens from.
-pub const BILLING_TOKEN_PARAM: &str = "billingtoken";
+pub(crate) const BILLING_TOKEN_PARAM: &str = "billingtoken";
 
 /// Which transport an endpoint is for (TLS or not is the URL's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -221,7 +221,7 @@ impl Endpoint {
 
 impl AmbHost {
     /// Recognises AMB host names and extracts the region.
-    pub fn parse(host: &str) -> Option<Self> {
+    pub(crate) fn parse(host: &str) -> Option<Self> {
         let labels: Vec<&str> = host.split('.').collect();
         let mb = labels.iter().position(|l| *l == "managedblockchain")?;
         let region = *labels.get(mb + 1)?;

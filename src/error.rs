@@ -68,7 +68,7 @@ pub enum AuthFailure {
 
 impl AuthFailure {
     /// Classify the `message` of an AWS gateway 403 answer.
-    pub fn classify(message: &str) -> Self {
+    pub(crate) fn classify(message: &str) -> Self {
         let m = message.to_ascii_lowercase();
         if m.contains("scoped to a valid region")
             || (m.contains("region") && m.contains("is wrong; expecting"))

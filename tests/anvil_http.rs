@@ -3,11 +3,11 @@
 mod support;
 
 use alloy_amb::{AmbHttp, ProviderBuilderExt};
+use alloy_amb_testing::{FakeAmb, REGION};
 use alloy_primitives::{address, U256, U64};
 use alloy_provider::{Provider, ProviderBuilder};
 use alloy_rpc_client::RpcClient;
 use support::anvil::Anvil;
-use support::fake_amb::{FakeAmb, REGION};
 use support::fake_credentials;
 
 async fn gateway_to(anvil: &Anvil) -> (FakeAmb, AmbHttp) {

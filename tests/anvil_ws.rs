@@ -6,15 +6,15 @@ mod support;
 use std::time::Duration;
 
 use alloy_amb::AmbWsConnect;
+use alloy_amb_testing::{FakeAmb, REGION};
+use alloy_amb_testing::{FakeWs, Kind};
 use alloy_primitives::{B256, U256};
 use alloy_provider::{Provider, ProviderBuilder};
 use alloy_rpc_types_eth::Filter;
 use support::anvil::Anvil;
 use support::bounded::{bounded, next};
 use support::emitter::Emitter;
-use support::fake_amb::{FakeAmb, REGION};
 use support::fake_credentials;
-use support::fake_ws::{FakeWs, Kind};
 
 struct Gateway {
     _amb: FakeAmb,

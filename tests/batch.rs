@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use alloy_amb::http::{SPLIT_NOT_SENT, SPLIT_OUTCOME_UNKNOWN};
 use alloy_amb::AmbHttp;
+use alloy_amb_testing::chain::{self, GENESIS_HEAD};
 use alloy_amb_testing::InFlightFront;
+use alloy_amb_testing::{CallHook, FakeAmb, REGION};
 use alloy_primitives::U64;
 use alloy_rpc_client::{ClientBuilder, RpcClient};
 use alloy_transport::layers::RetryBackoffLayer;
 use alloy_transport::{TransportError, TransportErrorKind};
 use serde_json::Value;
-use support::chain::{self, GENESIS_HEAD};
-use support::fake_amb::{CallHook, FakeAmb, REGION};
 use support::fake_credentials;
 
 fn transport(url: &str) -> alloy_amb::AmbHttpBuilder {

@@ -8,9 +8,9 @@ mod support;
 
 use std::process::{Command, Output};
 
-use support::chain::{CHAIN_ID, GENESIS_HEAD, LOG_ADDRESS};
-use support::fake_amb::{FakeAmb, ACCESS_KEY, REGION, SECRET_KEY};
-use support::fake_ws::FakeWs;
+use alloy_amb_testing::chain::{CHAIN_ID, GENESIS_HEAD, LOG_ADDRESS};
+use alloy_amb_testing::FakeWs;
+use alloy_amb_testing::{FakeAmb, ACCESS_KEY, REGION, SECRET_KEY};
 
 /// `amb <args>` with the emulator's keys (or `secret`) in a clean AWS environment.
 fn amb(secret: &str, args: &[&str]) -> Command {

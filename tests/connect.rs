@@ -5,13 +5,13 @@
 mod support;
 
 use alloy_amb::{AmbHttp, AmbWsConnect, ProviderBuilderExt};
+use alloy_amb_testing::chain::{self, CHAIN_ID};
+use alloy_amb_testing::FakeWs;
+use alloy_amb_testing::{FakeAmb, REGION};
 use alloy_provider::{Provider, ProviderBuilder};
 use alloy_transport::TransportConnect;
 use support::bounded::{bounded, next};
-use support::chain::{self, CHAIN_ID};
-use support::fake_amb::{FakeAmb, REGION};
 use support::fake_credentials;
-use support::fake_ws::FakeWs;
 
 fn http(amb: &FakeAmb) -> AmbHttp {
     AmbHttp::builder(amb.url())

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use alloy_amb::credentials::{AmbCredentials, AssumeRole, RefreshPolicy};
 use alloy_amb::{AmbError, AmbHttp, ProviderBuilderExt};
+use alloy_amb_testing::{FakeAmb, REGION};
 use alloy_provider::{Provider, ProviderBuilder};
 use support::current_key as key;
-use support::fake_amb::{FakeAmb, REGION};
 use support::fake_sources::{FakeImds, FakeSts};
 use tokio::sync::Mutex;
 
@@ -244,7 +244,7 @@ async fn forced_refresh_after_the_source_rotated_retries_once() {
     assert_eq!(received[0].rejected, None);
     assert_eq!(
         received[1].rejected.as_deref(),
-        Some(support::fake_amb::MSG_EXPIRED_TOKEN)
+        Some(alloy_amb_testing::MSG_EXPIRED_TOKEN)
     );
     assert_eq!(received[2].rejected, None);
     assert_eq!(creds.fetch_count(), 2);
@@ -415,7 +415,7 @@ async fn cold_start_over_websocket_with_the_clock_20_minutes_fast_learns_from_th
     let _env = ENV.lock().await;
     let _clean = CleanEnv::new("", "");
     let fake = FakeAmb::start().await;
-    let ws = support::fake_ws::FakeWs::start(&fake).await;
+    let ws = alloy_amb_testing::FakeWs::start(&fake).await;
     fake.set_clock_offset(-20 * 60);
     let sts = FakeSts::start(fake.registry(), Duration::from_secs(15 * 60)).await;
     sts.set_clock_offset(-20 * 60);

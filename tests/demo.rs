@@ -8,8 +8,8 @@ mod support;
 #[path = "../examples/block_number.rs"]
 mod example;
 
-use support::chain::{CHAIN_ID, GENESIS_HEAD};
-use support::fake_amb::{FakeAmb, ACCESS_KEY, REGION, SECRET_KEY};
+use alloy_amb_testing::chain::{CHAIN_ID, GENESIS_HEAD};
+use alloy_amb_testing::{FakeAmb, ACCESS_KEY, REGION, SECRET_KEY};
 
 #[tokio::test]
 async fn block_number_example_runs_against_the_fake_amb() {

@@ -5,9 +5,9 @@ mod support;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use alloy_amb_testing::sigv4;
+use alloy_amb_testing::{self as fake_amb, FakeAmb, ACCESS_KEY, REGION, SECRET_KEY, SERVICE};
 use alloy_transport_http::reqwest;
-use support::fake_amb::{self, FakeAmb, ACCESS_KEY, REGION, SECRET_KEY, SERVICE};
-use support::sigv4;
 
 struct Hand<'a> {
     akid: &'a str,

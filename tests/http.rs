@@ -5,13 +5,13 @@ mod support;
 use std::time::Duration;
 
 use alloy_amb::{AmbError, AmbHttp, AuthFailure, ProviderBuilderExt};
+use alloy_amb_testing::chain::{self, CHAIN_ID, GENESIS_HEAD};
+use alloy_amb_testing::{self as fake_amb, FakeAmb, ACCESS_KEY, REGION};
 use alloy_provider::{Provider, ProviderBuilder};
 use alloy_rpc_client::{ClientBuilder, RpcClient};
 use alloy_transport::layers::RetryBackoffLayer;
 use alloy_transport::{TransportError, TransportErrorKind};
 use aws_credential_types::Credentials;
-use support::chain::{self, CHAIN_ID, GENESIS_HEAD};
-use support::fake_amb::{self, FakeAmb, ACCESS_KEY, REGION};
 use support::fake_credentials;
 
 fn transport(fake: &FakeAmb) -> AmbHttp {
@@ -202,6 +202,78 @@ async fn batches_go_whole_when_splitting_is_off() {
     let received = fake.received();
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].rejected.as_deref(), Some(fake_amb::MSG_BATCH));
+}
+
+/// A whole (unsplit) batch carries its calls' extra headers (alloy's per-request `HeaderMap`
+/// extension) and every call, signed: the batch is serialized once, never copied to read them.
+#[tokio::test]
+async fn a_whole_batch_carries_its_calls_extra_headers() {
+    use alloy_json_rpc::{Id, Request, RequestPacket};
+    use tower::Service;
+
+    let fake = FakeAmb::start().await;
+    let mut t = AmbHttp::builder(fake.url())
+        .region(REGION)
+        .credentials_provider(temp_credentials())
+        .split_batches(false)
+        .build()
+        .unwrap();
+    fake.add_key(
+        "ASIATEMPKEY000000001",
+        "tempsecret",
+        Some("SESSIONTOKENVALUE"),
+    );
+    let call = |method: &'static str, id: u64, header: Option<(&'static str, &'static str)>| {
+        let mut req = Request::new(method, Id::Number(id), ())
+            .serialize()
+            .unwrap();
+        if let Some((name, value)) = header {
+            req.headers_mut()
+                .insert(name, http::HeaderValue::from_static(value));
+        }
+        req
+    };
+    let packet = RequestPacket::Batch(vec![
+        call("eth_chainId", 1, Some(("x-first", "one"))),
+        call("eth_blockNumber", 2, Some(("x-second", "two"))),
+    ]);
+    // The fake, like AMB, refuses the array; what it received is what counts here.
+    let _ = t.call(packet).await;
+    let received = fake.received();
+    assert_eq!(received.len(), 1);
+    let r = &received[0];
+    assert_eq!(r.rejected.as_deref(), Some(fake_amb::MSG_BATCH));
+    assert_eq!(r.header("x-first"), Some("one"));
+    assert_eq!(r.header("x-second"), Some("two"));
+    assert_eq!(r.header("x-amz-security-token"), Some("SESSIONTOKENVALUE"));
+    let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let methods: Vec<&str> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods, ["eth_chainId", "eth_blockNumber"]);
+}
+
+/// A single call's extra headers (alloy's per-request `HeaderMap` extension) are sent with it.
+#[tokio::test]
+async fn a_single_call_carries_its_extra_headers() {
+    use alloy_json_rpc::{Id, Request, RequestPacket, ResponsePacket};
+    use tower::Service;
+
+    let fake = FakeAmb::start().await;
+    let mut t = transport(&fake);
+    let mut req = Request::new("eth_chainId", Id::Number(7), ())
+        .serialize()
+        .unwrap();
+    req.headers_mut()
+        .insert("x-extra", http::HeaderValue::from_static("yes"));
+    let answer = t.call(RequestPacket::Single(req)).await.unwrap();
+    assert!(matches!(answer, ResponsePacket::Single(r) if r.payload.is_success()));
+    let received = fake.accepted();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].header("x-extra"), Some("yes"));
 }
 
 #[tokio::test]

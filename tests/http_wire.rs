@@ -5,13 +5,13 @@ mod support;
 
 use alloy_amb::http::SPLIT_BAD_ANSWER;
 use alloy_amb::{AmbError, AmbHttp, ProviderBuilderExt};
+use alloy_amb_testing::chain::{self, CHAIN_ID};
+use alloy_amb_testing::{FakeAmb, MSG_RESPONSE_TOO_LARGE, REGION, RESPONSE_LIMIT};
 use alloy_provider::{Provider, ProviderBuilder};
 use alloy_rpc_client::RpcClient;
 use alloy_rpc_types_eth::Filter;
 use alloy_transport::{TransportError, TransportErrorKind};
 use serde_json::Value;
-use support::chain::{self, CHAIN_ID};
-use support::fake_amb::{FakeAmb, MSG_RESPONSE_TOO_LARGE, REGION, RESPONSE_LIMIT};
 use support::fake_credentials;
 
 fn transport(fake: &FakeAmb) -> alloy_amb::AmbHttpBuilder {

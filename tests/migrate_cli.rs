@@ -8,8 +8,8 @@ mod migrate_support;
 
 use std::process::Output;
 
+use alloy_amb_testing::{FakeAmb, ACCESS_KEY, REGION, SECRET_KEY};
 use migrate_support::{same_pair, Node};
-use support::fake_amb::{FakeAmb, ACCESS_KEY, REGION, SECRET_KEY};
 
 async fn amb_compare(a: &Node, b: &Node, extra: &[&str]) -> Output {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_amb"));

@@ -12,14 +12,14 @@ use alloy_amb::rustls;
 use alloy_amb::{
     AmbError, AmbHttp, AmbHttpBuilder, AmbWsConnect, AmbWsConnectBuilder, ConfigError,
 };
+use alloy_amb_testing::chain::GENESIS_HEAD;
+use alloy_amb_testing::FakeWs;
 use alloy_amb_testing::{ConnectProxy, TestCa, TlsFront};
+use alloy_amb_testing::{FakeAmb, REGION};
 use alloy_provider::{Provider, ProviderBuilder};
 use alloy_transport::TransportError;
 use support::bounded::bounded;
-use support::chain::GENESIS_HEAD;
-use support::fake_amb::{FakeAmb, REGION};
 use support::fake_credentials;
-use support::fake_ws::FakeWs;
 
 fn http(url: &str) -> AmbHttpBuilder {
     AmbHttp::builder(url)

@@ -9,13 +9,13 @@
 mod support;
 
 use alloy_amb::{AmbError, AmbHttp, AmbWsConnect};
+use alloy_amb_testing::chain::GENESIS_HEAD;
+use alloy_amb_testing::FakeWs;
 use alloy_amb_testing::{ConnectProxy, TestCa, TlsFront};
+use alloy_amb_testing::{FakeAmb, REGION};
 use alloy_provider::{Provider, ProviderBuilder};
 use alloy_transport::TransportError;
-use support::chain::GENESIS_HEAD;
-use support::fake_amb::{FakeAmb, REGION};
 use support::fake_credentials;
-use support::fake_ws::FakeWs;
 
 const PROXY_VARS: [&str; 8] = [
     "HTTPS_PROXY",

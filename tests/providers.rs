@@ -856,7 +856,7 @@ async fn a_hostile_websocket_server_cannot_make_a_secret_show() {
 
 mod emulator {
     use super::*;
-    use support::fake_amb::{FakeAmb, FakeTarget, FakeWs};
+    use alloy_amb_testing::{FakeAmb, FakeTarget, FakeWs};
 
     async fn fake(target: FakeTarget) -> (FakeAmb, FakeWs) {
         let amb = FakeAmb::start().await;
@@ -873,7 +873,7 @@ mod emulator {
             .header("x-token", X_TOKEN)
             .build()
             .unwrap();
-        assert_eq!(call(t).await.unwrap(), support::chain::CHAIN_ID);
+        assert_eq!(call(t).await.unwrap(), alloy_amb_testing::chain::CHAIN_ID);
         let connect = AmbWsConnect::builder(ws.url())
             .no_auth()
             .header("x-token", X_TOKEN)
@@ -881,7 +881,7 @@ mod emulator {
             .unwrap();
         assert_eq!(
             ws_chain_id(connect).await.unwrap(),
-            support::chain::CHAIN_ID
+            alloy_amb_testing::chain::CHAIN_ID
         );
 
         // Without it, or with another value: refused, typed, no retry, the value withheld.
@@ -912,14 +912,14 @@ mod emulator {
             .bearer_token(JWT)
             .build()
             .unwrap();
-        assert_eq!(call(t).await.unwrap(), support::chain::CHAIN_ID);
+        assert_eq!(call(t).await.unwrap(), alloy_amb_testing::chain::CHAIN_ID);
         let connect = AmbWsConnect::builder(ws.url())
             .bearer_token(JWT)
             .build()
             .unwrap();
         assert_eq!(
             ws_chain_id(connect).await.unwrap(),
-            support::chain::CHAIN_ID
+            alloy_amb_testing::chain::CHAIN_ID
         );
 
         let (amb, ws) = fake(FakeTarget::basic(USER, PASSWORD)).await;
@@ -933,7 +933,7 @@ mod emulator {
                 .unwrap(),
             AmbHttp::builder(&http_url).build().unwrap(),
         ] {
-            assert_eq!(call(t).await.unwrap(), support::chain::CHAIN_ID);
+            assert_eq!(call(t).await.unwrap(), alloy_amb_testing::chain::CHAIN_ID);
         }
         for connect in [
             AmbWsConnect::builder(ws.url())
@@ -944,7 +944,7 @@ mod emulator {
         ] {
             assert_eq!(
                 ws_chain_id(connect).await.unwrap(),
-                support::chain::CHAIN_ID
+                alloy_amb_testing::chain::CHAIN_ID
             );
         }
     }
@@ -955,13 +955,13 @@ mod emulator {
     async fn a_header_rides_along_with_sigv4() {
         let amb = FakeAmb::start().await;
         let t = AmbHttp::builder(amb.url())
-            .region(support::fake_amb::REGION)
+            .region(alloy_amb_testing::REGION)
             .credentials_provider(support::fake_credentials())
             .header("x-api-key", "apikey-0123456789abcdef")
             .build()
             .unwrap();
         assert!(!format!("{t:?}").contains("apikey-0123456789abcdef"));
-        assert_eq!(call(t).await.unwrap(), support::chain::CHAIN_ID);
+        assert_eq!(call(t).await.unwrap(), alloy_amb_testing::chain::CHAIN_ID);
         let got = amb.accepted();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].header("x-api-key"), Some("apikey-0123456789abcdef"));

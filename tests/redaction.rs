@@ -239,11 +239,11 @@ async fn nothing_secret_in_errors_whatever_the_server_echoes() {
 
 #[tokio::test]
 async fn fake_gateway_received_debug_withholds_secrets() {
-    let fake = support::fake_amb::FakeAmb::start().await;
+    let fake = alloy_amb_testing::FakeAmb::start().await;
     fake.add_key(AKID, SECRET, Some(SESSION));
     fake.add_billing_token(BILLING);
     let signed = AmbHttp::builder(fake.url())
-        .region(support::fake_amb::REGION)
+        .region(alloy_amb_testing::REGION)
         .credentials_provider(Credentials::new(
             AKID,
             SECRET,
@@ -302,8 +302,8 @@ async fn credential_process_stderr_is_withheld() {
 #[tokio::test]
 async fn refused_websocket_upgrades_quote_no_secret() {
     use alloy_amb::AmbWsConnect;
-    use support::fake_ws::FakeWs;
-    let fake = support::fake_amb::FakeAmb::start().await;
+    use alloy_amb_testing::FakeWs;
+    let fake = alloy_amb_testing::FakeAmb::start().await;
     fake.add_key(AKID, SECRET, Some(SESSION));
     fake.add_billing_token(BILLING);
     let ws = FakeWs::start(&fake).await;
@@ -313,7 +313,7 @@ async fn refused_websocket_upgrades_quote_no_secret() {
     );
     let signed = || {
         AmbWsConnect::builder(ws.url())
-            .region(support::fake_amb::REGION)
+            .region(alloy_amb_testing::REGION)
             .credentials_provider(Credentials::new(
                 AKID,
                 SECRET,

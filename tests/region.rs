@@ -4,8 +4,8 @@
 mod support;
 
 use alloy_amb::{AmbError, AmbHttp, ProviderBuilderExt};
+use alloy_amb_testing::{FakeAmb, REGION};
 use alloy_provider::{Provider, ProviderBuilder};
-use support::fake_amb::{FakeAmb, REGION};
 use support::fake_credentials;
 
 fn build(url: &str, region: Option<&str>) -> AmbHttp {

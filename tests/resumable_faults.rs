@@ -13,13 +13,13 @@ use alloy_amb::resumable::{
     StreamError,
 };
 use alloy_amb::{AmbHttp, ProviderBuilderExt};
+use alloy_amb_testing::chain::LOG_ADDRESS;
+use alloy_amb_testing::FakeWs;
+use alloy_amb_testing::{FakeAmb, REGION};
 use alloy_primitives::{Address, B256};
 use alloy_provider::{Provider, ProviderBuilder};
 use alloy_rpc_types_eth::{Filter, Log};
 use futures::StreamExt;
-use support::chain::LOG_ADDRESS;
-use support::fake_amb::{FakeAmb, REGION};
-use support::fake_ws::FakeWs;
 
 fn filter() -> Filter {
     Filter::new().address(LOG_ADDRESS.parse::<Address>().unwrap())
@@ -319,7 +319,7 @@ async fn one_block_too_large_ends_with_a_typed_error_naming_it() {
     match StreamError::from_transport_error(&err) {
         Some(StreamError::BlockTooLarge { block, resume, .. }) => {
             assert_eq!(*block, first);
-            assert_eq!(resume.next_block, first);
+            assert_eq!(resume.next_block(), first);
         }
         other => panic!("{err}: {other:?}"),
     }
@@ -471,7 +471,7 @@ async fn a_head_at_u64_max_is_refused_not_overflowed() {
     match StreamError::from_transport_error(&err) {
         Some(StreamError::RetriesExhausted { last, resume, .. }) => {
             assert!(last.contains("u64::MAX"), "{last}");
-            assert_eq!(resume.next_block, first);
+            assert_eq!(resume.next_block(), first);
         }
         other => panic!("{err}: {other:?}"),
     }
@@ -569,7 +569,7 @@ async fn a_reorg_deeper_than_the_history_is_a_typed_error_with_the_position() {
             resume,
         }) => {
             assert_eq!((*oldest, *newest), (last - 2, last));
-            assert_eq!(resume.next_block, last - 2);
+            assert_eq!(resume.next_block(), last - 2);
         }
         other => panic!("{err}: {other:?}"),
     }

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use alloy_amb::resumable::{track_reconnects, ResumableLogs, ResumableLogsExt};
 use alloy_amb::{AmbHttp, ProviderBuilderExt};
+use alloy_amb_testing::{FakeAmb, REGION};
 use alloy_primitives::{B256, U256};
 use alloy_provider::{Provider, ProviderBuilder, WsConnect};
 use alloy_rpc_types_eth::{Filter, Log};
 use futures::StreamExt;
 use support::anvil::Anvil;
 use support::emitter::Emitter;
-use support::fake_amb::{FakeAmb, REGION};
 use support::tcp_proxy::TcpProxy;
 
 struct Rig {
@@ -81,7 +81,7 @@ fn key(log: &Log) -> (u64, u64, B256) {
 
 async fn ws_provider(
     proxy: &TcpProxy,
-) -> (impl Provider + Clone, alloy_amb::resumable::ReconnectSignal) {
+) -> (impl Provider + Clone, tokio::sync::watch::Receiver<u64>) {
     let (connect, reconnects) = track_reconnects(
         WsConnect::new(proxy.ws_url())
             .with_max_retries(10_000)
@@ -320,7 +320,7 @@ async fn without_a_reconnect_signal_the_next_block_reveals_the_gap() {
     assert_exactly_once(&rig, &got).await;
 }
 
-fn amb_ws(gateway: &support::fake_ws::FakeWs) -> alloy_amb::AmbWsConnect {
+fn amb_ws(gateway: &alloy_amb_testing::FakeWs) -> alloy_amb::AmbWsConnect {
     alloy_amb::AmbWsConnect::builder(gateway.url())
         .region(REGION)
         .credentials_provider(support::fake_credentials())
@@ -336,7 +336,7 @@ async fn amb_ws_through_the_fake_gateway_to_anvil_exactly_once() {
         return;
     };
     let amb = FakeAmb::start().await;
-    let gateway = support::fake_ws::FakeWs::start(&amb).await;
+    let gateway = alloy_amb_testing::FakeWs::start(&amb).await;
     gateway.set_upstream(&rig._anvil.ws_url());
     let (connect, reconnects) = track_reconnects(amb_ws(&gateway));
     let provider = ProviderBuilder::new()
@@ -388,9 +388,9 @@ fn numbers_and_removals(logs: &[Log]) -> Vec<(u64, bool)> {
 /// A provider through `AmbWsConnect` to the fake gateway (reconnects tracked), and a resumable
 /// stream of the fake chain's logs, once both its subscriptions are open.
 async fn fake_chain_logs(
-    gateway: &support::fake_ws::FakeWs,
+    gateway: &alloy_amb_testing::FakeWs,
 ) -> (impl alloy_provider::Provider, ResumableLogs) {
-    use support::chain::LOG_ADDRESS;
+    use alloy_amb_testing::chain::LOG_ADDRESS;
     let (connect, reconnects) = track_reconnects(amb_ws(gateway));
     let provider = ProviderBuilder::new()
         .connect_pubsub_with(connect)
@@ -413,7 +413,7 @@ async fn fake_chain_logs(
 #[tokio::test]
 async fn a_reorg_on_the_fake_chain_produces_the_removals() {
     let amb = FakeAmb::start().await;
-    let gateway = support::fake_ws::FakeWs::start(&amb).await;
+    let gateway = alloy_amb_testing::FakeWs::start(&amb).await;
     let (_provider, mut stream) = fake_chain_logs(&gateway).await;
     let first = gateway.mine();
     gateway.mine();
@@ -459,7 +459,7 @@ async fn a_reorg_on_the_fake_chain_produces_the_removals() {
 #[tokio::test]
 async fn a_live_reorg_told_head_first_delivers_each_log_and_removal_once() {
     let amb = FakeAmb::start().await;
-    let gateway = support::fake_ws::FakeWs::start(&amb).await;
+    let gateway = alloy_amb_testing::FakeWs::start(&amb).await;
     let (_provider, mut stream) = fake_chain_logs(&gateway).await;
     gateway.mine();
     let last = gateway.mine();

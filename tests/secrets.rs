@@ -4,9 +4,9 @@
 mod support;
 
 use alloy_amb::{AmbCredentials, AmbHttp, ProviderBuilderExt};
+use alloy_amb_testing::{FakeAmb, REGION};
 use alloy_provider::{Provider, ProviderBuilder};
 use aws_credential_types::Credentials;
-use support::fake_amb::{FakeAmb, REGION};
 
 const AKID: &str = "ASIASECRETSTEST00001";
 const SECRET: &str = "SuperSecretAccessKeyValue0000000000000000";

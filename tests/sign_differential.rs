@@ -565,7 +565,7 @@ fn signing_key_is_derived_once_per_day_and_scope() {
 /// Both paths, through the transport, accepted by the fake gateway's independent verifier.
 #[tokio::test]
 async fn fake_gateway_accepts_fast_and_fallback_signatures() {
-    let fake = support::fake_amb::FakeAmb::start().await;
+    let fake = alloy_amb_testing::FakeAmb::start().await;
     for (suffix, fast) in [("prod/rpc?b=2&a=1", true), ("v1.0/rpc?x=%E2%82%AC", false)] {
         let url = format!("{}{suffix}", fake.url());
         let endpoint = Endpoint::parse(&url).unwrap();
@@ -581,8 +581,8 @@ async fn fake_gateway_accepts_fast_and_fallback_signatures() {
             &SigningKeyCache::new(),
             &input(
                 &creds,
-                support::fake_amb::REGION,
-                support::fake_amb::SERVICE,
+                alloy_amb_testing::REGION,
+                alloy_amb_testing::SERVICE,
                 SystemTime::now(),
                 Payload::Signed,
                 req,
@@ -590,7 +590,7 @@ async fn fake_gateway_accepts_fast_and_fallback_signatures() {
         );
         assert_eq!(taken.is_some(), fast, "{url}");
         let transport = AmbHttp::builder(&url)
-            .region(support::fake_amb::REGION)
+            .region(alloy_amb_testing::REGION)
             .credentials_provider(support::fake_credentials())
             .build()
             .unwrap();

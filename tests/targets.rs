@@ -6,13 +6,13 @@
 mod support;
 
 use alloy_amb::{AmbError, AmbHttp, AmbWsConnect, ConfigError, ProviderBuilderExt, Target};
+use alloy_amb_testing::chain::CHAIN_ID;
+use alloy_amb_testing::{
+    FakeAmb, FakeTarget, FakeWs, MSG_LATTICE_PAYLOAD_SIGNED, REGION, UNSIGNED_PAYLOAD,
+};
 use alloy_provider::{Provider, ProviderBuilder};
 use alloy_rpc_client::RpcClient;
 use alloy_transport::TransportError;
-use support::chain::CHAIN_ID;
-use support::fake_amb::{
-    FakeAmb, FakeTarget, FakeWs, MSG_LATTICE_PAYLOAD_SIGNED, REGION, UNSIGNED_PAYLOAD,
-};
 use support::fake_credentials;
 
 fn amb_err(err: &TransportError) -> &AmbError {

@@ -4,12 +4,12 @@
 mod support;
 
 use alloy_amb::{AmbError, AmbHttp, AmbWsConnect};
+use alloy_amb_testing::FakeWs;
+use alloy_amb_testing::{FakeAmb, ACCESS_KEY, REGION, SECRET_KEY};
 use alloy_primitives::U64;
 use alloy_rpc_client::{ClientBuilder, RpcClient};
 use aws_credential_types::Credentials;
-use support::fake_amb::{FakeAmb, ACCESS_KEY, REGION, SECRET_KEY};
 use support::fake_credentials;
-use support::fake_ws::FakeWs;
 
 const AMB: &str = "https://nd-abc.ethereum.managedblockchain.us-east-1.amazonaws.com/";
 const AMB_WS: &str = "wss://nd-abc.wss.ethereum.managedblockchain.us-east-1.amazonaws.com/";

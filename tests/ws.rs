@@ -14,6 +14,9 @@ use std::time::{Duration, SystemTime};
 
 use alloy_amb::ws::quota_error;
 use alloy_amb::{AmbCredentials, AmbError, AmbWsConnect, AmbWsConnectBuilder, AuthFailure};
+use alloy_amb_testing::chain::{self, CHAIN_ID, GENESIS_HEAD, LOG_ADDRESS, TOPIC0};
+use alloy_amb_testing::{self as fake_amb, FakeAmb, REGION};
+use alloy_amb_testing::{FakeWs, Kind, MSG_TOO_LARGE};
 use alloy_primitives::{Address, B256};
 use alloy_provider::{Provider, ProviderBuilder};
 use alloy_rpc_types_eth::{BlockNumberOrTag, Filter, Log};
@@ -22,10 +25,7 @@ use aws_credential_types::Credentials;
 use futures::{SinkExt, Stream};
 use serde_json::{json, Value};
 use support::bounded::{bounded, next, NEXT_BOUND as BOUND};
-use support::chain::{self, CHAIN_ID, GENESIS_HEAD, LOG_ADDRESS, TOPIC0};
-use support::fake_amb::{self, FakeAmb, REGION};
 use support::fake_credentials;
-use support::fake_ws::{FakeWs, Kind, MSG_TOO_LARGE};
 use support::log_capture;
 use tokio_tungstenite::tungstenite::Message;
 

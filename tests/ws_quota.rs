@@ -12,15 +12,15 @@ use std::time::Duration;
 use alloy_amb::resumable::ResumableLogsExt;
 use alloy_amb::ws::quota_error;
 use alloy_amb::{AmbError, AmbHttp, AmbWsConnect, AmbWsConnectBuilder};
+use alloy_amb_testing::chain::{LOG_ADDRESS, TOPIC0};
+use alloy_amb_testing::{FakeAmb, REGION};
+use alloy_amb_testing::{FakeWs, MSG_TOO_LARGE};
 use alloy_primitives::{Address, B256};
 use alloy_provider::{Provider, ProviderBuilder};
 use alloy_rpc_types_eth::{BlockNumberOrTag, Filter, Log};
 use alloy_transport::TransportError;
 use support::bounded::{bounded, next};
-use support::chain::{LOG_ADDRESS, TOPIC0};
-use support::fake_amb::{FakeAmb, REGION};
 use support::fake_credentials;
-use support::fake_ws::{FakeWs, MSG_TOO_LARGE};
 
 struct Gateway {
     amb: FakeAmb,

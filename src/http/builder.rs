@@ -93,10 +93,15 @@ impl AmbHttpBuilder {
         self
     }
 
-    /// The largest answer accepted, in bytes after decompression (default 128 MiB, see
-    /// [`DEFAULT_MAX_RESPONSE_SIZE`](super::DEFAULT_MAX_RESPONSE_SIZE)). A larger answer is
-    /// read only up to the limit and fails with [`AmbError::ResponseTooLarge`], naming the
-    /// method; memory stays bounded by the limit.
+    /// The largest answer accepted, in bytes after decompression (default 128 MiB). A larger
+    /// answer is read only up to the limit and fails with [`AmbError::ResponseTooLarge`],
+    /// naming the method; memory stays bounded by the limit.
+    ///
+    /// Uncompressed, AMB answers stop at 5.9 MB; gzip shrinks JSON-RPC answers (hex, repeated
+    /// keys) 5 to 30 times (`eth_getLogs`: about 27), so a compressed AMB answer can decompress
+    /// to 30 to 170 MB. An answer costs several times its size in memory while alloy parses it
+    /// (a 100 MB one took over 600 MiB), so the default stops at 128 MiB, which covers all but
+    /// the largest traces; ask for less (narrower block ranges) or raise the limit here.
     pub fn max_response_size(mut self, bytes: usize) -> Self {
         self.max_response_size = bytes;
         self
@@ -206,7 +211,6 @@ impl AmbHttpBuilder {
                 timeout: self.timeout,
                 max_response_size: self.max_response_size,
                 accept_gzip: gzip,
-                token: Default::default(),
             }),
         })
     }

@@ -28,27 +28,21 @@ mod wire;
 pub use batch::{SPLIT_BAD_ANSWER, SPLIT_NOT_SENT, SPLIT_OUTCOME_UNKNOWN};
 pub use builder::AmbHttpBuilder;
 
-/// The default per-request timeout.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default per-request timeout (documented on [`AmbHttpBuilder::timeout`]).
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The default limit on an answer's size, after decompression: 128 MiB.
-///
-/// Uncompressed, AMB answers stop at 5.9 MB; gzip shrinks JSON-RPC answers (hex, repeated
-/// keys) 5 to 30 times (`eth_getLogs`: about 27), so a compressed AMB answer can decompress to
-/// 30 to 170 MB. An answer costs several times its size in memory while alloy parses it (a
-/// 100 MB one took over 600 MiB), so the default stops at 128 MiB, which covers all but the
-/// largest traces; ask for less (narrower block ranges) or raise the limit with
-/// [`AmbHttpBuilder::max_response_size`].
-pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 128 * 1024 * 1024;
+/// The default limit on an answer's size, after decompression: 128 MiB (why: see
+/// [`AmbHttpBuilder::max_response_size`]).
+pub(crate) const DEFAULT_MAX_RESPONSE_SIZE: usize = 128 * 1024 * 1024;
 
 /// The default number of single calls a split batch has in flight at once.
-pub const DEFAULT_BATCH_CONCURRENCY: usize = 8;
+pub(crate) const DEFAULT_BATCH_CONCURRENCY: usize = 8;
 
 /// The default bound on retrying one throttled (HTTP 429) call of a split batch: retries.
-pub const DEFAULT_BATCH_RETRIES: u32 = 3;
+pub(crate) const DEFAULT_BATCH_RETRIES: u32 = 3;
 
 /// The default bound on retrying one throttled (HTTP 429) call of a split batch: total wait.
-pub const DEFAULT_BATCH_RETRY_WAIT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_BATCH_RETRY_WAIT: Duration = Duration::from_secs(10);
 
 /// An alloy HTTP transport that signs every JSON-RPC POST with SigV4 (or adds an AMB billing
 /// token).
@@ -91,9 +85,6 @@ struct Inner {
     max_response_size: usize,
     /// Send `Accept: application/gzip`, as AMB's documentation asks for compressed answers.
     accept_gzip: bool,
-    /// The last `x-amz-security-token` value sent: the same (about 1 KB) for every request
-    /// until the credentials change, so it is checked and copied once, not per request.
-    token: wire::LastToken,
 }
 
 impl AmbHttp {
@@ -119,11 +110,11 @@ impl AmbHttp {
             RequestPacket::Batch(reqs) if self.inner.split.is_some() => {
                 batch::send_split(&self, reqs).await
             }
-            RequestPacket::Batch(reqs) => {
-                let headers = RequestPacket::Batch(reqs.clone()).headers();
-                let body = RequestPacket::Batch(reqs)
-                    .serialize()
-                    .map_err(TransportError::ser_err)?;
+            batch => {
+                // The calls' extra headers, read before `serialize` consumes the batch (no copy
+                // of the batch).
+                let headers = batch.headers();
+                let body = batch.serialize().map_err(TransportError::ser_err)?;
                 let body = bytes_of(body);
                 let answer = self.post(body, &headers, "batch").await;
                 answer.map_err(wire::Failure::into_error)
@@ -132,12 +123,17 @@ impl AmbHttp {
     }
 
     async fn send_single(self, req: SerializedRequest) -> TransportResult<ResponsePacket> {
-        let headers = req.headers().cloned().unwrap_or_default();
-        // Borrowed for alloy's own method names: nothing allocated per request for logging.
-        let method = req.method_clone();
-        let span = debug_span!("amb_request", method = %method, id = %req.id(), status = tracing::field::Empty, latency_ms = tracing::field::Empty);
-        let body = bytes_of(req.take_request());
-        let answer = self.post(body, &headers, &method).instrument(span).await;
+        // The method, id and extra headers are borrowed from the request's metadata, the body
+        // taken from it: nothing is copied per request.
+        let (meta, body) = req.decompose();
+        let no_headers = http::HeaderMap::new();
+        let headers = meta.headers().unwrap_or(&no_headers);
+        let method: &str = &meta.method;
+        let span = debug_span!("amb_request", method = %method, id = %meta.id, status = tracing::field::Empty, latency_ms = tracing::field::Empty);
+        let answer = self
+            .post(bytes_of(body), headers, method)
+            .instrument(span)
+            .await;
         answer.map_err(wire::Failure::into_error)
     }
 }
@@ -203,9 +199,11 @@ mod tests {
 
     #[test]
     fn refuses_zero_limits() {
-        let b = || AmbHttp::builder("https://a.example")
-            .service("execute-api")
-            .region("us-east-1");
+        let b = || {
+            AmbHttp::builder("https://a.example")
+                .service("execute-api")
+                .region("us-east-1")
+        };
         assert!(matches!(
             b().max_response_size(0).build(),
             Err(AmbError::Config(_))
@@ -263,13 +261,13 @@ mod tests {
             .unwrap();
         assert!(amb.inner.accept_gzip);
         let other = AmbHttp::builder("https://a.example")
-                .service("execute-api")
+            .service("execute-api")
             .region("us-east-1")
             .build()
             .unwrap();
         assert!(!other.inner.accept_gzip);
         let on = AmbHttp::builder("https://a.example")
-                .service("execute-api")
+            .service("execute-api")
             .region("us-east-1")
             .gzip(true)
             .build()

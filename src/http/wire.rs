@@ -95,33 +95,6 @@ impl Reply {
     }
 }
 
-/// A session token header value; `Debug` never shows it.
-#[derive(Default)]
-pub(super) struct LastToken(std::sync::Mutex<Option<http::HeaderValue>>);
-
-impl std::fmt::Debug for LastToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LastToken(** redacted **)")
-    }
-}
-
-impl LastToken {
-    /// The header value for `value` when `name` is the session token header.
-    fn same_token(&self, name: &http::HeaderName, value: &str) -> Option<http::HeaderValue> {
-        if name != X_AMZ_SECURITY_TOKEN {
-            return None;
-        }
-        let mut last = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(token) = last.as_ref().filter(|t| t.as_bytes() == value.as_bytes()) {
-            return Some(token.clone());
-        }
-        let mut token = http::HeaderValue::from_str(value).ok()?;
-        token.set_sensitive(true);
-        *last = Some(token.clone());
-        Some(token)
-    }
-}
-
 /// The answer to a request signed with `auth`, with the secrets it carried (session token,
 /// signature, billing token) withheld from every text that came from the network: see
 /// [`crate::redact`].
@@ -251,25 +224,20 @@ impl AmbHttp {
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static(CONTENT_TYPE_JSON),
         );
-        // Static names and owned values: no header name or value is copied per request.
+        // Static names and owned values: the signer's strings become the header values
+        // without being copied (nor locked, nor compared with the last request's).
         for (name, value) in signed {
             let name = header_name(name);
-            let value = match inner.token.same_token(&name, &value) {
-                Some(token) => token,
-                None => match http::HeaderValue::try_from(value) {
-                    // Everything but the date is a credential (signature, token, a provider's
-                    // key): never indexed by HTTP/2 header compression, never in `Debug`.
-                    Ok(mut value) => {
-                        value.set_sensitive(name != X_AMZ_DATE);
-                        value
-                    }
-                    Err(_) => {
-                        let err =
-                            AmbError::Signing(format!("`{name}` is not a valid header value"));
-                        return Reply::failed(Failure::NotSent(err.into()));
-                    }
-                },
+            let mut value = match http::HeaderValue::try_from(value) {
+                Ok(value) => value,
+                Err(_) => {
+                    let err = AmbError::Signing(format!("`{name}` is not a valid header value"));
+                    return Reply::failed(Failure::NotSent(err.into()));
+                }
             };
+            // Everything but the date is a credential (signature, session token, a provider's
+            // key): never indexed by HTTP/2 header compression, never in `Debug`.
+            value.set_sensitive(name != X_AMZ_DATE);
             headers.insert(name, value);
         }
         *request.body_mut() = Some(body.into());

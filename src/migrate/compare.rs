@@ -1,12 +1,4 @@
-//! Compare two endpoints at fixed blocks: the library behind `amb compare`.
-//!
-//! Reads the same things from both endpoints, every one pinned to a block at or below
-//! `head - depth` (the head being the lower of the two endpoints' heads): the chain id; sampled
-//! blocks by number and by hash, with and without full transactions; receipts of a sample of
-//! their transactions; `eth_getLogs` over a range ending at each sampled block and by block hash;
-//! and, at the pinned head, balances, code and storage slot 0 of the sampled transactions'
-//! accounts and the block's miner, and `eth_call` replays of the sampled calls. Each read is a
-//! [`Check`] whose [`Outcome`] says whether the answers were equal as JSON.
+//! Compare two endpoints at fixed blocks (`amb compare`); documented in the [`migrate`](super) module docs.
 
 use std::collections::BTreeSet;
 use std::fmt;

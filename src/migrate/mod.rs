@@ -2,25 +2,85 @@
 //! shadow reads to a second transport, shift a share of traffic at run time, fail over without
 //! racing writes. The steps, in order, are in `docs/leaving-amb.md`.
 //!
-//! - [`compare`](mod@compare): reads the same things from two endpoints at pinned blocks and reports what
+//! - [`compare()`]: reads the same things from two endpoints at pinned blocks and reports what
 //!   differs (the library behind `amb compare`).
-//! - [`shadow`](mod@shadow): a tower [`Layer`](tower::Layer) that mirrors a sample of pinned read-only calls to
-//!   a secondary transport in the background and compares the answers.
-//! - [`shift`](mod@shift): a share of calls to the new endpoint on [`tower::steer::Steer`], changeable at run
-//!   time (rollback is `set_share(0.0)`), and a composition with alloy's `FallbackLayer` that sends
-//!   every write to one endpoint only.
+//! - [`ShadowLayer`]: a tower [`Layer`](tower::Layer) that mirrors a sample of pinned read-only
+//!   calls to a secondary transport in the background and compares the answers.
+//! - [`Shift`]: a share of calls to the new endpoint on [`tower::steer::Steer`], changeable at
+//!   run time (rollback is `set_share(0.0)`), and [`reads_fallback_writes_once`], a composition
+//!   with alloy's `FallbackLayer` that sends every write to one endpoint only.
+//!
+//! ## Compare
+//!
+//! Compare two endpoints at fixed blocks: the library behind `amb compare`.
+//!
+//! Reads the same things from both endpoints, every one pinned to a block at or below
+//! `head - depth` (the head being the lower of the two endpoints' heads): the chain id; sampled
+//! blocks by number and by hash, with and without full transactions; receipts of a sample of
+//! their transactions; `eth_getLogs` over a range ending at each sampled block and by block hash;
+//! and, at the pinned head, balances, code and storage slot 0 of the sampled transactions'
+//! accounts and the block's miner, and `eth_call` replays of the sampled calls. Each read is a
+//! [`Check`] whose [`Outcome`] says whether the answers were equal as JSON.
+//!
+//! ## Shadow
+//!
+//! The shadow layer: mirror a sample of pinned read-only calls to a secondary transport in the
+//! background and compare the answers, without touching the primary's answer.
+//!
+//! ```no_run
+//! # async fn f(amb: alloy_amb::AmbHttp, new: alloy_transport::BoxTransport) {
+//! use alloy_amb::migrate::{ShadowConfig, ShadowLayer};
+//! use alloy_rpc_client::ClientBuilder;
+//!
+//! let shadow = ShadowLayer::new(new, ShadowConfig { fraction: 0.1, ..Default::default() });
+//! let handle = shadow.handle();
+//! let client = ClientBuilder::default().layer(shadow).transport(amb, false);
+//! // ... use `client` as before; then:
+//! let stats = handle.stats();
+//! println!("{} compared, {} mismatched", stats.compared, stats.mismatched);
+//! # }
+//! ```
+//!
+//! What is mirrored: calls whose method is on [`READ_ONLY_METHODS`]
+//! and whose answer is pinned (cannot change with the head): blocks by number or hash,
+//! `eth_call`/`eth_getBalance`/`eth_getCode`/`eth_getStorageAt` at a block number or hash,
+//! `eth_getLogs` with numeric `fromBlock`/`toBlock` or a `blockHash`, `eth_chainId`. A batch is
+//! mirrored only when every call in it is. Writes and everything else are never mirrored.
+//!
+//! The primary's answer is returned as it arrives, unchanged; the secondary call starts after it,
+//! in a spawned task. At most [`ShadowConfig::max_in_flight`] mirrored calls (each holding one
+//! copy of the request and of the primary's answer) exist at once; a sampled call over that bound
+//! is dropped and counted in [`ShadowStats::dropped`].
+//!
+//! ## Shift
+//!
+//! Traffic shifting and rollback on [`tower::steer::Steer`], and failover that never races a write.
+//!
+//! [`Shift`] sends a share of calls to the new endpoint and the rest to the old one; the share is
+//! changed at run time through [`ShiftHandle::set_share`] (rollback is `set_share(0.0)`). Every
+//! call, writes included, goes to exactly one endpoint, picked by the same seeded draw.
+//!
+//! alloy's `FallbackLayer` (alloy-transport 2.5) sends each call to up to
+//! `active_transport_count` transports at once and returns the first answer; only
+//! `eth_sendRawTransactionSync`/`eth_sendTransactionSync` are tried one after another by default,
+//! and even those move to the next transport after an error. So `eth_sendRawTransaction` through
+//! a plain `FallbackLayer` over AMB and a new endpoint reaches both.
+//! [`reads_fallback_writes_once`] keeps the fallback for reads and sends every call that is not
+//! on [`READ_ONLY_METHODS`] to one writer transport only.
 
-pub mod compare;
-pub mod shadow;
-pub mod shift;
+mod compare;
+mod shadow;
+mod shift;
 
 use serde_json::Value;
 
-pub use compare::{compare, CompareOptions, CompareReport, Outcome};
+pub use compare::{compare, Check, CompareOptions, CompareReport, Outcome, Progress, Side};
 pub use shadow::{
     ShadowConfig, ShadowHandle, ShadowLayer, ShadowMismatch, ShadowService, ShadowStats,
 };
-pub use shift::{reads_fallback_writes_once, Shift, ShiftHandle, ShiftStats};
+pub use shift::{
+    reads_fallback_writes_once, ReadsFallbackWritesOnce, Shift, ShiftHandle, ShiftStats,
+};
 
 /// A message about an endpoint, fit to print or log: every URL in it is cut to its scheme, host
 /// and port (a provider key may be in the path, the query or the user info; transports such as
@@ -109,7 +169,7 @@ pub fn is_read_only(method: &str) -> bool {
 /// pinned: a receipt is absent on a node that has not reached its block yet and moves with a
 /// reorg, so comparing them live reports lag, not disagreement. `amb compare` checks receipts at
 /// blocks below the confirmation depth instead.
-pub fn pinned_block(method: &str, params: &Value) -> Option<String> {
+pub(crate) fn pinned_block(method: &str, params: &Value) -> Option<String> {
     let p = |i: usize| params.get(i);
     match method {
         "eth_chainId" => Some("chain".to_string()),
@@ -196,7 +256,7 @@ pub(crate) fn unit(x: u64) -> f64 {
 }
 
 /// The first place two JSON values differ, as `path: left != right`, each side cut short.
-pub fn short_diff(a: &Value, b: &Value) -> Option<String> {
+pub(crate) fn short_diff(a: &Value, b: &Value) -> Option<String> {
     fn walk(path: &mut String, a: &Value, b: &Value) -> Option<String> {
         match (a, b) {
             (Value::Object(x), Value::Object(y)) => {

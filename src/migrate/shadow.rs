@@ -1,30 +1,4 @@
-//! The shadow layer: mirror a sample of pinned read-only calls to a secondary transport in the
-//! background and compare the answers, without touching the primary's answer.
-//!
-//! ```no_run
-//! # async fn f(amb: alloy_amb::AmbHttp, new: alloy_transport::BoxTransport) {
-//! use alloy_amb::migrate::{ShadowConfig, ShadowLayer};
-//! use alloy_rpc_client::ClientBuilder;
-//!
-//! let shadow = ShadowLayer::new(new, ShadowConfig { fraction: 0.1, ..Default::default() });
-//! let handle = shadow.handle();
-//! let client = ClientBuilder::default().layer(shadow).transport(amb, false);
-//! // ... use `client` as before; then:
-//! let stats = handle.stats();
-//! println!("{} compared, {} mismatched", stats.compared, stats.mismatched);
-//! # }
-//! ```
-//!
-//! What is mirrored: calls whose method is on [`READ_ONLY_METHODS`](super::READ_ONLY_METHODS)
-//! and whose answer is pinned ([`pinned_block`](super::pinned_block())): blocks by number or hash,
-//! `eth_call`/`eth_getBalance`/`eth_getCode`/`eth_getStorageAt` at a block number or hash,
-//! `eth_getLogs` with numeric `fromBlock`/`toBlock` or a `blockHash`, `eth_chainId`. A batch is
-//! mirrored only when every call in it is. Writes and everything else are never mirrored.
-//!
-//! The primary's answer is returned as it arrives, unchanged; the secondary call starts after it,
-//! in a spawned task. At most [`ShadowConfig::max_in_flight`] mirrored calls (each holding one
-//! copy of the request and of the primary's answer) exist at once; a sampled call over that bound
-//! is dropped and counted in [`ShadowStats::dropped`].
+//! The shadow layer; documented in the [`migrate`](super) module docs.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

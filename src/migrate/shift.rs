@@ -1,16 +1,4 @@
-//! Traffic shifting and rollback on [`tower::steer::Steer`], and failover that never races a write.
-//!
-//! [`Shift`] sends a share of calls to the new endpoint and the rest to the old one; the share is
-//! changed at run time through [`ShiftHandle::set_share`] (rollback is `set_share(0.0)`). Every
-//! call, writes included, goes to exactly one endpoint, picked by the same seeded draw.
-//!
-//! alloy's `FallbackLayer` (alloy-transport 2.5) sends each call to up to
-//! `active_transport_count` transports at once and returns the first answer; only
-//! `eth_sendRawTransactionSync`/`eth_sendTransactionSync` are tried one after another by default,
-//! and even those move to the next transport after an error. So `eth_sendRawTransaction` through
-//! a plain `FallbackLayer` over AMB and a new endpoint reaches both.
-//! [`reads_fallback_writes_once`] keeps the fallback for reads and sends every call that is not
-//! on [`READ_ONLY_METHODS`](super::READ_ONLY_METHODS) to one writer transport only.
+//! Traffic shifting and write-once failover; documented in the [`migrate`](super) module docs.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -35,7 +23,7 @@ struct ShiftState {
 
 /// Picks the new endpoint (index 1) for a `share` of calls, the old one (index 0) otherwise.
 #[derive(Debug, Clone)]
-pub struct SharePicker {
+pub(crate) struct SharePicker {
     state: Arc<ShiftState>,
 }
 

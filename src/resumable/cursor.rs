@@ -8,7 +8,7 @@ use alloy_rpc_types_eth::Log;
 use serde::{Deserialize, Serialize};
 
 /// Default number of recent blocks (with delivered logs) a [`Cursor`] remembers.
-pub const DEFAULT_CURSOR_BLOCKS: usize = 16;
+pub(crate) const DEFAULT_CURSOR_BLOCKS: usize = 16;
 
 /// The position of one delivered log: its block number, block hash and log index. Every log
 /// a resumable stream delivers carries it (`block_number`, `block_hash`, `log_index`);
@@ -36,13 +36,13 @@ impl Position {
 
 /// One remembered block of a [`Cursor`]: its hash and the logs delivered from it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CursorBlock {
+pub(crate) struct CursorBlock {
     /// The block number.
-    pub number: u64,
+    pub(crate) number: u64,
     /// The block hash the logs were delivered from.
-    pub hash: B256,
+    pub(crate) hash: B256,
     /// The logs delivered from this block (and not removed since), in order.
-    pub logs: Vec<Log>,
+    pub(crate) logs: Vec<Log>,
 }
 
 /// A saved place in a log stream, to start a new stream from with
@@ -55,15 +55,19 @@ pub struct CursorBlock {
 /// yield removals (`removed: true`) of the remembered logs, newest first, then the
 /// replacement logs. A cursor is also carried by
 /// [`StreamError::DeepReorg`](super::StreamError::DeepReorg).
+///
+/// Its content is the stream's to read: save and restore it whole (its serde form is stable
+/// within a minor version); [`next_block`](Self::next_block) and [`position`](Self::position)
+/// say where it is.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cursor {
     /// No log before this block was ever delivered from this cursor's stream (the block the
     /// first stream started from).
-    pub start_block: u64,
+    pub(crate) start_block: u64,
     /// The next stream scans from this block on (logs of it already delivered are skipped).
-    pub next_block: u64,
+    pub(crate) next_block: u64,
     /// Recent blocks with delivered logs, oldest first (at most a bounded number).
-    pub blocks: Vec<CursorBlock>,
+    pub(crate) blocks: Vec<CursorBlock>,
 }
 
 impl Cursor {
@@ -74,6 +78,18 @@ impl Cursor {
             next_block: block,
             blocks: Vec::new(),
         }
+    }
+
+    /// The block a stream started from this cursor scans from (logs of it already delivered
+    /// are skipped).
+    pub fn next_block(&self) -> u64 {
+        self.next_block
+    }
+
+    /// The block the first stream of this cursor's line started from: no log before it was
+    /// ever delivered.
+    pub fn start_block(&self) -> u64 {
+        self.start_block
     }
 
     /// The position of the last delivered log, if one is remembered.

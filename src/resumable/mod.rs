@@ -80,11 +80,12 @@ use alloy_provider::{DynProvider, Provider};
 use alloy_rpc_types_eth::{Filter, FilterBlockOption, Log};
 use alloy_transport::{TransportErrorKind, TransportResult};
 use futures::Stream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
-pub use cursor::{Cursor, CursorBlock, Position, DEFAULT_CURSOR_BLOCKS};
+use cursor::DEFAULT_CURSOR_BLOCKS;
+pub use cursor::{Cursor, Position};
 pub use error::StreamError;
-pub use signals::{track_reconnects, BackfillSignal, ReconnectSignal, TrackReconnects};
+pub use signals::{track_reconnects, TrackReconnects};
 pub use stats::Stats;
 
 use cursor::CursorTracker;
@@ -93,11 +94,11 @@ use state::{Span, Tracker};
 use stats::Counters;
 
 /// Default span of one `eth_getLogs` backfill call, in blocks (halved on "too large" answers).
-pub const DEFAULT_CHUNK_BLOCKS: u64 = 500;
+const DEFAULT_CHUNK_BLOCKS: u64 = 500;
 /// Default number of recent blocks remembered for reorg handling.
-pub const DEFAULT_HISTORY_BLOCKS: usize = 128;
+const DEFAULT_HISTORY_BLOCKS: usize = 128;
 /// Default interval between polls in the HTTP-only mode.
-pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(4);
+const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(4);
 
 /// How failed calls are retried. Transient failures (timeouts, 5xx, 429 and other rate limits,
 /// dropped connections; in HTTP-only mode, the block watcher failing or ending) never end a
@@ -137,15 +138,6 @@ impl<P: Provider + Clone + 'static> ResumableLogsExt for P {
     }
 }
 
-/// A gap-free log stream with the default settings over `provider`. See the
-/// [module docs](self).
-pub async fn subscribe_logs_resumable<P: Provider + Clone + 'static>(
-    provider: &P,
-    filter: &Filter,
-) -> TransportResult<ResumableLogs> {
-    provider.resumable_logs(filter).subscribe().await
-}
-
 /// Where a stream starts.
 #[derive(Debug, Clone)]
 enum Start {
@@ -163,7 +155,7 @@ pub struct ResumableLogsBuilder {
     policy: RetryPolicy,
     history: usize,
     cursor_blocks: usize,
-    signals: Vec<(SignalKind, BackfillSignal)>,
+    signals: Vec<(SignalKind, watch::Receiver<u64>)>,
     start: Start,
     poll_interval: Duration,
     force_polling: bool,
@@ -232,14 +224,15 @@ impl ResumableLogsBuilder {
     /// Backfill after every reconnect of the connector behind this signal (see
     /// [`track_reconnects`]); counted as [`Stats::reconnects`]. Without one, outages are
     /// noticed through `newHeads` gaps.
-    pub fn reconnect_signal(mut self, signal: ReconnectSignal) -> Self {
+    pub fn reconnect_signal(mut self, signal: watch::Receiver<u64>) -> Self {
         self.signals.push((SignalKind::Reconnect, signal));
         self
     }
 
     /// Backfill whenever this signal changes (any number of signals may be given): e.g. a
-    /// transport's "a notification may have been lost" counter.
-    pub fn backfill_on(mut self, signal: BackfillSignal) -> Self {
+    /// transport's "a notification may have been lost" counter
+    /// ([`AmbWsConnect::lost_notifications`](crate::AmbWsConnect::lost_notifications)).
+    pub fn backfill_on(mut self, signal: watch::Receiver<u64>) -> Self {
         self.signals.push((SignalKind::Other, signal));
         self
     }

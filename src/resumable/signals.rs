@@ -15,18 +15,12 @@ pub struct TrackReconnects<C> {
     tx: watch::Sender<u64>,
 }
 
-/// A signal that fires on every reconnect of the connector it came from.
-pub type ReconnectSignal = watch::Receiver<u64>;
-
-/// A signal that asks a stream to backfill whenever its value changes (e.g. when a
-/// notification may have been lost). See
-/// [`ResumableLogsBuilder::backfill_on`](super::ResumableLogsBuilder::backfill_on).
-pub type BackfillSignal = watch::Receiver<u64>;
-
 /// Wraps a pub/sub connector (`AmbWsConnect`, alloy's `WsConnect`, ...) so that its reconnects
-/// can be observed; give the signal to
+/// can be observed: the receiver's value is the number of reconnects so far. Give it to
 /// [`ResumableLogsBuilder::reconnect_signal`](super::ResumableLogsBuilder::reconnect_signal).
-pub fn track_reconnects<C: PubSubConnect>(connect: C) -> (TrackReconnects<C>, ReconnectSignal) {
+pub fn track_reconnects<C: PubSubConnect>(
+    connect: C,
+) -> (TrackReconnects<C>, watch::Receiver<u64>) {
     let (tx, rx) = watch::channel(0);
     (
         TrackReconnects {

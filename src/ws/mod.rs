@@ -45,9 +45,9 @@ use tokio::sync::watch;
 use tracing::{debug, debug_span, Instrument};
 
 pub use quota::{
-    quota_error, DEFAULT_ATTRIBUTION_WAIT, DEFAULT_MAX_MESSAGE_SIZE, OUTCOME_UNKNOWN_CODE,
-    REQUEST_TOO_LARGE_CODE, RESPONSE_TOO_LARGE_CODE,
+    quota_error, OUTCOME_UNKNOWN_CODE, REQUEST_TOO_LARGE_CODE, RESPONSE_TOO_LARGE_CODE,
 };
+use quota::{DEFAULT_ATTRIBUTION_WAIT, DEFAULT_MAX_MESSAGE_SIZE};
 
 use crate::auth::{sign_and_send, Attempt, Auth, AuthConfig, Authorization, ToSign};
 use crate::credentials::AmbCredentials;
@@ -55,14 +55,14 @@ use crate::endpoint::{Endpoint, Scheme};
 use crate::error::{AmbError, ConfigError};
 
 /// The default interval between keepalive pings.
-pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 /// The default time allowed to open a connection (TCP, TLS and the upgrade).
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default number of reconnect attempts after the connection is lost.
-pub const DEFAULT_MAX_RETRIES: u32 = 10;
+const DEFAULT_MAX_RETRIES: u32 = 10;
 /// The default base interval between reconnect attempts (alloy backs off exponentially from it,
 /// up to 30 s).
-pub const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(3);
+const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(3);
 
 /// Connects alloy's pub/sub to an AMB node's WebSocket endpoint, signing the upgrade with SigV4
 /// (or adding an AMB billing token). It is an [`alloy_pubsub::PubSubConnect`]:
@@ -320,7 +320,7 @@ impl AmbWsConnectBuilder {
     }
 
     /// How long a request may still get its own answer after a gateway refusal that names no
-    /// request and may be its answer (default 5 s, [`DEFAULT_ATTRIBUTION_WAIT`]).
+    /// request and may be its answer (default 5 s).
     ///
     /// AMB's "message response is too large" carries no id. Without a subscription open it
     /// answers one of the requests waiting when it came, and is attributed as soon as that is

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use crate::error::AmbError;
 
 /// AMB's WebSocket message quota: 512 KB.
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 512 * 1024;
+pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: usize = 512 * 1024;
 
 /// The JSON-RPC error code of a request refused for its size before it was sent.
 pub const REQUEST_TOO_LARGE_CODE: i64 = -32600;
@@ -142,7 +142,7 @@ pub fn quota_error(err: &TransportError) -> Option<AmbError> {
 /// no request and may be its answer (see [`AmbWsConnectBuilder::attribution_wait`]).
 ///
 /// [`AmbWsConnectBuilder::attribution_wait`]: crate::AmbWsConnectBuilder::attribution_wait
-pub const DEFAULT_ATTRIBUTION_WAIT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_ATTRIBUTION_WAIT: Duration = Duration::from_secs(5);
 
 /// Methods whose answers are always far below any message quota (a number, a hash, a flag): a
 /// "too large" refusal is never theirs.

@@ -1111,7 +1111,11 @@ mod region_set_tests {
             ("us-*-1", "us-east-1", true),
             ("us-east-1-extra", "us-east-1", false),
         ] {
-            assert_eq!(region_matches(pattern, region), want, "{pattern} vs {region}");
+            assert_eq!(
+                region_matches(pattern, region),
+                want,
+                "{pattern} vs {region}"
+            );
         }
     }
 }

@@ -54,6 +54,6 @@ mod tls;
 pub use fake_amb::*;
 pub use fake_ws::*;
 pub use front::*;
-pub use target::*;
 pub use proxy::*;
+pub use target::*;
 pub use tls::*;

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::json;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use super::fake_amb::{fmt_amz, KeyRegistry};
+use alloy_amb_testing::{fmt_amz, KeyRegistry};
 
 pub const ROLE: &str = "amb-instance-role";
 const TOKEN: &str = "fake-imds-session-token";

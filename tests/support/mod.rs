@@ -1,16 +1,13 @@
-//! Test support: the fake AMB gateway, its deterministic chain, its independent SigV4 verifier,
-//! and a real node (anvil) for end-to-end tests.
+//! Test support beside the emulator (`alloy_amb_testing`, which the tests use directly): fake
+//! credential sources, a connection-cutting proxy, log capture, a real node (anvil) and a
+//! log-emitting contract for end-to-end tests, and small assertion helpers.
 #![allow(dead_code, unused_imports)]
 
 pub mod anvil;
 pub mod bounded;
-pub mod chain;
 pub mod emitter;
-pub mod fake_amb;
 pub mod fake_sources;
-pub mod fake_ws;
 pub mod log_capture;
-pub mod sigv4;
 pub mod tcp_proxy;
 
 use aws_credential_types::Credentials;
@@ -18,8 +15,8 @@ use aws_credential_types::Credentials;
 /// Static credentials the fake knows.
 pub fn fake_credentials() -> Credentials {
     Credentials::new(
-        fake_amb::ACCESS_KEY,
-        fake_amb::SECRET_KEY,
+        alloy_amb_testing::ACCESS_KEY,
+        alloy_amb_testing::SECRET_KEY,
         None,
         None,
         "test",

@@ -1,2 +1,0 @@
-//! The emulator crate's deterministic chain (`alloy_amb_testing::chain`).
-pub use alloy_amb_testing::chain::*;
