@@ -4,7 +4,9 @@
 use aws_sigv4::http_request::{
     PayloadChecksumKind, SignableBody, SignableRequest, SigningParams, SigningSettings,
 };
-use aws_sigv4::sign::{v4, v4a};
+use aws_sigv4::sign::v4;
+#[cfg(feature = "sigv4a")]
+use aws_sigv4::sign::v4a;
 use aws_smithy_runtime_api::client::identity::Identity;
 
 use super::{Algorithm, Input, Payload, SignedHeaders};
@@ -50,6 +52,9 @@ pub fn sign_with_identity(
             .build()
             .map_err(|e| failed(&e))?
             .into(),
+        #[cfg(not(feature = "sigv4a"))]
+        Algorithm::V4a => return Err(AmbError::Signing(super::NO_SIGV4A.to_owned())),
+        #[cfg(feature = "sigv4a")]
         Algorithm::V4a => v4a::SigningParams::builder()
             .identity(identity)
             .region_set(input.region)

@@ -86,6 +86,12 @@ pub enum Payload {
     Unsigned,
 }
 
+/// Why SigV4A cannot be signed in a build without the `sigv4a` feature (the builders refuse
+/// `.sigv4a(true)` at `build()` with the same advice; this is the signer's own guard).
+#[cfg_attr(feature = "sigv4a", allow(dead_code))]
+pub(crate) const NO_SIGV4A: &str =
+    "SigV4A needs alloy-amb's `sigv4a` Cargo feature (on by default): enable it, or sign with SigV4";
+
 /// The signature algorithm.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Algorithm {

@@ -8,7 +8,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use aws_sigv4::sign::{v4, v4a};
+use aws_sigv4::sign::v4;
+#[cfg(feature = "sigv4a")]
+use aws_sigv4::sign::v4a;
 use sha2_sigv4::{Digest, Sha256};
 
 use super::{format_date_time, sign, sign_with_aws_sigv4, Algorithm, Input, SigningKeyCache};
@@ -64,6 +66,9 @@ pub(crate) fn report(
             let signature = v4::calculate_signature(key, sts.as_bytes());
             (sts, signature)
         }
+        #[cfg(not(feature = "sigv4a"))]
+        Algorithm::V4a => return Err(failed(super::NO_SIGV4A)),
+        #[cfg(feature = "sigv4a")]
         Algorithm::V4a => {
             let sts = format!(
                 "AWS4-ECDSA-P256-SHA256\n{date_time}\n{date}/{service}/aws4_request\n{creq_hash}"
