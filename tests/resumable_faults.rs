@@ -363,6 +363,44 @@ async fn an_http_answer_over_max_response_size_is_split_until_it_fits() {
     assert!(stream.stats().range_splits >= 1, "{:?}", stream.stats());
 }
 
+/// A Lambda function URL's payload limit (the emulator's Lambda mode answers 502 "Response
+/// payload size exceeded maximum allowed payload size", lowered here so a few logs exceed it):
+/// the range is split until it fits. A 502 is otherwise transient, and this one used to be
+/// retried, identical, forever.
+#[tokio::test]
+async fn a_lambda_url_answer_over_its_payload_limit_is_split_until_it_fits() {
+    let amb = FakeAmb::start().await;
+    amb.set_target(alloy_amb_testing::FakeTarget::LambdaUrl);
+    amb.set_response_limit(Some(4000));
+    let first = amb.mine();
+    for _ in 0..30 {
+        amb.mine();
+    }
+    let last = amb.head();
+    let http = ProviderBuilder::new().on_transport(
+        AmbHttp::builder(amb.url())
+            .target(alloy_amb::Target::LambdaUrl)
+            .region(REGION)
+            .credentials_provider(support::fake_credentials())
+            .build()
+            .unwrap(),
+    );
+    let mut stream = http
+        .resumable_logs(&filter())
+        .from_block(first)
+        .retry_policy(RetryPolicy {
+            max_attempts: Some(20),
+            ..fast_retries()
+        })
+        .poll_interval(Duration::from_millis(10))
+        .subscribe()
+        .await
+        .unwrap();
+    let got = until_block(&mut stream, last).await;
+    assert_eq!(apply(&got), canonical(&amb, first));
+    assert!(stream.stats().range_splits >= 1, "{:?}", stream.stats());
+}
+
 /// An HTTP transport whose `eth_getLogs` by block hash always fails with HTTP 503: alloy's
 /// block watcher asks it (for a block whose logs by number were empty), the stream's own
 /// catch-up never does. Every other call goes through, and each `eth_blockNumber` first mines

@@ -170,6 +170,10 @@ const TOO_LARGE: &[&str] = &[
     "payload too large",
 ];
 
+/// The AWS gateway family's answer (HTTP 502) to an integration answer over its payload limit:
+/// "Response payload size exceeded maximum allowed payload size".
+const GATEWAY_PAYLOAD_LIMIT: &str = "exceeded maximum allowed payload size";
+
 /// Answers that mean "slow down", whatever their code: API Gateway's HTTP 429 body
 /// `{"message":"Limit Exceeded"}`, Infura's -32005 "project ID request rate exceeded". They
 /// are retried after a backoff, never split (which would only send more requests). A bare
@@ -198,6 +202,16 @@ const BLOCK_NOT_THERE: &[&str] = &[
 pub(crate) fn classify(err: &TransportError) -> Failure {
     #[cfg(feature = "ws")]
     if let Some(crate::AmbError::WsResponseTooLarge { .. }) = crate::ws::quota_error(err) {
+        return Failure::TooLarge;
+    }
+    // An AWS gateway's refusal of an answer over its payload limit (a Lambda function URL's 6 MB,
+    // API Gateway's 10 MB) comes as a 502, but retrying the same range can only fail the same
+    // way: ask for less. Its exact words, so that other 5xx bodies stay transient.
+    if err
+        .to_string()
+        .to_ascii_lowercase()
+        .contains(GATEWAY_PAYLOAD_LIMIT)
+    {
         return Failure::TooLarge;
     }
     // The transport's own verdicts come first: an answer over `AmbHttp`'s `max_response_size`
@@ -346,6 +360,19 @@ mod tests {
             host: "h".into(),
         });
         assert_eq!(classify(&amb_429), Failure::Transient);
+        // A gateway's 502 for an answer over its payload limit (a Lambda function URL's 6 MB)
+        // would fail the same way forever: ask for less.
+        let limit = r#"{"message":"Response payload size exceeded maximum allowed payload size"}"#;
+        for err in [
+            TransportErrorKind::http_error(502, limit.into()),
+            TransportErrorKind::custom(crate::AmbError::UnexpectedResponse {
+                status: 502,
+                snippet: limit.into(),
+                host: "h".into(),
+            }),
+        ] {
+            assert_eq!(classify(&err), Failure::TooLarge, "{err}");
+        }
         // A -32005 result-count limit still means ask for less.
         assert_eq!(
             classify(&rpc(-32005, "query returned more than 10000 results")),
