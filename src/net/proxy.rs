@@ -22,6 +22,9 @@ pub(crate) struct ProxyRoute {
     shown: String,
     /// `Basic …` from the proxy URL's userinfo (a secret).
     auth: Option<HeaderValue>,
+    /// Why a proxy from the environment cannot carry the WebSocket (e.g. `socks5://`): each
+    /// connect fails with this, `build()` does not.
+    unusable: bool,
 }
 
 impl fmt::Debug for ProxyRoute {
@@ -29,6 +32,7 @@ impl fmt::Debug for ProxyRoute {
         f.debug_struct("ProxyRoute")
             .field("proxy", &self.shown)
             .field("auth", &self.auth.as_ref().map(|_| "** redacted **"))
+            .field("unusable", &self.unusable)
             .finish()
     }
 }
@@ -48,6 +52,17 @@ pub(crate) fn route(
         proxy: format!("{from} {shown}"),
         reason,
     };
+    if uri.scheme_str() != Some("http") && matches!(choice, ProxyChoice::Environment) {
+        // A variable meant for other programs (reqwest accepts `https://` and, with its `socks`
+        // feature, `socks5://`) must not stop `build()`: the error comes with each connect.
+        return Ok(Some(ProxyRoute {
+            host: String::new(),
+            port: 0,
+            unusable: true,
+            shown,
+            auth: None,
+        }));
+    }
     if uri.scheme_str() != Some("http") {
         return Err(invalid(
             "only http:// proxies (HTTP CONNECT) are supported for the WebSocket; use `.no_proxy()` \
@@ -65,6 +80,7 @@ pub(crate) fn route(
         port: uri.port_u16().unwrap_or(80),
         shown,
         auth: intercept.basic_auth().cloned(),
+        unusable: false,
     }))
 }
 
@@ -80,6 +96,14 @@ pub(crate) async fn tunnel(
         reason: format!("{what} the proxy `{}`: {e}", route.shown),
         source: Some(e),
     };
+    if route.unusable {
+        return Err(ConfigError::UnusableEnvProxy {
+            proxy: route.shown.clone(),
+            variable: "HTTPS_PROXY, ALL_PROXY or HTTP_PROXY",
+            reason: "the WebSocket goes only through http:// proxies (HTTP CONNECT)",
+        }
+        .into());
+    }
     let tcp = TcpStream::connect((route.host.as_str(), route.port))
         .await
         .map_err(|e| failed("could not reach", e.into()))?;
