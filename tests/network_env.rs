@@ -158,7 +158,7 @@ fn environment_trust_and_proxies_for_both_transports() {
     assert_eq!(rt.block_on(both(&https_url, &wss_url, false)), expected);
     assert_eq!(
         s.proxy.tunnels(),
-        [tls_targets.clone(), tls_targets].concat()
+        [tls_targets.clone(), tls_targets.clone()].concat()
     );
 
     // Cleartext on loopback: HTTP_PROXY is the one for http:// and ws:// (reqwest forwards
@@ -178,12 +178,22 @@ fn environment_trust_and_proxies_for_both_transports() {
     );
     assert_eq!(s.proxy.requests().len(), seen);
 
-    // A proxy the WebSocket cannot use (socks, https://) in the environment: `build()` still
+    // An https:// proxy (TLS to the proxy, trusted like the endpoint, then CONNECT inside):
+    // both transports go through it.
+    let tls_proxy = rt.block_on(TlsFront::start(&ca, s.proxy.address()));
+    let tunnels = s.proxy.tunnels().len();
+    let https_proxy = format!("https://localhost:{}", tls_proxy.port());
+    set(&[("HTTPS_PROXY", &https_proxy)]);
+    assert_eq!(rt.block_on(both(&https_url, &wss_url, false)), expected);
+    assert_eq!(tls_proxy.handshakes(), 2);
+    assert_eq!(s.proxy.tunnels()[tunnels..], tls_targets[..]);
+
+    // A proxy the WebSocket cannot use (socks) in the environment: `build()` still
     // succeeds; each connect fails with a typed error naming the variables and the ways out,
     // and NO_PROXY or `.no_proxy()` take the direct way.
     for (name, value) in [
-        ("ALL_PROXY", "socks5://127.0.0.1:1"),
-        ("HTTPS_PROXY", "https://user:pw@127.0.0.1:1"),
+        ("ALL_PROXY", "socks5://user:pw@127.0.0.1:1"),
+        ("HTTPS_PROXY", "socks5h://127.0.0.1:1"),
     ] {
         set(&[(name, value)]);
         let ws = AmbWsConnect::builder(&wss_url)
