@@ -285,7 +285,7 @@ pub enum ConfigError {
         hint: &'static str,
     },
     /// The proxy chosen by an environment variable cannot carry this transport (the WebSocket
-    /// speaks only HTTP `CONNECT` to an `http://` proxy). Reported when connecting, not at
+    /// speaks only HTTP `CONNECT`, to an `http://` or `https://` proxy; not socks). Reported when connecting, not at
     /// `build()`, so a variable meant for other programs does not stop a transport that would
     /// not use it.
     #[error(

@@ -61,8 +61,8 @@ pub(crate) fn route(
     let env = matches!(choice, ProxyChoice::Environment);
     let https = env && uri.scheme_str() == Some("https");
     if !https && uri.scheme_str() != Some("http") && env {
-        // A variable meant for other programs (reqwest accepts `https://` and, with its `socks`
-        // feature, `socks5://`) must not stop `build()`: the error comes with each connect.
+        // A variable meant for other programs (reqwest takes `socks5://` with its `socks`
+        // feature) must not stop `build()`: the error comes with each connect.
         return Ok(Some(ProxyRoute {
             host: String::new(),
             port: 0,
@@ -110,7 +110,7 @@ pub(crate) async fn tunnel(
         return Err(ConfigError::UnusableEnvProxy {
             proxy: route.shown.clone(),
             variable: "HTTPS_PROXY, ALL_PROXY or HTTP_PROXY",
-            reason: "the WebSocket goes only through http:// proxies (HTTP CONNECT)",
+            reason: "the WebSocket goes only through http:// and https:// proxies (HTTP CONNECT), not socks",
         }
         .into());
     }
