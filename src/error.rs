@@ -315,6 +315,34 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// Two settings that cannot go together, e.g. a client of your own (`.client(..)`) and a
+    /// network setting (`.proxy(..)`, `.no_proxy()`, `.tls_config(..)`) that only applies to
+    /// the client the builder makes.
+    #[error("{first} and {second} cannot be used together: {hint}")]
+    Conflict {
+        /// The first setting.
+        first: &'static str,
+        /// The second setting.
+        second: &'static str,
+        /// What to do instead.
+        hint: &'static str,
+    },
+    /// The proxy chosen by an environment variable cannot carry this transport (the WebSocket
+    /// speaks only HTTP `CONNECT`, to an `http://` or `https://` proxy; not socks). Reported when connecting, not at
+    /// `build()`, so a variable meant for other programs does not stop a transport that would
+    /// not use it.
+    #[error(
+        "cannot connect through {proxy} (from {variable}): {reason}; add the host to NO_PROXY, \
+         call `.no_proxy()`, or set `.proxy(\"http://…\")`"
+    )]
+    UnusableEnvProxy {
+        /// The proxy, as `scheme://host:port` (no userinfo).
+        proxy: String,
+        /// The environment variables it may come from.
+        variable: &'static str,
+        /// Why it cannot be used.
+        reason: &'static str,
+    },
 }
 
 /// Any text as a configuration reason, for tests of code that only needs some error.

@@ -358,3 +358,26 @@ async fn a_broken_proxy_is_a_typed_connect_error() {
     })
     .await
 }
+
+/// A client of your own and a network setting that would apply only to the client the builder
+/// makes: a typed conflict naming both, never a silently ignored setting.
+#[test]
+fn a_user_client_with_network_settings_is_a_conflict() {
+    let url = "https://nd-1.ethereum.managedblockchain.us-east-1.amazonaws.com";
+    let own = || http(url).client(alloy_amb::reqwest::Client::new());
+    let tls = trusting(&TestCa::new());
+    for (builder, setting) in [
+        (own().proxy("socks5://127.0.0.1:1"), ".proxy(..)"),
+        (own().proxy("http://127.0.0.1:1"), ".proxy(..)"),
+        (own().no_proxy(), ".no_proxy()"),
+        (own().tls_config(tls), ".tls_config(..)"),
+    ] {
+        match builder.build() {
+            Err(AmbError::Config(ConfigError::Conflict { first, second, .. })) => {
+                assert_eq!((first, second), (".client(..)", setting));
+            }
+            other => panic!("{setting}: expected a conflict, got {other:?}"),
+        }
+    }
+    own().build().expect("a client alone is fine");
+}

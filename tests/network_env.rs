@@ -8,7 +8,7 @@
 
 mod support;
 
-use alloy_amb::{AmbError, AmbHttp, AmbWsConnect};
+use alloy_amb::{AmbError, AmbHttp, AmbWsConnect, ConfigError};
 use alloy_amb_testing::chain::GENESIS_HEAD;
 use alloy_amb_testing::FakeWs;
 use alloy_amb_testing::{ConnectProxy, TestCa, TlsFront};
@@ -158,7 +158,7 @@ fn environment_trust_and_proxies_for_both_transports() {
     assert_eq!(rt.block_on(both(&https_url, &wss_url, false)), expected);
     assert_eq!(
         s.proxy.tunnels(),
-        [tls_targets.clone(), tls_targets].concat()
+        [tls_targets.clone(), tls_targets.clone()].concat()
     );
 
     // Cleartext on loopback: HTTP_PROXY is the one for http:// and ws:// (reqwest forwards
@@ -177,6 +177,63 @@ fn environment_trust_and_proxies_for_both_transports() {
         expected
     );
     assert_eq!(s.proxy.requests().len(), seen);
+
+    // An https:// proxy (TLS to the proxy, trusted like the endpoint, then CONNECT inside):
+    // both transports go through it.
+    let tls_proxy = rt.block_on(TlsFront::start(&ca, s.proxy.address()));
+    let tunnels = s.proxy.tunnels().len();
+    let https_proxy = format!("https://localhost:{}", tls_proxy.port());
+    set(&[("HTTPS_PROXY", &https_proxy)]);
+    assert_eq!(rt.block_on(both(&https_url, &wss_url, false)), expected);
+    assert_eq!(tls_proxy.handshakes(), 2);
+    assert_eq!(s.proxy.tunnels()[tunnels..], tls_targets[..]);
+
+    // A proxy the WebSocket cannot use (socks) in the environment: `build()` still
+    // succeeds; each connect fails with a typed error naming the variables and the ways out,
+    // and NO_PROXY or `.no_proxy()` take the direct way.
+    for (name, value) in [
+        ("ALL_PROXY", "socks5://user:pw@127.0.0.1:1"),
+        ("HTTPS_PROXY", "socks5h://127.0.0.1:1"),
+    ] {
+        set(&[(name, value)]);
+        let ws = AmbWsConnect::builder(&wss_url)
+            .region(REGION)
+            .credentials_provider(fake_credentials())
+            .max_retries(0)
+            .build()
+            .unwrap_or_else(|e| panic!("{name}={value} broke build(): {e}"));
+        let err = rt
+            .block_on(ProviderBuilder::new().connect_pubsub_with(ws))
+            .map(|_| ())
+            .unwrap_err();
+        match AmbError::from_transport_error(&err) {
+            Some(AmbError::Config(ConfigError::UnusableEnvProxy {
+                proxy, variable, ..
+            })) => {
+                assert!(variable.contains(name), "{variable}");
+                assert!(!proxy.contains("pw"), "{proxy}");
+            }
+            other => panic!("{name}={value}: {other:?}"),
+        }
+        let text = err.to_string();
+        for hint in ["NO_PROXY", ".no_proxy()", "http://"] {
+            assert!(text.contains(hint), "{text}");
+        }
+        assert!(!text.contains("pw"), "{text}");
+        let hosts = format!("{name}={value}");
+        set(&[(name, value), ("NO_PROXY", "localhost")]);
+        assert_eq!(
+            rt.block_on(both(&https_url, &wss_url, false)),
+            expected,
+            "{hosts}"
+        );
+        set(&[(name, value)]);
+        assert_eq!(
+            rt.block_on(both(&https_url, &wss_url, true)),
+            expected,
+            "{hosts}"
+        );
+    }
 
     set(&[]);
     let _ = std::fs::remove_file(&ca_file);

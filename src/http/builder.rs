@@ -121,8 +121,9 @@ impl AmbHttpBuilder {
     }
 
     /// Use this `reqwest` client (connection pool, proxy, TLS settings). Its proxy and TLS
-    /// settings then win: [`proxy`](Self::proxy), [`no_proxy`](Self::no_proxy) and
-    /// [`tls_config`](Self::tls_config) apply only to the client this builder makes. The transport's own
+    /// settings then decide: together with [`proxy`](Self::proxy), [`no_proxy`](Self::no_proxy)
+    /// or [`tls_config`](Self::tls_config), `build()` fails with
+    /// [`ConfigError::Conflict`](crate::ConfigError::Conflict). The transport's own
     /// timeout ([`timeout`](Self::timeout)) applies on top of any timeout set on the client:
     /// whichever is shorter ends the request.
     ///
@@ -169,6 +170,22 @@ impl AmbHttpBuilder {
         let split_batches = self
             .split_batches
             .unwrap_or(target_splits && !auth.is_provider());
+        if self.client.is_some() {
+            let setting = match (&self.net.proxy, &self.net.tls) {
+                (crate::net::ProxyChoice::Url(_), _) => Some(".proxy(..)"),
+                (crate::net::ProxyChoice::Off, _) => Some(".no_proxy()"),
+                (_, Some(_)) => Some(".tls_config(..)"),
+                _ => None,
+            };
+            if let Some(second) = setting {
+                return Err(ConfigError::Conflict {
+                    first: ".client(..)",
+                    second,
+                    hint: "set the proxy and TLS configuration on your reqwest client instead",
+                }
+                .into());
+            }
+        }
         // Where the client built here goes (reqwest decides the same way), named in errors.
         let proxy = match self.client {
             Some(_) => None,

@@ -50,7 +50,11 @@ macro_rules! net_setters {
         ///
         /// Without this setting the environment decides, as for reqwest: `HTTPS_PROXY` /
         /// `https_proxy` (`HTTP_PROXY` for `http://` and `ws://`), else `ALL_PROXY` /
-        /// `all_proxy`, except for hosts in `NO_PROXY` / `no_proxy`.
+        /// `all_proxy`, except for hosts in `NO_PROXY` / `no_proxy`. There the WebSocket also
+        /// takes `https://` proxies (TLS to the proxy with this transport's TLS configuration,
+        /// then `CONNECT`), as reqwest does; a `socks` proxy from the environment does not stop
+        /// `build()`, but each WebSocket connect then fails with
+        /// [`ConfigError::UnusableEnvProxy`](crate::ConfigError::UnusableEnvProxy).
         pub fn proxy(mut self, url: impl AsRef<str>) -> Self {
             self.net.proxy =
                 $crate::net::ProxyChoice::Url($crate::secret::Secret::new(url.as_ref()));

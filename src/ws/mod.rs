@@ -366,11 +366,14 @@ impl AmbWsConnectBuilder {
         }
         let auth = self.auth.build(&mut endpoint)?;
         self.net.check()?;
+        let user_tls = self.net.tls.clone();
         let tls = match endpoint.url().scheme() {
             "wss" => Some(handshake::tls_config(self.net.tls)?),
             _ => None,
         };
-        let proxy = crate::net::proxy::route(&self.net.proxy, &endpoint)?;
+        let proxy = crate::net::proxy::route(&self.net.proxy, &endpoint, || {
+            handshake::tls_config(user_tls)
+        })?;
         Ok(AmbWsConnect {
             inner: Arc::new(Inner {
                 endpoint,
