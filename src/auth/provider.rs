@@ -40,7 +40,8 @@ impl BearerToken {
         }
     }
 
-    /// The time the token expires: it is fetched again 30 seconds before.
+    /// The time the token expires: it is fetched again 30 seconds before (halfway through a
+    /// shorter lifetime), and sent until it expires while that fetch runs.
     pub fn expires_at(mut self, at: SystemTime) -> Self {
         self.expires_at = Some(at);
         self
