@@ -261,9 +261,9 @@ fn counting_provider(
 #[tokio::test]
 async fn refreshed_bearer_is_fetched_again_near_expiry_only() {
     let server = http_server().await;
-    // The first token expires within the 30 s margin: used once, then replaced; the second is
-    // good for an hour.
-    let (calls, fetch) = counting_provider(|n| Some(if n == 1 { 20 } else { 3600 }));
+    // The first token expires as it arrives: used once (by the call that waited for it), then
+    // replaced; the second is good for an hour.
+    let (calls, fetch) = counting_provider(|n| Some(if n == 1 { 0 } else { 3600 }));
     let t = AmbHttp::builder(server.uri())
         .bearer_token_provider(fetch)
         .build()
@@ -511,6 +511,14 @@ async fn conflicting_and_invalid_settings_are_typed_config_errors() {
         AmbHttp::builder("http://u:p@127.0.0.1:9/")
             .basic_auth("u", "other")
             .build(),
+        // Auth asked for that would send nothing.
+        AmbHttp::builder(url).header("x-token", "").build(),
+        AmbHttp::builder(url)
+            .no_auth()
+            .header("x-token", " ")
+            .build(),
+        AmbHttp::builder(url).basic_auth("", "").build(),
+        AmbHttp::builder(url).bearer_token("").build(),
     ];
     for built in cases {
         let err = built.unwrap_err();
@@ -1071,4 +1079,70 @@ async fn a_slow_fetch_outlives_the_call_that_timed_out() {
         headers_of(&sent[0], "authorization").as_deref(),
         Some("Bearer slow-token-123456")
     );
+}
+
+/// A token that lives less than the 30 s margin (20 s) is still reused: cached for half its
+/// lifetime, not fetched again for every call.
+#[tokio::test]
+async fn a_short_lived_token_is_fetched_once_for_sequential_calls() {
+    let server = http_server().await;
+    let (calls, fetch) = counting_provider(|_| Some(20));
+    let t = AmbHttp::builder(server.uri())
+        .bearer_token_provider(fetch)
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        call(t.clone()).await.unwrap();
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(server.received_requests().await.unwrap().len(), 5);
+}
+
+/// A closure that hangs once does not break the transport: after twice the timeout its fetch
+/// is abandoned and a later call starts a new one (and succeeds).
+#[tokio::test]
+async fn a_closure_that_hangs_once_does_not_break_the_transport() {
+    let server = http_server().await;
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let t = AmbHttp::builder(server.uri())
+        .timeout(Duration::from_millis(100))
+        .bearer_token_provider(move || {
+            let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                if n == 1 {
+                    std::future::pending::<()>().await;
+                }
+                Ok(BearerToken::new("after-the-hang-123456"))
+            }
+        })
+        .build()
+        .unwrap();
+    let mut results = Vec::new();
+    for _ in 0..3 {
+        results.push(call(t.clone()).await);
+    }
+    assert!(
+        results.iter().any(Result::is_ok),
+        "no call succeeded: {results:?}"
+    );
+    assert!(calls.load(Ordering::SeqCst) >= 2);
+    let sent = server.received_requests().await.unwrap();
+    assert!(!sent.is_empty());
+    for r in &sent {
+        assert_eq!(
+            headers_of(r, "authorization").as_deref(),
+            Some("Bearer after-the-hang-123456")
+        );
+    }
+}
+
+/// `https://:@host/`: the URL parser drops an empty user info, so no Basic auth is asked for
+/// (never `Basic Og==`); with nothing else given, a provider host is refused at build.
+#[tokio::test]
+async fn empty_user_info_in_the_url_asks_for_no_basic_auth() {
+    let url = "https://:@rpc.example-provider.io/v1";
+    assert!(!alloy_amb::Endpoint::parse(url).unwrap().has_userinfo());
+    let err = AmbHttp::builder(url).build().unwrap_err();
+    assert!(matches!(err, AmbError::Config(_)), "{err:?}");
 }

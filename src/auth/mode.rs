@@ -1,7 +1,7 @@
 //! The auth modes: SigV4 or an AMB billing token, and what authorising a request adds to it.
 //!
 //! Each mode is a variant of [`Auth`]; a new mode (unsigned payload, SigV4A, a bearer or static
-//! header, basic auth) is a new variant with its own arm in [`Auth::authorize`] and
+//! header, basic auth) is a new variant with its own arm in [`Auth::authorize_for`] and
 //! [`Auth::recover`].
 
 use std::fmt;
@@ -197,11 +197,24 @@ pub(crate) struct ToSign<'a> {
 }
 
 impl Auth {
-    /// Signs (or, in token mode, decorates) a request to `endpoint` at the current time.
+    /// [`authorize_for`](Self::authorize_for) with the default request timeout.
+    #[cfg(test)]
     pub(crate) async fn authorize(
         &self,
         endpoint: &Endpoint,
         req: ToSign<'_>,
+    ) -> Result<Authorization, AmbError> {
+        self.authorize_for(endpoint, req, Duration::from_secs(10))
+            .await
+    }
+
+    /// Signs (or, in token mode, decorates) a request to `endpoint` at the current time, for a
+    /// request with this `timeout` (a provider's token fetch running twice as long is abandoned).
+    async fn authorize_for(
+        &self,
+        endpoint: &Endpoint,
+        req: ToSign<'_>,
+        timeout: Duration,
     ) -> Result<Authorization, AmbError> {
         match self {
             // The URL with the token is the same for every request: built once.
@@ -225,14 +238,14 @@ impl Auth {
             }
             Self::Provider(p) => Ok(Authorization {
                 url: p.url.clone(),
-                headers: p.headers().await?,
+                headers: p.headers(timeout).await?,
                 credentials: None,
                 signature: None,
             }),
         }
     }
 
-    /// [`authorize`](Self::authorize), bounded by `timeout`: a credential source (or region
+    /// [`authorize_for`](Self::authorize_for), bounded by `timeout`: a credential source (or region
     /// lookup) that does not answer fails the request instead of holding it, and every other
     /// request behind it, forever. Costs no timer when the credentials are cached (the first
     /// poll completes).
@@ -243,7 +256,7 @@ impl Auth {
         timeout: Duration,
     ) -> Result<Authorization, AmbError> {
         let authorize = async {
-            let mut authorization = self.authorize(endpoint, req).await?;
+            let mut authorization = self.authorize_for(endpoint, req, timeout).await?;
             if let Self::SigV4(sig) = self {
                 // `.header(..)`s ride along, unsigned.
                 authorization.headers.extend(sig.static_headers.to_wire());

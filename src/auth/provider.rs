@@ -40,7 +40,8 @@ impl BearerToken {
         }
     }
 
-    /// The time the token expires: it is fetched again 30 seconds before.
+    /// The time the token expires: it is fetched again 30 seconds before (halfway through a
+    /// shorter lifetime), and sent until it expires while that fetch runs.
     pub fn expires_at(mut self, at: SystemTime) -> Self {
         self.expires_at = Some(at);
         self
@@ -61,7 +62,8 @@ impl fmt::Debug for BearerToken {
     }
 }
 
-/// How long before its expiry a refreshed token is fetched again.
+/// How long before its expiry a refreshed token is fetched again (at most half its lifetime,
+/// so that a short-lived token is still reused).
 pub(crate) const REFRESH_MARGIN: Duration = Duration::from_secs(30);
 
 /// The user closure behind [`Credential::Refreshing`].
@@ -108,7 +110,10 @@ pub(crate) enum Credential {
 
 /// A refreshed bearer token, single-flight: one fetch at a time, run in its own task and its
 /// result (token or error) shared by every request that waits for it. A request that gives up
-/// (its timeout) does not cancel the fetch: the next request takes its result.
+/// (its timeout) does not cancel the fetch: the next request takes its token. A fetch still
+/// running after twice the request timeout is abandoned (its task aborted) and the next request
+/// starts a new one; an error nobody waited for is dropped, not handed to a later request. While
+/// a refresh runs (or after it failed) the cached token is still sent until it expires.
 pub(crate) struct Refreshing {
     fetch: FetchToken,
     state: Mutex<State>,
@@ -118,7 +123,13 @@ pub(crate) struct Refreshing {
 struct State {
     cached: Option<Cached>,
     /// The fetch in flight, if any.
-    inflight: Option<Fetch>,
+    inflight: Option<Inflight>,
+}
+
+struct Inflight {
+    result: Fetch,
+    started: tokio::time::Instant,
+    task: tokio::task::AbortHandle,
 }
 
 /// A fetch's shared result: the token, or why there is none (secrets withheld).
@@ -128,12 +139,31 @@ type Fetch = Shared<BoxFuture<'static, Result<Cached, Arc<str>>>>;
 struct Cached {
     /// `Bearer <token>`.
     header: Secret,
+    /// When to fetch a new one: [`REFRESH_MARGIN`] (at most half the token's lifetime) before
+    /// it expires.
+    refresh_at: Option<SystemTime>,
     expires_at: Option<SystemTime>,
 }
 
 impl Cached {
+    fn new(header: Secret, expires_at: Option<SystemTime>, now: SystemTime) -> Self {
+        let refresh_at = expires_at.map(|at| {
+            let lifetime = at.duration_since(now).unwrap_or_default();
+            at - REFRESH_MARGIN.min(lifetime / 2)
+        });
+        Self {
+            header,
+            refresh_at,
+            expires_at,
+        }
+    }
+
     fn fresh(&self, now: SystemTime) -> bool {
-        self.expires_at.is_none_or(|at| now + REFRESH_MARGIN < at)
+        self.refresh_at.is_none_or(|at| now < at)
+    }
+
+    fn valid(&self, now: SystemTime) -> bool {
+        self.expires_at.is_none_or(|at| now < at)
     }
 }
 
@@ -149,27 +179,50 @@ impl Refreshing {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The `Authorization` value to send: the cached token while fresh, else the result of the
-    /// fetch in flight (started here if there is none).
-    async fn header(&self) -> Result<Secret, AmbError> {
+    /// The `Authorization` value to send: the cached token while fresh; else the result of the
+    /// fetch in flight (started here if there is none, or if it has run for twice `timeout`),
+    /// or the cached token meanwhile if it has not expired yet.
+    async fn header(&self, timeout: Duration) -> Result<Secret, AmbError> {
         let fetch = {
             let mut state = self.state();
-            if let Some(c) = state.cached.as_ref().filter(|c| c.fresh(SystemTime::now())) {
-                return Ok(c.header.clone());
-            }
-            match &state.inflight {
-                Some(fetch) => fetch.clone(),
-                None => {
-                    let fetch = self.start();
-                    state.inflight = Some(fetch.clone());
-                    fetch
+            let now = SystemTime::now();
+            if let Some(inflight) = &state.inflight {
+                match inflight.result.clone().now_or_never() {
+                    Some(Ok(token)) => {
+                        state.cached = Some(token);
+                        state.inflight = None;
+                    }
+                    // Whoever waited for it has been told; a later request starts over.
+                    Some(Err(_)) => state.inflight = None,
+                    None if inflight.started.elapsed() >= timeout.saturating_mul(2) => {
+                        inflight.task.abort();
+                        state.inflight = None;
+                    }
+                    None => {}
                 }
             }
+            let last = state.cached.as_ref().map(|c| c.header.clone());
+            if let Some(c) = state.cached.as_ref().filter(|c| c.fresh(now)) {
+                return Ok(c.header.clone());
+            }
+            let fetch = state
+                .inflight
+                .get_or_insert_with(|| self.start(timeout, last))
+                .result
+                .clone();
+            if let Some(c) = state.cached.as_ref().filter(|c| c.valid(now)) {
+                return Ok(c.header.clone());
+            }
+            fetch
         };
         let result = fetch.clone().await;
         {
             let mut state = self.state();
-            if state.inflight.as_ref().is_some_and(|f| f.ptr_eq(&fetch)) {
+            if state
+                .inflight
+                .as_ref()
+                .is_some_and(|i| i.result.ptr_eq(&fetch))
+            {
                 state.inflight = None;
                 if let Ok(token) = &result {
                     state.cached = Some(token.clone());
@@ -185,12 +238,28 @@ impl Refreshing {
 
     /// Runs the user's closure in its own task (so that a request that times out does not
     /// cancel it) and checks the token it returns.
-    fn start(&self) -> Fetch {
+    /// Its error text withholds `last`, the token it replaces, as well as secrets by shape.
+    fn start(&self, timeout: Duration, last: Option<Secret>) -> Inflight {
         let task = tokio::spawn((self.fetch)());
-        async move {
+        let abort = task.abort_handle();
+        let result = async move {
             let token = match task.await {
                 Ok(Ok(token)) => token,
-                Ok(Err(e)) => return Err(crate::redact::withhold_unknown(&error_chain(&*e)).into()),
+                Ok(Err(e)) => {
+                    let mut known = crate::redact::Known::default();
+                    if let Some(last) = &last {
+                        known.add_authorization(last.expose());
+                    }
+                    return Err(crate::redact::withhold(&error_chain(&*e), &known).into());
+                }
+                Err(e) if e.is_cancelled() => {
+                    return Err(format!(
+                        "it did not answer within {:?} and was abandoned (nothing was sent); \
+                         check what it waits for (the identity provider, the network)",
+                        timeout.saturating_mul(2)
+                    )
+                    .into())
+                }
                 Err(_) => return Err("it panicked".into()),
             };
             if token.token.trim().is_empty() {
@@ -203,13 +272,19 @@ impl Refreshing {
                 )
                 .into());
             }
-            Ok(Cached {
-                header: Secret::new(format!("Bearer {}", token.token)),
-                expires_at: token.expires_at,
-            })
+            Ok(Cached::new(
+                Secret::new(format!("Bearer {}", token.token)),
+                token.expires_at,
+                SystemTime::now(),
+            ))
         }
         .boxed()
-        .shared()
+        .shared();
+        Inflight {
+            result,
+            started: tokio::time::Instant::now(),
+            task: abort,
+        }
     }
 
     /// Drops the cached token if it is still the one `used` (a request that was refused with
@@ -256,12 +331,16 @@ impl Provider {
     }
 
     /// The headers to add to a request: the static ones, then `authorization`.
-    pub(crate) async fn headers(&self) -> Result<Vec<(&'static str, String)>, AmbError> {
+    /// `timeout` is the request's: a token fetch running for twice as long is abandoned.
+    pub(crate) async fn headers(
+        &self,
+        timeout: Duration,
+    ) -> Result<Vec<(&'static str, String)>, AmbError> {
         let mut headers = self.headers.to_wire();
         let authorization = match &self.credential {
             Credential::None => None,
             Credential::Fixed(value) => Some(value.clone()),
-            Credential::Refreshing(r) => Some(r.header().await?),
+            Credential::Refreshing(r) => Some(r.header(timeout).await?),
         };
         if let Some(value) = authorization {
             headers.push(("authorization", value.expose().to_owned()));
@@ -291,7 +370,11 @@ impl Provider {
         };
         format!(
             "Provider {{ headers: {:?}, authorization: {credential} }}",
-            self.headers.names()
+            self.headers
+                .names()
+                .into_iter()
+                .map(shown_name)
+                .collect::<Vec<_>>()
         )
     }
 }
@@ -318,6 +401,13 @@ impl Credential {
             }
             Some(CredentialSetting::Refreshing(fetch)) => Self::Refreshing(Refreshing::new(fetch)),
             Some(CredentialSetting::Basic { user, password }) => {
+                if user.is_empty() && password.expose().is_empty() {
+                    return Err(ConfigError::InvalidSecret {
+                        what: "HTTP Basic auth (`.basic_auth(..)` or user:password in the URL)",
+                        problem: "has an empty user name and password (nothing would authenticate)",
+                    }
+                    .into());
+                }
                 if user.contains(':') {
                     return Err(ConfigError::InvalidSecret {
                         what: "the HTTP Basic user name",
@@ -363,7 +453,11 @@ pub(crate) struct StaticHeaders(Arc<[(&'static str, Secret)]>);
 impl fmt::Debug for StaticHeaders {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map()
-            .entries(self.0.iter().map(|(n, _)| (n, "** redacted **")))
+            .entries(
+                self.0
+                    .iter()
+                    .map(|(n, _)| (shown_name(n), "** redacted **")),
+            )
             .finish()
     }
 }
@@ -421,6 +515,9 @@ impl StaticHeaders {
                 )
                 .into());
             }
+            if value.expose().trim().is_empty() {
+                return Err(refuse("has an empty value (nothing would authenticate)").into());
+            }
             if let Err(problem) = check_value(value.expose()) {
                 return Err(refuse(problem).into());
             }
@@ -430,7 +527,14 @@ impl StaticHeaders {
             if out.iter().any(|(n, _)| *n == lower) {
                 return Err(refuse("is given twice: give it once").into());
             }
-            out.push((intern(lower), value));
+            let Some(name) = intern(lower) else {
+                return Err(refuse(
+                    "is one distinct header name too many: this process keeps at most 64 KiB \
+                     of them (give fewer distinct names)",
+                )
+                .into());
+            };
+            out.push((name, value));
         }
         Ok(Self(out.into()))
     }
@@ -447,17 +551,40 @@ impl StaticHeaders {
     }
 }
 
-/// A header name as the `&'static str` the transports' header lists hold: each distinct name
-/// is allocated once per process (a handful of names, whatever the number of builders).
-fn intern(name: &str) -> &'static str {
-    static NAMES: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
-    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(known) = names.get(name) {
-        return known;
+/// A header name as `Debug` may show it: only if it looks like one (at most 40 letters, digits
+/// and `-`), else `<withheld>` (a value given as the name by mistake, e.g. a JWT).
+pub(crate) fn shown_name(name: &str) -> &str {
+    let looks_like_a_name = !name.is_empty()
+        && name.len() <= 40
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if looks_like_a_name {
+        name
+    } else {
+        "<withheld>"
     }
-    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
-    names.insert(leaked);
-    leaked
+}
+
+/// At most this many bytes of distinct header names are kept for the process's life.
+const MAX_INTERNED: usize = 64 * 1024;
+
+/// A header name as the `&'static str` the transports' header lists hold: each distinct name
+/// is allocated once per process (a handful of names, whatever the number of builders), and at
+/// most [`MAX_INTERNED`] bytes of them (`None` past that), so that names from user input cannot
+/// grow memory without bound.
+fn intern(name: &str) -> Option<&'static str> {
+    static NAMES: Mutex<(BTreeSet<&'static str>, usize)> = Mutex::new((BTreeSet::new(), 0));
+    let mut guard = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    let (names, used) = &mut *guard;
+    if let Some(known) = names.get(name) {
+        return Some(known);
+    }
+    if *used + name.len() > MAX_INTERNED {
+        return None;
+    }
+    *used += name.len();
+    let kept: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(kept);
+    Some(kept)
 }
 
 #[cfg(test)]
@@ -466,26 +593,31 @@ mod tests {
 
     use super::*;
 
+    const T: Duration = Duration::from_secs(10);
+
     fn refreshing(f: FetchToken) -> Refreshing {
         Refreshing::new(f)
     }
 
     #[tokio::test]
-    async fn cached_until_thirty_seconds_before_expiry() {
+    async fn cached_until_shortly_before_expiry() {
         let calls = Arc::new(AtomicU32::new(0));
         let c = calls.clone();
         let r = refreshing(fetch_token(move || {
             let n = c.fetch_add(1, Ordering::SeqCst) + 1;
             async move {
-                // The first token is already within the margin; the second is good for an hour.
-                let ttl = if n == 1 { 20 } else { 3600 };
-                Ok(BearerToken::new(format!("tok{n}"))
-                    .expires_at(SystemTime::now() + Duration::from_secs(ttl)))
+                // The first token has already expired; the second is good for an hour.
+                let at = if n == 1 {
+                    SystemTime::now() - Duration::from_secs(1)
+                } else {
+                    SystemTime::now() + Duration::from_secs(3600)
+                };
+                Ok(BearerToken::new(format!("tok{n}")).expires_at(at))
             }
         }));
         let mut seen = Vec::new();
         for _ in 0..4 {
-            seen.push(r.header().await.unwrap().expose().to_owned());
+            seen.push(r.header(T).await.unwrap().expose().to_owned());
         }
         assert_eq!(
             seen,
@@ -494,9 +626,132 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         // Invalidating a token that is no longer cached keeps the cached one.
         r.invalidate("Bearer tok1");
-        assert_eq!(r.header().await.unwrap().expose(), "Bearer tok2");
+        assert_eq!(r.header(T).await.unwrap().expose(), "Bearer tok2");
         r.invalidate("Bearer tok2");
-        assert_eq!(r.header().await.unwrap().expose(), "Bearer tok3");
+        assert_eq!(r.header(T).await.unwrap().expose(), "Bearer tok3");
+    }
+
+    /// A closure whose token lives 20 s (less than the 30 s margin): cached for half of it.
+    #[tokio::test]
+    async fn a_short_lived_token_is_reused() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let c = calls.clone();
+        let r = refreshing(fetch_token(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+            async {
+                Ok(BearerToken::new("short-tok-1")
+                    .expires_at(SystemTime::now() + Duration::from_secs(20)))
+            }
+        }));
+        for _ in 0..5 {
+            assert_eq!(r.header(T).await.unwrap().expose(), "Bearer short-tok-1");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    /// A closure that never answers once: after twice the timeout its fetch is abandoned
+    /// (aborted) and the next request starts a new one.
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_fetch_is_abandoned_and_a_new_one_started() {
+        let t = Duration::from_millis(100);
+        let calls = Arc::new(AtomicU32::new(0));
+        let (c, dropped) = (calls.clone(), Arc::new(tokio::sync::Notify::new()));
+        let d = dropped.clone();
+        let r = refreshing(fetch_token(move || {
+            let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+            let guard = (n == 1).then(|| NotifyOnDrop(d.clone()));
+            async move {
+                if let Some(_guard) = guard {
+                    std::future::pending::<()>().await;
+                }
+                Ok(BearerToken::new(format!("tok{n}")))
+            }
+        }));
+        let mut results = Vec::new();
+        for _ in 0..3 {
+            results.push(
+                tokio::time::timeout(t, r.header(t))
+                    .await
+                    .map(|h| h.map(|h| h.expose().to_owned())),
+            );
+        }
+        assert!(results[0].is_err() && results[1].is_err(), "{results:?}");
+        assert_eq!(
+            results[2].as_ref().unwrap().as_ref().unwrap(),
+            "Bearer tok2"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        // The hung closure's future was dropped (its task aborted), not left running.
+        dropped.notified().await;
+    }
+
+    struct NotifyOnDrop(Arc<tokio::sync::Notify>);
+
+    impl Drop for NotifyOnDrop {
+        fn drop(&mut self) {
+            self.0.notify_one();
+        }
+    }
+
+    /// A fetch that failed after its only waiter gave up: a request an hour later does not get
+    /// that old error but a new fetch.
+    #[tokio::test(start_paused = true)]
+    async fn an_error_nobody_waited_for_is_not_handed_to_a_later_request() {
+        let t = Duration::from_millis(100);
+        let calls = Arc::new(AtomicU32::new(0));
+        let c = calls.clone();
+        let r = refreshing(fetch_token(move || {
+            let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                if n == 1 {
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    return Err::<BearerToken, BoxError>("idp is down".into());
+                }
+                Ok(BearerToken::new("tok-later"))
+            }
+        }));
+        assert!(tokio::time::timeout(t, r.header(t)).await.is_err());
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert_eq!(r.header(t).await.unwrap().expose(), "Bearer tok-later");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    /// While a refresh runs (or after it failed), a token that has not expired yet is sent.
+    #[tokio::test(start_paused = true)]
+    async fn a_still_valid_token_is_sent_while_refreshing() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let c = calls.clone();
+        let r = refreshing(fetch_token(move || {
+            let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                if n == 1 {
+                    std::future::pending::<()>().await;
+                }
+                Err::<BearerToken, BoxError>("idp is down".into())
+            }
+        }));
+        // Bounded, so that a request that waits for the hung fetch fails instead of hanging.
+        async fn within(f: impl Future<Output = Result<Secret, AmbError>>) -> Secret {
+            tokio::time::timeout(T, f)
+                .await
+                .expect("waited for the fetch instead of sending the valid token")
+                .unwrap()
+        }
+        let now = SystemTime::now();
+        r.state().cached = Some(Cached {
+            header: Secret::new("Bearer old-but-valid"),
+            refresh_at: Some(now - Duration::from_secs(1)),
+            expires_at: Some(now + Duration::from_secs(3600)),
+        });
+        // The fetch hangs: the valid token is sent meanwhile.
+        assert_eq!(within(r.header(T)).await.expose(), "Bearer old-but-valid");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // Abandoned, a new fetch fails: still the valid token.
+        tokio::time::sleep(T * 2).await;
+        assert_eq!(within(r.header(T)).await.expose(), "Bearer old-but-valid");
+        tokio::task::yield_now().await;
+        assert_eq!(within(r.header(T)).await.expose(), "Bearer old-but-valid");
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]
@@ -504,14 +759,14 @@ mod tests {
         let r = refreshing(fetch_token(|| async {
             Err::<BearerToken, BoxError>("idp said: Authorization: Bearer eyJhbGciOi.SECRET".into())
         }));
-        let err = r.header().await.unwrap_err();
+        let err = r.header(T).await.unwrap_err();
         let text = format!("{err} {err:?}");
         assert!(text.contains("bearer_token_provider"), "{text}");
         assert!(!text.contains("eyJhbGciOi"), "{text}");
         let r = refreshing(fetch_token(|| async {
             Ok(BearerToken::new("SecretTok1\r\nx: y"))
         }));
-        let text = r.header().await.unwrap_err().to_string();
+        let text = r.header(T).await.unwrap_err().to_string();
         assert!(
             text.contains("line break") && !text.contains("SecretTok1"),
             "{text}"
@@ -535,6 +790,8 @@ mod tests {
             ("proxy-authorization", "v", false),
             ("authorization", "Token x", true),
             ("", "v", false),
+            ("x-token", "", false),
+            ("x-token", " \t", false),
         ] {
             let err = StaticHeaders::build(vec![(name.into(), s(value))], taken).unwrap_err();
             assert!(
@@ -544,7 +801,10 @@ mod tests {
         }
         let twice = vec![("x-a".into(), s("1")), ("X-A".into(), s("2"))];
         assert!(StaticHeaders::build(twice, false).is_err());
-        assert!(std::ptr::eq(intern("x-token"), intern("x-token")));
+        assert!(std::ptr::eq(
+            intern("x-token").unwrap(),
+            intern("x-token").unwrap()
+        ));
     }
 
     #[test]
@@ -557,5 +817,46 @@ mod tests {
         };
         let shown = format!("{setting:?}");
         assert!(!shown.contains("SECRETPASS1") && !shown.contains("SECRETUSER1"));
+        // A JWT given as the name by mistake (`.header(jwt, "x-token")`) is a valid header
+        // name: Debug withholds it.
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.Sfl-KxwRJSMeKKF2QT4fwpM";
+        let swapped = StaticHeaders::build(vec![(jwt.into(), Secret::new("x-token"))], false);
+        let provider = Provider::new(
+            "https://node.example/".parse().unwrap(),
+            swapped.unwrap(),
+            Credential::None,
+        );
+        let shown = format!("{:?} {}", provider.headers, provider.describe());
+        assert!(!shown.contains("eyJhbGciOiJIUzI1NiJ9"), "{shown}");
+        assert!(shown.contains("<withheld>"), "{shown}");
+        let named = StaticHeaders::build(vec![("X-Api-Key".into(), Secret::new("k"))], false);
+        assert!(format!("{:?}", named.unwrap()).contains("x-api-key"));
+    }
+
+    /// The closure's error text quotes the token it is replacing: withheld too.
+    #[tokio::test]
+    async fn a_refresh_error_withholds_the_last_token() {
+        let r = refreshing(fetch_token(|| async {
+            Err::<BearerToken, BoxError>("cannot refresh tok=LastTok-9f8e7d6c".into())
+        }));
+        r.state().cached = Some(Cached {
+            header: Secret::new("Bearer LastTok-9f8e7d6c"),
+            refresh_at: Some(SystemTime::now() - Duration::from_secs(60)),
+            expires_at: Some(SystemTime::now() - Duration::from_secs(1)),
+        });
+        let text = r.header(T).await.unwrap_err().to_string();
+        assert!(
+            text.contains("cannot refresh") && !text.contains("LastTok-9f8e7d6c"),
+            "{text}"
+        );
+    }
+
+    /// Interned names are bounded: past the budget a new name is refused, a known one is not.
+    #[test]
+    fn interned_header_names_are_bounded() {
+        let known = intern("x-known-name").unwrap();
+        let long = "x".repeat(MAX_INTERNED);
+        assert!(intern(&long).is_none());
+        assert!(std::ptr::eq(intern("x-known-name").unwrap(), known));
     }
 }
