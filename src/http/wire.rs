@@ -401,9 +401,10 @@ impl AmbHttp {
         if let Some(refused) = crate::net::proxy_refusal(&err, proxy, &host) {
             return Failure::NotSent(refused.into());
         }
-        if let Some(cause) = crate::net::tls::tls_cause(&err).cloned() {
+        let tls = crate::net::tls::tls_cause(&err).cloned();
+        if let (Some(cause), true) = (&tls, err.is_connect()) {
             // The handshake failed: nothing was sent.
-            return Failure::NotSent(crate::net::tls::tls_error(&host, &cause, err.into()).into());
+            return Failure::NotSent(crate::net::tls::tls_error(&host, cause, err.into()).into());
         }
         if err.is_connect() {
             return Failure::NotSent(
@@ -415,7 +416,11 @@ impl AmbHttp {
                 .into(),
             );
         }
-        let reason = if err.is_timeout() {
+        let reason = if let Some(cause) = tls {
+            // A TLS failure on an established connection (a fatal alert, a corrupt record) may
+            // come after the request was written: it may have been executed.
+            format!("the TLS connection failed after the request may have been sent: {cause}")
+        } else if err.is_timeout() {
             // The transport's own timeout is the `tokio::time::timeout` in `send_signed`: this
             // is one set on a client passed to the builder.
             format!(
