@@ -352,3 +352,64 @@ async fn a_tls_failure_after_the_request_is_an_unknown_outcome() {
     })
     .await;
 }
+
+/// A 401 with SigV4 comes from behind the gateway (AMB and API Gateway refuse with 403): the
+/// call may have run, so its outcome is unknown, never "not sent".
+#[tokio::test]
+async fn a_401_after_sigv4_is_an_unknown_outcome() {
+    let fake = FakeAmb::start().await;
+    fake.on_call(
+        1,
+        CallHook::ExecuteThenFail {
+            status: 401,
+            body: r#"{"message": "Unauthorized"}"#.into(),
+        },
+    );
+    let client = RpcClient::new(transport(&fake.url()).build().unwrap(), false);
+    let (sent, answers) = blocks_batch(&client, 3).await;
+    sent.unwrap();
+    for (i, answer) in answers.iter().enumerate() {
+        if i == 1 {
+            let err = answer.as_ref().unwrap_err();
+            assert_eq!(error_code(err), Some(SPLIT_OUTCOME_UNKNOWN), "{err}");
+        } else {
+            assert_eq!(
+                answer.as_ref().unwrap()["hash"],
+                chain::block_hash(i as u64)
+            );
+        }
+    }
+    assert_eq!(fake.calls(), 3);
+}
+
+/// In a provider mode (bearer token) a 401 is the provider refusing the credentials: not
+/// executed, so a split batch refused throughout fails whole with the typed refusal.
+#[tokio::test]
+async fn a_401_in_a_provider_mode_is_a_refusal() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401).set_body_string("invalid token"))
+        .mount(&server)
+        .await;
+    let t = AmbHttp::builder(&server.uri())
+        .bearer_token("t0ken")
+        .split_batches(true)
+        .batch_concurrency(1);
+    let client = RpcClient::new(t.build().unwrap(), false);
+    let (sent, answers) = blocks_batch(&client, 2).await;
+    let err = sent.unwrap_err();
+    assert!(
+        matches!(
+            alloy_amb::AmbError::from_transport_error(&err),
+            Some(alloy_amb::AmbError::AuthRejected {
+                status: 401,
+                kind: alloy_amb::AuthFailure::ProviderRefused,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert!(answers.iter().all(Result::is_err));
+}

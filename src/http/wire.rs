@@ -176,9 +176,18 @@ impl AmbHttp {
             .await
     }
 
-    /// A 403 (or 401) is the gateway's refusal (typed, for [`sign_and_send`] to judge);
-    /// anything else is the answer.
+    /// A 403 (or, in a provider mode, a 401) is the gateway's refusal (typed, for
+    /// [`sign_and_send`] to judge); anything else is the answer.
     fn refused(&self, reply: Reply) -> Result<Result<ResponsePacket, Failure>, AmbError> {
+        if reply.status == 401 && !self.inner.auth.is_provider() {
+            // AMB and API Gateway refuse SigV4 and billing tokens with 403: a 401 comes from
+            // behind them (a Lambda function's own code, an API's backend), which may have run
+            // the call.
+            return Ok(match self.classify(reply) {
+                Err(Failure::BadAnswer(e)) => Err(Failure::Unknown(e)),
+                other => other,
+            });
+        }
         if !matches!(reply.status, 401 | 403) {
             return Ok(self.classify(reply));
         }
