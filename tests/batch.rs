@@ -393,7 +393,7 @@ async fn a_401_in_a_provider_mode_is_a_refusal() {
         .respond_with(ResponseTemplate::new(401).set_body_string("invalid token"))
         .mount(&server)
         .await;
-    let t = AmbHttp::builder(&server.uri())
+    let t = AmbHttp::builder(server.uri())
         .bearer_token("t0ken")
         .split_batches(true)
         .batch_concurrency(1);
