@@ -343,6 +343,21 @@ pub enum ConfigError {
         /// Why it cannot be used.
         reason: &'static str,
     },
+    /// `.region_set(..)` together with `.sigv4a(false)`: a region set is used by SigV4A only.
+    #[error(
+        "`.region_set(..)` was given with `.sigv4a(false)`: a region set scopes SigV4A \
+         signatures only; remove one of them"
+    )]
+    RegionSetWithoutSigV4a,
+    /// `.sigv4a(true)` (or `.region_set(..)`) for a target that takes SigV4 only.
+    #[error(
+        "{target} verifies SigV4 only and refuses SigV4A (`.sigv4a(true)` or `.region_set(..)`); \
+         remove them to sign with SigV4"
+    )]
+    SigV4aRefused {
+        /// The target's name, e.g. "AMB".
+        target: &'static str,
+    },
 }
 
 /// Any text as a configuration reason, for tests of code that only needs some error.

@@ -232,3 +232,184 @@ async fn a_split_batch_has_a_bounded_number_in_flight() {
         assert_eq!(front.max_in_flight(), limit, "limit {limit}");
     }
 }
+
+/// A TLS failure after the request was written (the server's side sends a corrupt record
+/// instead of an answer) leaves the call's outcome unknown: never "not sent", since the call
+/// may have run (e.g. `eth_sendRawTransaction`).
+#[tokio::test]
+async fn a_tls_failure_after_the_request_is_an_unknown_outcome() {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::Notify;
+
+    support::bounded::bounded(async {
+        let received = Arc::new(Notify::new());
+        // The backend behind the TLS front: reads a whole request, says so, never answers.
+        let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let backend_addr = backend.local_addr().unwrap();
+        tokio::spawn({
+            let received = received.clone();
+            async move {
+                while let Ok((mut conn, _)) = backend.accept().await {
+                    let received = received.clone();
+                    tokio::spawn(async move {
+                        let mut buf = Vec::new();
+                        let mut chunk = [0u8; 4096];
+                        loop {
+                            let n = conn.read(&mut chunk).await.unwrap_or(0);
+                            if n == 0 {
+                                return;
+                            }
+                            buf.extend_from_slice(&chunk[..n]);
+                            let text = String::from_utf8_lossy(&buf).to_lowercase();
+                            let Some(end) = text.find("\r\n\r\n") else {
+                                continue;
+                            };
+                            let length = text
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+                            if buf.len() >= end + 4 + length {
+                                break;
+                            }
+                        }
+                        received.notify_one();
+                        // Hold the connection open (a close would end TLS cleanly).
+                        while conn.read(&mut chunk).await.unwrap_or(0) > 0 {}
+                    });
+                }
+            }
+        });
+        let ca = alloy_amb_testing::TestCa::new();
+        let front = alloy_amb_testing::TlsFront::start(&ca, backend_addr).await;
+        // Between the client and the front: passes TLS records through, and once the backend
+        // has the request, sends the client a corrupt record (a TLS failure, not an EOF).
+        let relay = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let relay_port = relay.local_addr().unwrap().port();
+        let front_port = front.port();
+        tokio::spawn({
+            let received = received.clone();
+            async move {
+                while let Ok((client, _)) = relay.accept().await {
+                    let received = received.clone();
+                    tokio::spawn(async move {
+                        let upstream = TcpStream::connect(("127.0.0.1", front_port)).await.unwrap();
+                        let (mut client_read, mut client_write) = client.into_split();
+                        let (mut up_read, mut up_write) = upstream.into_split();
+                        let _up = tokio::spawn(async move {
+                            let _ = tokio::io::copy(&mut client_read, &mut up_write).await;
+                        });
+                        loop {
+                            let mut header = [0u8; 5];
+                            tokio::select! {
+                                biased;
+                                () = received.notified() => break,
+                                read = up_read.read_exact(&mut header) => {
+                                    if read.is_err() { return; }
+                                }
+                            }
+                            let len = u16::from_be_bytes([header[3], header[4]]) as usize;
+                            let mut body = vec![0u8; len];
+                            if up_read.read_exact(&mut body).await.is_err() {
+                                return;
+                            }
+                            let _ = client_write.write_all(&header).await;
+                            let _ = client_write.write_all(&body).await;
+                        }
+                        let mut corrupt = vec![0x17, 0x03, 0x03, 0x00, 0x20];
+                        corrupt.extend_from_slice(&[0x42; 0x20]);
+                        let _ = client_write.write_all(&corrupt).await;
+                        // Keep the connection open: the client ends it.
+                        let mut rest = [0u8; 1024];
+                        while up_read.read(&mut rest).await.unwrap_or(0) > 0 {}
+                    });
+                }
+            }
+        });
+        let mut roots = alloy_amb::rustls::RootCertStore::empty();
+        roots.add(ca.ca_der()).unwrap();
+        let tls = alloy_amb::rustls::ClientConfig::builder_with_provider(Arc::new(
+            alloy_amb::rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let t = transport(&format!("https://localhost:{relay_port}/"))
+            .tls_config(tls)
+            .split_batches(true)
+            .batch_concurrency(1)
+            .timeout(Duration::from_secs(20));
+        let client = RpcClient::new(t.build().unwrap(), false);
+        let (sent, answers) = blocks_batch(&client, 2).await;
+        sent.unwrap();
+        for answer in &answers {
+            let err = answer.as_ref().unwrap_err();
+            assert_eq!(error_code(err), Some(SPLIT_OUTCOME_UNKNOWN), "{err}");
+            assert!(err.to_string().contains("TLS"), "{err}");
+        }
+    })
+    .await;
+}
+
+/// A 401 with SigV4 comes from behind the gateway (AMB and API Gateway refuse with 403): the
+/// call may have run, so its outcome is unknown, never "not sent".
+#[tokio::test]
+async fn a_401_after_sigv4_is_an_unknown_outcome() {
+    let fake = FakeAmb::start().await;
+    fake.on_call(
+        1,
+        CallHook::ExecuteThenFail {
+            status: 401,
+            body: r#"{"message": "Unauthorized"}"#.into(),
+        },
+    );
+    let client = RpcClient::new(transport(&fake.url()).build().unwrap(), false);
+    let (sent, answers) = blocks_batch(&client, 3).await;
+    sent.unwrap();
+    for (i, answer) in answers.iter().enumerate() {
+        if i == 1 {
+            let err = answer.as_ref().unwrap_err();
+            assert_eq!(error_code(err), Some(SPLIT_OUTCOME_UNKNOWN), "{err}");
+        } else {
+            assert_eq!(
+                answer.as_ref().unwrap()["hash"],
+                chain::block_hash(i as u64)
+            );
+        }
+    }
+    assert_eq!(fake.calls(), 3);
+}
+
+/// In a provider mode (bearer token) a 401 is the provider refusing the credentials: not
+/// executed, so a split batch refused throughout fails whole with the typed refusal.
+#[tokio::test]
+async fn a_401_in_a_provider_mode_is_a_refusal() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401).set_body_string("invalid token"))
+        .mount(&server)
+        .await;
+    let t = AmbHttp::builder(server.uri())
+        .bearer_token("t0ken")
+        .split_batches(true)
+        .batch_concurrency(1);
+    let client = RpcClient::new(t.build().unwrap(), false);
+    let (sent, answers) = blocks_batch(&client, 2).await;
+    let err = sent.unwrap_err();
+    assert!(
+        matches!(
+            alloy_amb::AmbError::from_transport_error(&err),
+            Some(alloy_amb::AmbError::AuthRejected {
+                status: 401,
+                kind: alloy_amb::AuthFailure::ProviderRefused,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert!(answers.iter().all(Result::is_err));
+}

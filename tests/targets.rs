@@ -287,9 +287,41 @@ async fn sigv4a_over_the_websocket_upgrade_is_accepted_by_api_gateway() {
 
 #[tokio::test]
 async fn sigv4a_is_refused_where_the_target_does_not_take_it() {
-    // A Lambda function URL takes SigV4 only: the fake refuses SigV4A with 403.
+    // AMB and Lambda function URLs verify SigV4 only: SigV4A there is refused at build, for
+    // both transports, whether asked with `.sigv4a(true)` or a region set.
     let fake = fake(FakeTarget::LambdaUrl).await;
-    let t = http(&fake.url(), Target::LambdaUrl)
+    for target in [Target::LambdaUrl, Target::Amb] {
+        let mut errs = vec![
+            http(&fake.url(), target).sigv4a(true).build().unwrap_err(),
+            http(&fake.url(), target)
+                .region_set("*")
+                .build()
+                .unwrap_err(),
+        ];
+        if target == Target::Amb {
+            // (Lambda function URLs have no WebSocket at all.)
+            errs.push(
+                AmbWsConnect::builder(fake.url().replace("http", "ws"))
+                    .target(target)
+                    .region(REGION)
+                    .credentials_provider(fake_credentials())
+                    .sigv4a(true)
+                    .build()
+                    .unwrap_err(),
+            );
+        }
+        for err in errs {
+            assert!(
+                matches!(err, AmbError::Config(ConfigError::SigV4aRefused { .. })),
+                "{target:?}: {err}"
+            );
+        }
+    }
+    // And by the fake, when the target is not said (service only): a 403.
+    let t = AmbHttp::builder(fake.url())
+        .service("lambda")
+        .region(REGION)
+        .credentials_provider(fake_credentials())
         .sigv4a(true)
         .build()
         .unwrap();
@@ -308,4 +340,31 @@ async fn sigv4a_is_refused_where_the_target_does_not_take_it() {
         .unwrap()
         .1;
     assert!(!text.contains(signature), "{text}");
+}
+
+#[test]
+fn a_region_set_with_sigv4a_off_is_a_conflict() {
+    let err = http(
+        "https://x.vpc-lattice-svcs.us-east-1.on.aws/",
+        Target::VpcLattice,
+    )
+    .region_set("us-*")
+    .sigv4a(false)
+    .build()
+    .unwrap_err();
+    assert!(
+        matches!(err, AmbError::Config(ConfigError::RegionSetWithoutSigV4a)),
+        "{err}"
+    );
+}
+
+/// `.sigv4a(true).region(r)` without a region set is scoped to `r`, not to every region.
+#[tokio::test]
+async fn sigv4a_with_a_region_is_scoped_to_that_region() {
+    let fake = fake(FakeTarget::VpcLattice).await;
+    let t = http(&fake.url(), Target::VpcLattice).sigv4a(true);
+    assert_eq!(chain_id(t.build().unwrap()).await.unwrap(), CHAIN_ID);
+    let r = fake.received().pop().unwrap();
+    assert_eq!(r.rejected, None);
+    assert_eq!(r.header("x-amz-region-set"), Some(REGION));
 }

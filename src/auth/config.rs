@@ -40,16 +40,20 @@ macro_rules! auth_setters {
             self
         }
 
-        /// Sign with SigV4A (ECDSA P-256, aws-sigv4's `sigv4a`) for the region set `*`, or the
-        /// one given with [`region_set`](Self::region_set): for multi-region VPC Lattice
-        /// services and API Gateway REST APIs. SigV4A needs no region.
+        /// Sign with SigV4A (ECDSA P-256, aws-sigv4's `sigv4a`) for the region set given with
+        /// [`region_set`](Self::region_set), else the one region given with
+        /// [`region`](Self::region), else `*`: for multi-region VPC Lattice services and API
+        /// Gateway REST APIs. SigV4A needs no region. AMB and Lambda function URLs take SigV4
+        /// only: `true` there is a
+        /// [`ConfigError::SigV4aRefused`](crate::ConfigError::SigV4aRefused).
         pub fn sigv4a(mut self, sigv4a: bool) -> Self {
             self.auth.sigv4a = Some(sigv4a);
             self
         }
 
         /// The SigV4A region set, e.g. `"us-east-1,us-west-2"` (default `*`). Setting it
-        /// signs with SigV4A unless `.sigv4a(false)` is given.
+        /// signs with SigV4A; with `.sigv4a(false)` it is a
+        /// [`ConfigError::RegionSetWithoutSigV4a`](crate::ConfigError::RegionSetWithoutSigV4a).
         pub fn region_set(mut self, region_set: impl Into<String>) -> Self {
             self.auth.region_set = Some(region_set.into());
             self
@@ -322,8 +326,22 @@ impl AuthConfig {
             }
             .into());
         }
+        if self.sigv4a == Some(false) && self.region_set.is_some() {
+            return Err(ConfigError::RegionSetWithoutSigV4a.into());
+        }
         let sigv4a = self.sigv4a.unwrap_or_else(|| self.region_set.is_some());
-        let region_set = self.region_set.unwrap_or_else(|| "*".to_owned());
+        if sigv4a && !sigv4a_allowed(target) {
+            return Err(ConfigError::SigV4aRefused {
+                target: target.name(),
+            }
+            .into());
+        }
+        // `.sigv4a(true).region(r)`: scoped to that region, not to every region.
+        let region_set = match (self.region_set, &self.region) {
+            (Some(set), _) => set,
+            (None, Some(region)) if sigv4a => region.clone(),
+            (None, _) => "*".to_owned(),
+        };
         check_region_set(&region_set)?;
         let region = Region::resolve(self.region, endpoint);
         let credentials = match self.credentials {
@@ -463,6 +481,12 @@ impl AuthConfig {
 /// A SigV4A region set: `*`, or comma-separated region names (each may hold a `*` wildcard,
 /// e.g. `us-*`). Anything else (empty, spaces, a line break) is refused before anything is
 /// signed.
+/// Whether `target` takes SigV4A: AMB and Lambda function URLs verify SigV4 only (the loopback
+/// emulator and custom domains are left to the server).
+fn sigv4a_allowed(target: Target) -> bool {
+    !matches!(target, Target::Amb | Target::LambdaUrl)
+}
+
 fn check_region_set(set: &str) -> Result<(), AmbError> {
     let ok = !set.is_empty()
         && set.len() <= 256
@@ -719,12 +743,16 @@ mod tests {
         .unwrap();
         assert_eq!(sigv4(&auth).algorithm, Algorithm::V4a);
         assert_eq!(&*sigv4(&auth).region_set, "us-east-1,us-west-2");
-        let auth = build(LATTICE, |c| {
+        // A region set with SigV4A turned off would be ignored: a conflict.
+        let err = build(LATTICE, |c| {
             c.region_set = Some("us-*".into());
             c.sigv4a = Some(false);
         })
-        .unwrap();
-        assert_eq!(sigv4(&auth).algorithm, Algorithm::V4);
+        .unwrap_err();
+        assert!(
+            matches!(err, AmbError::Config(ConfigError::RegionSetWithoutSigV4a)),
+            "{err}"
+        );
         for bad in [
             "",
             "us-east-1, us-west-2",

@@ -176,9 +176,18 @@ impl AmbHttp {
             .await
     }
 
-    /// A 403 (or 401) is the gateway's refusal (typed, for [`sign_and_send`] to judge);
-    /// anything else is the answer.
+    /// A 403 (or, in a provider mode, a 401) is the gateway's refusal (typed, for
+    /// [`sign_and_send`] to judge); anything else is the answer.
     fn refused(&self, reply: Reply) -> Result<Result<ResponsePacket, Failure>, AmbError> {
+        if reply.status == 401 && !self.inner.auth.is_provider() {
+            // AMB and API Gateway refuse SigV4 and billing tokens with 403: a 401 comes from
+            // behind them (a Lambda function's own code, an API's backend), which may have run
+            // the call.
+            return Ok(match self.classify(reply) {
+                Err(Failure::BadAnswer(e)) => Err(Failure::Unknown(e)),
+                other => other,
+            });
+        }
         if !matches!(reply.status, 401 | 403) {
             return Ok(self.classify(reply));
         }
@@ -401,9 +410,10 @@ impl AmbHttp {
         if let Some(refused) = crate::net::proxy_refusal(&err, proxy, &host) {
             return Failure::NotSent(refused.into());
         }
-        if let Some(cause) = crate::net::tls::tls_cause(&err).cloned() {
+        let tls = crate::net::tls::tls_cause(&err).cloned();
+        if let (Some(cause), true) = (&tls, err.is_connect()) {
             // The handshake failed: nothing was sent.
-            return Failure::NotSent(crate::net::tls::tls_error(&host, &cause, err.into()).into());
+            return Failure::NotSent(crate::net::tls::tls_error(&host, cause, err.into()).into());
         }
         if err.is_connect() {
             return Failure::NotSent(
@@ -415,7 +425,11 @@ impl AmbHttp {
                 .into(),
             );
         }
-        let reason = if err.is_timeout() {
+        let reason = if let Some(cause) = tls {
+            // A TLS failure on an established connection (a fatal alert, a corrupt record) may
+            // come after the request was written: it may have been executed.
+            format!("the TLS connection failed after the request may have been sent: {cause}")
+        } else if err.is_timeout() {
             // The transport's own timeout is the `tokio::time::timeout` in `send_signed`: this
             // is one set on a client passed to the builder.
             format!(
