@@ -358,6 +358,21 @@ pub enum ConfigError {
         /// The target's name, e.g. "AMB".
         target: &'static str,
     },
+    /// SigV4A asked for (`.sigv4a(true)`, `.region_set(..)`) in a build without the `sigv4a`
+    /// Cargo feature.
+    #[error(
+        "SigV4A (`.sigv4a(true)` or `.region_set(..)`) needs alloy-amb's `sigv4a` Cargo feature          (on by default): enable it, or sign with SigV4"
+    )]
+    NoSigV4aFeature,
+    /// `.tls_config(..)` for a cleartext (`http://` or `ws://`, loopback) endpoint, where it
+    /// would be ignored.
+    #[error(
+        "`.tls_config(..)` was given for the cleartext endpoint {url}, where no TLS is used:          use an `https://`/`wss://` URL, or remove `.tls_config(..)`"
+    )]
+    TlsConfigWithoutTls {
+        /// The endpoint, as shown (no secrets).
+        url: String,
+    },
 }
 
 /// Any text as a configuration reason, for tests of code that only needs some error.

@@ -381,3 +381,37 @@ fn a_user_client_with_network_settings_is_a_conflict() {
     }
     own().build().expect("a client alone is fine");
 }
+
+/// A TLS configuration for a cleartext (loopback `http://` / `ws://`) endpoint would be
+/// ignored: it is refused at `build()` on both transports, never silently dropped.
+#[test]
+fn a_tls_config_for_a_cleartext_endpoint_is_refused() {
+    let tls = || trusting(&TestCa::new());
+    for err in [
+        http("http://127.0.0.1:8545/")
+            .tls_config(tls())
+            .build()
+            .unwrap_err(),
+        ws("ws://127.0.0.1:8546/")
+            .tls_config(tls())
+            .build()
+            .unwrap_err(),
+    ] {
+        assert!(
+            matches!(
+                err,
+                AmbError::Config(ConfigError::TlsConfigWithoutTls { .. })
+            ),
+            "{err:?}"
+        );
+    }
+    // The same configuration for TLS endpoints is taken.
+    http("https://localhost:8545/")
+        .tls_config(tls())
+        .build()
+        .unwrap();
+    ws("wss://localhost:8546/")
+        .tls_config(tls())
+        .build()
+        .unwrap();
+}

@@ -330,6 +330,9 @@ impl AuthConfig {
             return Err(ConfigError::RegionSetWithoutSigV4a.into());
         }
         let sigv4a = self.sigv4a.unwrap_or_else(|| self.region_set.is_some());
+        if sigv4a && !cfg!(feature = "sigv4a") {
+            return Err(ConfigError::NoSigV4aFeature.into());
+        }
         if sigv4a && !sigv4a_allowed(target) {
             return Err(ConfigError::SigV4aRefused {
                 target: target.name(),
@@ -528,7 +531,11 @@ impl fmt::Debug for AuthConfig {
             .field("billing_token", &self.billing_token)
             .field(
                 "headers",
-                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+                &self
+                    .headers
+                    .iter()
+                    .map(|(n, _)| super::provider::shown_name(n))
+                    .collect::<Vec<_>>(),
             )
             .field("credential", &self.credential)
             .field("no_auth", &self.no_auth)
@@ -885,5 +892,25 @@ mod tests {
         assert!(signature.len() > 64);
         let text = format!("error from gateway: {signature}");
         assert!(!crate::redact::withhold(&text, &signed.known()).contains(signature));
+    }
+
+    /// A value given as a header name by mistake (a JWT) never shows in `Debug`.
+    #[test]
+    fn debug_withholds_a_header_name_that_is_not_one() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlc2lnbmF0dXJl";
+        let config = AuthConfig {
+            headers: vec![
+                (jwt.to_owned(), Secret::new("x-token".to_owned())),
+                (
+                    "x-token".to_owned(),
+                    Secret::new("SECRETVALUE123".to_owned()),
+                ),
+            ],
+            ..AuthConfig::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains(jwt), "{shown}");
+        assert!(!shown.contains("SECRETVALUE123"), "{shown}");
+        assert!(shown.contains("x-token"), "{shown}");
     }
 }

@@ -186,6 +186,7 @@ impl AmbHttpBuilder {
                 .into());
             }
         }
+        self.net.check_tls_for(&endpoint)?;
         // Where the client built here goes (reqwest decides the same way), named in errors.
         let proxy = match self.client {
             Some(_) => None,

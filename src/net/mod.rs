@@ -85,6 +85,22 @@ macro_rules! net_setters {
 pub(crate) use net_setters;
 
 impl NetConfig {
+    /// A TLS configuration for a cleartext (loopback `http://`/`ws://`) endpoint would be
+    /// ignored: refused instead, so that a setting is never silently dropped.
+    pub(crate) fn check_tls_for(
+        &self,
+        endpoint: &crate::endpoint::Endpoint,
+    ) -> Result<(), AmbError> {
+        let tls = matches!(endpoint.url().scheme(), "https" | "wss");
+        if self.tls.is_some() && !tls {
+            return Err(ConfigError::TlsConfigWithoutTls {
+                url: endpoint.to_string(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// Checks an explicit proxy URL: `http://host[:port]`, nothing else.
     pub(crate) fn check(&self) -> Result<(), AmbError> {
         if let ProxyChoice::Url(url) = &self.proxy {

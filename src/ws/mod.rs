@@ -366,6 +366,7 @@ impl AmbWsConnectBuilder {
         }
         let auth = self.auth.build(&mut endpoint)?;
         self.net.check()?;
+        self.net.check_tls_for(&endpoint)?;
         let user_tls = self.net.tls.clone();
         let tls = match endpoint.url().scheme() {
             "wss" => Some(handshake::tls_config(self.net.tls)?),
