@@ -770,6 +770,19 @@ async fn doctor_names_the_target_and_checks_its_rules() {
     );
     assert!(e.ws.upgrades().is_empty(), "no upgrade was tried");
 
+    // SigV4A with a region: doctor names the region set the signer uses (that region), and the
+    // fake's SigV4A verifier accepts the call.
+    let (out, t) = doctor(&e, SECRET_KEY, &["--target", "vpc-lattice", "--sigv4a"]).await;
+    assert!(out.status.success(), "{t}");
+    assert!(
+        check_line(&t, "payload").contains(&format!("SigV4A (region set {REGION})")),
+        "{t}"
+    );
+    assert!(
+        check_line(&t, "http call").contains("signed eth_chainId"),
+        "{t}"
+    );
+
     // A Lambda function URL refuses unsigned payloads: the payload check fails and says so.
     e.amb.set_target(FakeTarget::LambdaUrl);
     let (out, t) = doctor(

@@ -284,7 +284,13 @@ fn check_signing(r: &mut Report, config: &EndpointConfig, target: Target, source
         let algo = if config.sigv4a == Some(true) {
             format!(
                 ", SigV4A (region set {})",
-                config.region_set.as_deref().unwrap_or("*")
+                // As the signer decides: the region set given, else the one region given,
+                // else every region.
+                config
+                    .region_set
+                    .as_deref()
+                    .or(config.region.as_deref())
+                    .unwrap_or("*")
             )
         } else {
             String::new()
